@@ -1,0 +1,13 @@
+//! vigil-core: everything vigil decides, with no syscalls, no clock reads and no `unsafe`.
+//!
+//! The programs feed these modules bytes and times and act on what comes back, so every rule
+//! here (the status layout, what a control byte means, when a service restarts) is testable
+//! without a process in sight.
+#![forbid(unsafe_code)]
+
+pub mod control;
+pub mod errstr;
+pub mod machine;
+pub mod status;
+pub mod svstat;
+pub mod tai;
