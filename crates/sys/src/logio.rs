@@ -1,0 +1,1 @@
+//! Input/output for the logger (multilog): owned by the multilog work.
