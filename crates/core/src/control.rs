@@ -62,7 +62,10 @@ pub enum Command {
     Pause,
     Continue,
     /// Send a signal to the service (to its process group when `group`).
-    Signal { sig: i32, group: bool },
+    Signal {
+        sig: i32,
+        group: bool,
+    },
     /// `+`: the signal letters that follow in this write go to the process group.
     GroupMode,
     /// `=`: back to signalling the pid only.
@@ -94,9 +97,18 @@ impl Command {
             b'1' => signal(sig::USR1),
             b'2' => signal(sig::USR2),
             b'w' => signal(sig::WINCH),
-            b'P' => Some(Signal { sig: sig::STOP, group: true }),
-            b'C' => Some(Signal { sig: sig::CONT, group: true }),
-            b'K' => Some(Signal { sig: sig::KILL, group: true }),
+            b'P' => Some(Signal {
+                sig: sig::STOP,
+                group: true,
+            }),
+            b'C' => Some(Signal {
+                sig: sig::CONT,
+                group: true,
+            }),
+            b'K' => Some(Signal {
+                sig: sig::KILL,
+                group: true,
+            }),
             b'+' => Some(GroupMode),
             b'=' => Some(PidMode),
             b'L' => Some(LogTarget),
@@ -143,9 +155,27 @@ mod tests {
         assert_eq!(Command::from_byte(b'd'), Some(Command::Down));
         assert_eq!(Command::from_byte(b'o'), Some(Command::Once));
         assert_eq!(Command::from_byte(b'x'), Some(Command::Exit));
-        assert_eq!(Command::from_byte(b't'), Some(Command::Signal { sig: 15, group: false }));
-        assert_eq!(Command::from_byte(b'k'), Some(Command::Signal { sig: 9, group: false }));
-        assert_eq!(Command::from_byte(b'K'), Some(Command::Signal { sig: 9, group: true }));
+        assert_eq!(
+            Command::from_byte(b't'),
+            Some(Command::Signal {
+                sig: 15,
+                group: false
+            })
+        );
+        assert_eq!(
+            Command::from_byte(b'k'),
+            Some(Command::Signal {
+                sig: 9,
+                group: false
+            })
+        );
+        assert_eq!(
+            Command::from_byte(b'K'),
+            Some(Command::Signal {
+                sig: 9,
+                group: true
+            })
+        );
         assert_eq!(Command::from_byte(b'z'), None);
         assert_eq!(Command::from_byte(0), None);
     }

@@ -7,6 +7,8 @@
 
 pub mod control;
 pub mod errstr;
+pub mod getopt;
+pub mod layout;
 pub mod machine;
 pub mod status;
 pub mod svstat;

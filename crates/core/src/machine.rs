@@ -124,10 +124,14 @@ enum Phase {
     Down,
     /// A spawn action was handed out; its answer is pending.
     Spawning,
-    Run { pid: u32 },
+    Run {
+        pid: u32,
+    },
     /// The spawn of `./finish` was handed out.
     SpawningFinish,
-    Finish { pid: u32 },
+    Finish {
+        pid: u32,
+    },
 }
 
 /// Facts for the rich status file and `svstat -l`.
@@ -242,7 +246,10 @@ impl Machine {
 
     /// The earliest pending deadline, `None` when idle.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.restart_at, self.kill_at, self.finish_kill_at].into_iter().flatten().min()
+        [self.restart_at, self.kill_at, self.finish_kill_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn status(&self) -> Status {
@@ -286,7 +293,9 @@ impl Machine {
 
     /// One control byte. Unknown bytes are ignored.
     pub fn command(&mut self, byte: u8, now: Now) {
-        let Some(cmd) = Command::from_byte(byte) else { return };
+        let Some(cmd) = Command::from_byte(byte) else {
+            return;
+        };
         if self.done {
             return;
         }
@@ -414,11 +423,14 @@ impl Machine {
         match self.phase {
             Phase::Run { pid: p } if p == pid => {
                 let kind = ExitKind::from_wait_status(wait_status);
-                let quick = self
-                    .cfg
-                    .backoff
-                    .is_some_and(|b| now.mono.saturating_sub(self.run_started_mono) < b.reset_after);
-                self.record.quick_deaths = if quick { self.record.quick_deaths + 1 } else { 0 };
+                let quick = self.cfg.backoff.is_some_and(|b| {
+                    now.mono.saturating_sub(self.run_started_mono) < b.reset_after
+                });
+                self.record.quick_deaths = if quick {
+                    self.record.quick_deaths + 1
+                } else {
+                    0
+                };
                 self.record.last_exit = Some(now.wall);
                 self.record.last_exit_kind = Some(kind);
                 self.record.ready = None;
@@ -562,7 +574,9 @@ impl Machine {
     /// Counts an automatic restart against `max-restarts`; marks the service failed (want down)
     /// when the limit is reached.
     fn note_automatic_start(&mut self, now: Now) {
-        let Some(m) = self.cfg.max_restarts else { return };
+        let Some(m) = self.cfg.max_restarts else {
+            return;
+        };
         while self
             .recent_starts
             .front()

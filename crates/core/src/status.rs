@@ -93,7 +93,26 @@ impl Status {
         let Some(head) = bytes.first_chunk::<DAEMONTOOLS_STATUS_LEN>() else {
             return Err(StatusError::BadFormat);
         };
-        let [s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3, p0, p1, p2, p3, paused, want] = *head;
+        let [
+            s0,
+            s1,
+            s2,
+            s3,
+            s4,
+            s5,
+            s6,
+            s7,
+            n0,
+            n1,
+            n2,
+            n3,
+            p0,
+            p1,
+            p2,
+            p3,
+            paused,
+            want,
+        ] = *head;
         let stamp = Tai64n::unpack([s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3]);
         // Every supervisor writes a label after 2^62 (1970) and below 2^63, with nanoseconds
         // under a second; anything else is garbage, not a time.
@@ -180,7 +199,10 @@ mod tests {
 
     #[test]
     fn rejects_short_and_garbage() {
-        assert_eq!(Status::unpack(&DAEMONTOOLS_UP[..17]), Err(StatusError::BadFormat));
+        assert_eq!(
+            Status::unpack(&DAEMONTOOLS_UP[..17]),
+            Err(StatusError::BadFormat)
+        );
         let mut bad = DAEMONTOOLS_UP;
         bad[17] = b'x';
         assert_eq!(Status::unpack(&bad), Err(StatusError::BadFormat));

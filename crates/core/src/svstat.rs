@@ -47,26 +47,45 @@ mod tests {
             paused,
             want,
             got_term: false,
-            state: if pid == 0 { RunState::Down } else { RunState::Run },
+            state: if pid == 0 {
+                RunState::Down
+            } else {
+                RunState::Run
+            },
         }
     }
 
     #[test]
     fn daemontools_lines() {
         let now = Tai64n::from_unix(1012, 0);
-        assert_eq!(render("/s/a", &st(42, false, Want::Up), now, false), "/s/a: up (pid 42) 12 seconds");
+        assert_eq!(
+            render("/s/a", &st(42, false, Want::Up), now, false),
+            "/s/a: up (pid 42) 12 seconds"
+        );
         assert_eq!(
             render("a", &st(42, true, Want::Down), now, true),
             "a: up (pid 42) 12 seconds, normally down, paused, want down"
         );
-        assert_eq!(render("a", &st(0, false, Want::Down), now, false), "a: down 12 seconds, normally up");
-        assert_eq!(render("a", &st(0, false, Want::Up), now, true), "a: down 12 seconds, want up");
-        assert_eq!(render("a", &st(7, false, Want::Once), now, false), "a: up (pid 7) 12 seconds");
+        assert_eq!(
+            render("a", &st(0, false, Want::Down), now, false),
+            "a: down 12 seconds, normally up"
+        );
+        assert_eq!(
+            render("a", &st(0, false, Want::Up), now, true),
+            "a: down 12 seconds, want up"
+        );
+        assert_eq!(
+            render("a", &st(7, false, Want::Once), now, false),
+            "a: up (pid 7) 12 seconds"
+        );
     }
 
     #[test]
     fn future_stamp_is_zero_seconds() {
         let now = Tai64n::from_unix(10, 0);
-        assert_eq!(render("a", &st(0, false, Want::Down), now, true), "a: down 0 seconds");
+        assert_eq!(
+            render("a", &st(0, false, Want::Down), now, true),
+            "a: down 0 seconds"
+        );
     }
 }

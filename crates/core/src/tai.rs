@@ -101,7 +101,10 @@ mod tests {
 
     #[test]
     fn epoch_label_is_plus_ten() {
-        assert_eq!(Tai64n::from_unix(0, 0).pack()[..8], [0x40, 0, 0, 0, 0, 0, 0, 0x0a]);
+        assert_eq!(
+            Tai64n::from_unix(0, 0).pack()[..8],
+            [0x40, 0, 0, 0, 0, 0, 0, 0x0a]
+        );
     }
 
     #[test]

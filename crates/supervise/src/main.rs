@@ -1,1 +1,296 @@
-fn main(){}
+//! supervise DIR — run DIR/run and keep it running as told through DIR/supervise/control.
+//!
+//! Usage: `supervise dir` (exactly one argument).
+//!
+//! Files: creates `DIR/supervise/` (0700) with `lock`, `control` and `ok` FIFOs and the 20-byte
+//! `status` (daemontools' 18 bytes + runit's 2). Reads the knob files described in
+//! supervise(8) before every start of `./run`.
+//!
+//! Signals: SIGTERM and SIGINT mean `dx` (bring the service down, then exit); SIGHUP means `x`.
+//!
+//! Exit codes: 0 after `x` once the service is down; 100 usage; 111 when it cannot set up
+//! (another supervise holds the lock, no directory, no FIFO).
+#![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::ExitCode;
+
+use vigil_core::control::sig;
+use vigil_core::layout;
+use vigil_core::machine::{Action, Machine, Now};
+use vigil_sys::clock::Clock;
+use vigil_sys::diag::{self, EXIT_TEMP};
+use vigil_sys::signals::{self, Signals};
+use vigil_sys::{fifo, files, poll, process, spawn};
+
+const PROG: &str = "supervise";
+const SIGCHLD: i32 = 17;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let [dir] = args.as_slice() else {
+        return diag::usage(PROG, "supervise dir");
+    };
+    match Supervisor::setup(dir) {
+        Ok(mut s) => s.run(),
+        Err(code) => code,
+    }
+}
+
+struct Supervisor {
+    /// DIR as given, for messages.
+    name: String,
+    machine: Machine,
+    clock: Clock,
+    signals: Signals,
+    control: OwnedFd,
+    /// Our own writer on `control`: keeps the read end from seeing EOF (and poll quiet).
+    _control_writer: OwnedFd,
+    /// `supervise/ok`, opened once the first status is written.
+    _ok: Option<OwnedFd>,
+    _lock: std::fs::File,
+    last_written: Option<[u8; vigil_core::status::STATUS_LEN]>,
+    /// The machine said exit; the loop returns at its next turn.
+    exiting: bool,
+}
+
+impl Supervisor {
+    fn setup(dir: &OsStr) -> Result<Supervisor, ExitCode> {
+        let name = dir.to_string_lossy().into_owned();
+        let fatal = |what: String, e: std::io::Error| {
+            diag::fatal(PROG, &format!("{what}: {}", diag::reason(&e)), EXIT_TEMP)
+        };
+
+        signals::reset_dispositions();
+        process::cloexec_inherited();
+        let signals = Signals::block(&[SIGCHLD, sig::TERM, sig::INT, sig::HUP])
+            .map_err(|e| fatal(format!("unable to create pipe for {name}"), e))?;
+        std::env::set_current_dir(dir)
+            .map_err(|e| fatal(format!("unable to chdir to {name}"), e))?;
+        let start_down = files::exists(Path::new(layout::DOWN))
+            .map_err(|e| fatal(format!("unable to stat {name}/down"), e))?;
+        make_supervise_dir().map_err(|e| fatal(format!("unable to create {name}/supervise"), e))?;
+        let lock = files::try_lock(Path::new(layout::LOCK))
+            .map_err(|e| fatal(format!("unable to acquire {name}/supervise/lock"), e))?;
+        let control_path = Path::new(layout::CONTROL);
+        let open_control = || -> std::io::Result<(OwnedFd, OwnedFd)> {
+            fifo::make(control_path, 0o600)?;
+            let r = fifo::open_read(control_path)?;
+            let w = fifo::open_write(control_path)?;
+            Ok((r, w))
+        };
+        let (control, control_writer) = open_control()
+            .map_err(|e| fatal(format!("unable to read {name}/supervise/control"), e))?;
+
+        let clock = Clock::new();
+        let now = clock.now();
+        let (cfg, _) = layout::read_config(read_knob);
+        let machine = Machine::new(cfg, start_down, now);
+        let mut s = Supervisor {
+            name,
+            machine,
+            clock,
+            signals,
+            control,
+            _control_writer: control_writer,
+            _ok: None,
+            _lock: lock,
+            last_written: None,
+            exiting: false,
+        };
+        s.write_status();
+        let ok_path = Path::new(layout::OK);
+        let ok = fifo::make(ok_path, 0o600)
+            .and_then(|()| fifo::open_read(ok_path))
+            .map_err(|e| fatal(format!("unable to read {}/supervise/ok", s.name), e))?;
+        s._ok = Some(ok);
+        Ok(s)
+    }
+
+    fn run(&mut self) -> ExitCode {
+        let now = self.clock.now();
+        self.machine.start(now);
+        let mut buf = [0u8; 512];
+        let mut ready = [false; 2];
+        loop {
+            self.perform();
+            if self.exiting {
+                return ExitCode::SUCCESS;
+            }
+            let now = self.clock.now();
+            let timeout = self
+                .machine
+                .next_deadline()
+                .map(|d| d.saturating_sub(now.mono));
+            let fds = [self.signals.as_fd(), self.control.as_fd()];
+            if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
+                diag::warn(
+                    PROG,
+                    &format!("unable to poll for {}: {}", self.name, diag::reason(&e)),
+                );
+            }
+            let now = self.clock.now();
+            let [sig_ready, control_ready] = ready;
+            if sig_ready {
+                self.handle_signals(now);
+            }
+            if control_ready {
+                self.handle_control(&mut buf, now);
+            }
+            if self.machine.next_deadline().is_some_and(|d| d <= now.mono) {
+                self.machine.timer(now);
+            }
+        }
+    }
+
+    fn handle_signals(&mut self, now: Now) {
+        while let Some(s) = self.signals.next() {
+            match s {
+                SIGCHLD => {
+                    while let Some((pid, status)) = process::reap() {
+                        self.machine.child_exited(pid, status, now);
+                        self.perform();
+                    }
+                }
+                sig::TERM | sig::INT => self.commands(b"dx", now),
+                sig::HUP => self.commands(b"x", now),
+                _ => {}
+            }
+        }
+    }
+
+    fn handle_control(&mut self, buf: &mut [u8], now: Now) {
+        match fifo::read_some(&self.control, buf) {
+            Ok(n) => {
+                let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                self.commands(&bytes, now);
+            }
+            Err(e) => diag::warn(
+                PROG,
+                &format!(
+                    "unable to read {}/supervise/control: {}",
+                    self.name,
+                    diag::reason(&e)
+                ),
+            ),
+        }
+    }
+
+    fn commands(&mut self, bytes: &[u8], now: Now) {
+        for &b in bytes {
+            self.machine.command(b, now);
+            self.perform();
+        }
+        self.machine.end_of_commands();
+    }
+
+    /// Carries out every pending action and writes the status if it changed.
+    fn perform(&mut self) {
+        while let Some(action) = self.machine.next_action() {
+            let now = self.clock.now();
+            match action {
+                Action::SpawnRun => self.spawn_run(now),
+                Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
+                Action::Signal { pid, sig, group } => {
+                    // ESRCH: it died a moment ago; its SIGCHLD is on the way.
+                    let _ = process::signal(pid, sig, group);
+                }
+                Action::Exit => self.exiting = true,
+            }
+        }
+        if self.machine.take_dirty() {
+            self.write_status();
+        }
+    }
+
+    fn spawn_run(&mut self, now: Now) {
+        let (cfg, warnings) = layout::read_config(read_knob);
+        for w in warnings {
+            diag::warn(PROG, &format!("{}: {w}", self.name));
+        }
+        self.machine.set_config(cfg);
+        let opts = spawn::Spawn {
+            setsid: cfg.own_group,
+            ..spawn::Spawn::default()
+        };
+        match spawn::spawn(OsStr::new("./run"), &[], opts) {
+            Ok(pid) => self.machine.run_spawned(pid, now),
+            Err(e) => {
+                // daemontools compat: the same words its child prints when exec fails.
+                diag::line(&format!(
+                    "{PROG}: fatal: unable to start {}/run: {}",
+                    self.name,
+                    diag::reason(&e)
+                ));
+                self.machine.run_spawn_failed(now);
+            }
+        }
+    }
+
+    fn spawn_finish(&mut self, code: i32, signal: i32, now: Now) {
+        if !Path::new(layout::FINISH).exists() {
+            self.machine.finish_spawn_failed(now);
+            return;
+        }
+        let (code, signal) = (code.to_string(), signal.to_string());
+        let opts = spawn::Spawn {
+            setsid: self.machine.config().own_group,
+            ..spawn::Spawn::default()
+        };
+        match spawn::spawn(
+            OsStr::new("./finish"),
+            &[OsStr::new(&code), OsStr::new(&signal)],
+            opts,
+        ) {
+            Ok(pid) => self.machine.finish_spawned(pid, now),
+            Err(e) => {
+                diag::warn(
+                    PROG,
+                    &format!("unable to start {}/finish: {}", self.name, diag::reason(&e)),
+                );
+                self.machine.finish_spawn_failed(now);
+            }
+        }
+    }
+
+    fn write_status(&mut self) {
+        let bytes = self.machine.status().pack();
+        if self.last_written == Some(bytes) {
+            return;
+        }
+        match files::replace(
+            Path::new(layout::STATUS_NEW),
+            Path::new(layout::STATUS),
+            &bytes,
+        ) {
+            Ok(()) => self.last_written = Some(bytes),
+            Err(e) => diag::warn(
+                PROG,
+                &format!(
+                    "unable to write {}/supervise/status: {}",
+                    self.name,
+                    diag::reason(&e)
+                ),
+            ),
+        }
+    }
+}
+
+/// Reads one knob file of the service directory (we are chdir'ed into it).
+fn read_knob(name: &str) -> Option<String> {
+    files::read_word(Path::new(name))
+}
+
+/// `supervise/` 0700; a dangling `supervise` symlink gets its target created (Debian's
+/// daemontools does the same, for read-only service directories).
+fn make_supervise_dir() -> std::io::Result<()> {
+    let path = Path::new(layout::SUPERVISE_DIR);
+    if let Ok(target) = std::fs::read_link(path) {
+        if !path.exists() {
+            return files::make_dir(&target, 0o700);
+        }
+    }
+    files::make_dir(path, 0o700)
+}

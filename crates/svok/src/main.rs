@@ -1,1 +1,45 @@
-fn main(){}
+//! svok — is a supervise running in this service directory?
+//!
+//! Usage: `svok dir`
+//!
+//! Exit codes: 0 supervise runs; 100 it does not (or never ran there), or usage; 111 the
+//! directory or `supervise/ok` could not be opened for another reason.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::process::ExitCode;
+
+use vigil_sys::diag::{self, EXIT_TEMP, EXIT_USAGE};
+use vigil_sys::fifo;
+
+const PROG: &str = "svok";
+const ENOENT: i32 = 2;
+const ENXIO: i32 = 6;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let [dir] = args.as_slice() else {
+        return diag::usage(PROG, "svok dir");
+    };
+    let name = String::from_utf8_lossy(dir.as_bytes());
+    let base = match fifo::open_dir(dir.as_ref()) {
+        Ok(fd) => fd,
+        Err(e) => {
+            return diag::fatal(
+                PROG,
+                &format!("unable to chdir to {name}: {}", diag::reason(&e)),
+                EXIT_TEMP,
+            );
+        }
+    };
+    match fifo::open_write_at(&base, "supervise/ok") {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) if matches!(e.raw_os_error(), Some(ENXIO | ENOENT)) => ExitCode::from(EXIT_USAGE),
+        Err(e) => diag::fatal(
+            PROG,
+            &format!("unable to open {name}/supervise/ok: {}", diag::reason(&e)),
+            EXIT_TEMP,
+        ),
+    }
+}

@@ -3,4 +3,13 @@
 //! Program crates are wiring between these functions and the pure decisions in `vigil-core`.
 //! Errors are `std::io::Error`; [`diag`] turns them into daemontools' words.
 
+pub mod clock;
+pub mod diag;
+pub mod fifo;
+pub mod files;
+pub mod inotify;
 pub mod logio;
+pub mod poll;
+pub mod process;
+pub mod signals;
+pub mod spawn;

@@ -70,7 +70,10 @@ impl Sim {
                     }
                 }
                 Action::SpawnFinish { code, signal } => {
-                    assert!(self.run.is_none() && self.finish.is_none(), "finish beside a child");
+                    assert!(
+                        self.run.is_none() && self.finish.is_none(),
+                        "finish beside a child"
+                    );
                     self.finish_args.push((code, signal));
                     if self.has_finish {
                         self.next_pid += 1;
@@ -81,11 +84,17 @@ impl Sim {
                     }
                 }
                 Action::Signal { pid, sig, group } => {
-                    assert!(Some(pid) == self.run || Some(pid) == self.finish, "signal to a stranger");
+                    assert!(
+                        Some(pid) == self.run || Some(pid) == self.finish,
+                        "signal to a stranger"
+                    );
                     self.signals.push((pid, sig, group));
                 }
                 Action::Exit => {
-                    assert!(self.run.is_none() && self.finish.is_none(), "exit with a child alive");
+                    assert!(
+                        self.run.is_none() && self.finish.is_none(),
+                        "exit with a child alive"
+                    );
                     self.exited = true;
                 }
             }
@@ -94,7 +103,10 @@ impl Sim {
         if self.m.take_dirty() {
             self.written = st;
         }
-        assert_eq!(self.written, st, "status changed without being marked dirty");
+        assert_eq!(
+            self.written, st,
+            "status changed without being marked dirty"
+        );
         assert_eq!(st.pid != 0, self.run.is_some(), "pid shown iff run lives");
         if let Some(pid) = self.run {
             assert_eq!(st.pid, pid);
@@ -122,7 +134,9 @@ impl Sim {
 
     /// Jumps to the next deadline, if any.
     fn to_deadline(&mut self) -> bool {
-        let Some(d) = self.m.next_deadline() else { return false };
+        let Some(d) = self.m.next_deadline() else {
+            return false;
+        };
         if d > self.now.mono {
             self.now = at(d.as_millis() as u64);
         }
@@ -269,7 +283,11 @@ fn signal_letters_and_group_forms() {
     s.signals.clear();
     s.cmd(b"+");
     s.cmd(b"h");
-    assert_eq!(s.signals, vec![(101, 1, false)], "group mode ends with the write");
+    assert_eq!(
+        s.signals,
+        vec![(101, 1, false)],
+        "group mode ends with the write"
+    );
     s.signals.clear();
     s.cmd(b"K");
     assert_eq!(s.signals, vec![(101, 9, true)]);
@@ -307,10 +325,7 @@ fn unknown_bytes_are_ignored() {
 
 #[test]
 fn spawn_failure_is_retried_paced() {
-    let mut s = Sim::new(
-        Config::default(),
-        true,
-    );
+    let mut s = Sim::new(Config::default(), true);
     s.spawn_fails = true;
     s.cmd(b"u");
     assert_eq!(s.run, None);
@@ -430,7 +445,11 @@ fn backoff_doubles_to_cap_and_resets() {
     s.run_exits(1 << 8);
     let t = s.now.mono;
     s.to_deadline();
-    assert_eq!((s.now.mono - t).as_millis(), 1000, "backoff counts from the exit");
+    assert_eq!(
+        (s.now.mono - t).as_millis(),
+        1000,
+        "backoff counts from the exit"
+    );
 }
 
 #[test]
@@ -510,8 +529,9 @@ fn random_sequences_keep_the_invariants() {
             match rng.below(6) {
                 0 | 1 => {
                     let n = 1 + rng.below(3) as usize;
-                    let bytes: Vec<u8> =
-                        (0..n).map(|_| letters[rng.below(letters.len() as u64) as usize]).collect();
+                    let bytes: Vec<u8> = (0..n)
+                        .map(|_| letters[rng.below(letters.len() as u64) as usize])
+                        .collect();
                     s.cmd(&bytes);
                 }
                 2 if s.run.is_some() => s.run_exits([0, 1 << 8, 9, 15][rng.below(4) as usize]),
@@ -534,7 +554,10 @@ fn random_sequences_keep_the_invariants() {
             }
             // Want down: no start is pending.
             if st.want == Want::Down {
-                assert!(s.m.restart_at.is_none(), "seed {seed}: restart pending with want down");
+                assert!(
+                    s.m.restart_at.is_none(),
+                    "seed {seed}: restart pending with want down"
+                );
             }
         }
         // Pacing: automatic restarts are at least 1 s apart; only commands may start sooner.

@@ -1,0 +1,151 @@
+//! Every on-disk name of a service directory, and how its knob files are read.
+//!
+//! A service directory holds `run` (required), optionally `finish`, `down`, `log/` and the
+//! knob files below; supervise keeps its state in `supervise/`. Knobs are re-read before every
+//! start of `./run`, so editing one takes effect at the next start without restarting supervise.
+
+use std::time::Duration;
+
+use crate::control::sig;
+use crate::machine::{Backoff, Config, MaxRestarts};
+
+pub const SUPERVISE_DIR: &str = "supervise";
+pub const LOCK: &str = "supervise/lock";
+pub const CONTROL: &str = "supervise/control";
+pub const OK: &str = "supervise/ok";
+pub const STATUS: &str = "supervise/status";
+pub const STATUS_NEW: &str = "supervise/status.new";
+
+pub const RUN: &str = "run";
+pub const FINISH: &str = "finish";
+pub const DOWN: &str = "down";
+pub const LOG: &str = "log";
+
+/// Signal name or number sent by `svc -d` (default TERM).
+pub const KNOB_DOWN_SIGNAL: &str = "down-signal";
+/// Milliseconds after `svc -d` before SIGKILL to the process group (default: never).
+pub const KNOB_TIMEOUT_KILL: &str = "timeout-kill";
+/// Milliseconds `./finish` may run (default 5000, 0 = unlimited).
+pub const KNOB_TIMEOUT_FINISH: &str = "timeout-finish";
+/// If present, `./run` stays in supervise's process group (daemontools' behaviour).
+pub const KNOB_NO_SETSID: &str = "no-setsid";
+/// Milliseconds: the longest restart delay; its presence switches on the growing delay.
+pub const KNOB_BACKOFF_MAX: &str = "backoff-max";
+/// Milliseconds a run must last to reset the growing delay (default 10000).
+pub const KNOB_BACKOFF_RESET: &str = "backoff-reset";
+/// `COUNT [WINDOW_MS]`: give up after COUNT automatic restarts within the window (default 60000).
+pub const KNOB_MAX_RESTARTS: &str = "max-restarts";
+
+const DEFAULT_TIMEOUT_FINISH_MS: u64 = 5000;
+const DEFAULT_BACKOFF_RESET_MS: u64 = 10_000;
+const DEFAULT_RESTART_WINDOW_MS: u64 = 60_000;
+
+/// Builds the per-service [`Config`] from the knob files. `read(name)` returns the trimmed
+/// content of `name`, or `None` when the file does not exist. Unreadable values are reported in
+/// the returned warnings and the default is used.
+pub fn read_config(read: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
+    let mut cfg = Config::default();
+    let mut warnings = Vec::new();
+    let mut number = |name: &str| -> Option<u64> {
+        let text = read(name)?;
+        match text.split_whitespace().next().map(str::parse::<u64>) {
+            Some(Ok(n)) => Some(n),
+            _ => {
+                warnings.push(format!("unable to parse {name}: not a number"));
+                None
+            }
+        }
+    };
+    if let Some(ms) = number(KNOB_TIMEOUT_KILL) {
+        cfg.timeout_kill = (ms > 0).then(|| Duration::from_millis(ms));
+    }
+    let finish_ms = number(KNOB_TIMEOUT_FINISH).unwrap_or(DEFAULT_TIMEOUT_FINISH_MS);
+    cfg.timeout_finish = (finish_ms > 0).then(|| Duration::from_millis(finish_ms));
+    if let Some(cap) = number(KNOB_BACKOFF_MAX) {
+        let reset = number(KNOB_BACKOFF_RESET).unwrap_or(DEFAULT_BACKOFF_RESET_MS);
+        cfg.backoff = Some(Backoff {
+            cap: Duration::from_millis(cap),
+            reset_after: Duration::from_millis(reset),
+        });
+    }
+    if let Some(text) = read(KNOB_MAX_RESTARTS) {
+        let mut words = text.split_whitespace().map(str::parse::<u64>);
+        match (words.next(), words.next()) {
+            (Some(Ok(count)), None) => {
+                cfg.max_restarts = Some(restarts(count, DEFAULT_RESTART_WINDOW_MS))
+            }
+            (Some(Ok(count)), Some(Ok(window))) => cfg.max_restarts = Some(restarts(count, window)),
+            _ => warnings.push(format!(
+                "unable to parse {KNOB_MAX_RESTARTS}: want COUNT [WINDOW_MS]"
+            )),
+        }
+    }
+    if let Some(text) = read(KNOB_DOWN_SIGNAL) {
+        match sig::parse(&text) {
+            Some(s) => cfg.down_signal = s,
+            None => warnings.push(format!(
+                "unable to parse {KNOB_DOWN_SIGNAL}: unknown signal {text}"
+            )),
+        }
+    }
+    cfg.own_group = read(KNOB_NO_SETSID).is_none();
+    (cfg, warnings)
+}
+
+fn restarts(count: u64, window_ms: u64) -> MaxRestarts {
+    MaxRestarts {
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        window: Duration::from_millis(window_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(files: &[(&str, &str)]) -> (Config, Vec<String>) {
+        let map: HashMap<&str, &str> = files.iter().copied().collect();
+        read_config(|n| map.get(n).map(|s| s.trim().to_owned()))
+    }
+
+    #[test]
+    fn defaults_are_daemontools() {
+        let (c, w) = cfg(&[]);
+        assert_eq!(c, Config::default());
+        assert!(w.is_empty());
+        assert_eq!(c.down_signal, 15);
+        assert_eq!(c.timeout_kill, None);
+        assert_eq!(c.min_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn knobs() {
+        let (c, w) = cfg(&[
+            ("down-signal", "SIGQUIT\n"),
+            ("timeout-kill", "2500"),
+            ("timeout-finish", "0"),
+            ("no-setsid", ""),
+            ("backoff-max", "30000"),
+            ("max-restarts", "5 10000"),
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.down_signal, 3);
+        assert_eq!(c.timeout_kill, Some(Duration::from_millis(2500)));
+        assert_eq!(c.timeout_finish, None);
+        assert!(!c.own_group);
+        assert_eq!(c.backoff.unwrap().cap, Duration::from_secs(30));
+        assert_eq!(c.backoff.unwrap().reset_after, Duration::from_secs(10));
+        assert_eq!(c.max_restarts.unwrap().count, 5);
+        assert_eq!(c.max_restarts.unwrap().window, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_values_warn_and_keep_defaults() {
+        let (c, w) = cfg(&[("down-signal", "NOPE"), ("timeout-kill", "soon")]);
+        assert_eq!(c.down_signal, 15);
+        assert_eq!(c.timeout_kill, None);
+        assert_eq!(w.len(), 2);
+    }
+}

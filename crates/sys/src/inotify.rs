@@ -1,0 +1,1 @@
+//! Scanner I/O (inotify): owned by the svscan work.

@@ -1,0 +1,72 @@
+//! Processes: reaping, signalling, and the hygiene a supervisor owes its children.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use rustix::io::{Errno, FdFlags};
+use rustix::process::{Pid, Signal, WaitOptions};
+
+/// Reaps one exited child without blocking: `(pid, raw wait status)`, or `None` when no child
+/// has exited (or there are no children).
+pub fn reap() -> Option<(u32, i32)> {
+    loop {
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some((pid, status))) => {
+                return Some((pid.as_raw_nonzero().get().unsigned_abs(), status.as_raw()));
+            }
+            Ok(None) => return None,
+            Err(Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Sends `sig` to `pid`, or to the process group `pid` leads when `group`.
+pub fn signal(pid: u32, sig: i32, group: bool) -> io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::from_raw_os_error(Errno::SRCH.raw_os_error()))?;
+    let sig = Signal::from_named_raw(sig)
+        .ok_or_else(|| io::Error::from_raw_os_error(Errno::INVAL.raw_os_error()))?;
+    if group {
+        rustix::process::kill_process_group(pid, sig)?;
+    } else {
+        rustix::process::kill_process(pid, sig)?;
+    }
+    Ok(())
+}
+
+/// Marks every inherited descriptor above 2 close-on-exec, so `./run` gets fds 0-2 only, whatever
+/// the process that started us left open.
+pub fn cloexec_inherited() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: `fd` was listed in /proc/self/fd a moment ago and nothing in this
+        // single-threaded process closes descriptors meanwhile; if it is the (now closed)
+        // directory stream's own fd, fcntl fails with EBADF, which is ignored.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let _ = rustix::io::fcntl_setfd(borrowed, FdFlags::CLOEXEC);
+    }
+}
+
+/// Our pid.
+pub fn own_pid() -> u32 {
+    rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs()
+}
+
+/// Makes this process a child subreaper: orphans below it are reparented to it.
+pub fn become_subreaper() -> io::Result<()> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+    Ok(())
+}
