@@ -6,7 +6,12 @@
 //! supervisors pass their environment on, so the whole tree carries the tag. Dropping the
 //! [`Sandbox`] kills every process carrying it, by pid (found through `/proc/PID/environ`), and
 //! removes the directory. Nothing is ever killed by name.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::ffi::OsStr;
 use std::fs;
@@ -33,7 +38,11 @@ pub fn bin_dir() -> PathBuf {
 /// Absolute path of one of vigil's programs; panics with a hint when it was not built.
 pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.exists(), "{} not built: run `cargo build --workspace` first (scripts/test does)", p.display());
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build --workspace` first (scripts/test does)",
+        p.display()
+    );
     p
 }
 
@@ -46,7 +55,9 @@ pub fn peer(name: &str) -> Option<PathBuf> {
 /// Like [`peer`], but fails the test when missing: scripts/test installs the peers, so a missing
 /// one is a broken setup, not a reason to skip.
 pub fn require_peer(name: &str) -> PathBuf {
-    peer(name).unwrap_or_else(|| panic!("/usr/bin/{name} missing: scripts/test installs daemontools, runit and s6"))
+    peer(name).unwrap_or_else(|| {
+        panic!("/usr/bin/{name} missing: scripts/test installs daemontools, runit and s6")
+    })
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -60,7 +71,8 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn new(name: &str) -> Sandbox {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let base = std::env::var_os("VIGIL_TEST_TMP").map_or_else(std::env::temp_dir, PathBuf::from);
+        let base =
+            std::env::var_os("VIGIL_TEST_TMP").map_or_else(std::env::temp_dir, PathBuf::from);
         let root = base.join(format!("vigil-{name}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap();
@@ -131,13 +143,19 @@ fn tagged_pids(tag: &str) -> Vec<u32> {
     let needle = format!("VIGIL_TEST_TAG={tag}");
     let me = std::process::id();
     let mut out = vec![];
-    let Ok(rd) = fs::read_dir("/proc") else { return out };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
     for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         if pid == me {
             continue;
         }
-        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
         if env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) && !is_zombie(pid) {
             out.push(pid);
         }
@@ -159,7 +177,9 @@ pub fn send_signal(pid: u32, sig: i32) {
 /// True when `/proc/PID/stat` says the process is a zombie (or it is gone).
 pub fn is_zombie(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit_once(") ").is_none_or(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+        Ok(s) => s
+            .rsplit_once(") ")
+            .is_none_or(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
         Err(_) => true,
     }
 }
@@ -196,7 +216,9 @@ pub fn read_status(dir: &Path) -> Option<Status> {
 
 /// Waits until the status of `dir` satisfies `pred`, returning it.
 pub fn wait_status(dir: &Path, what: &str, pred: impl Fn(&Status) -> bool) -> Status {
-    wait_for(Duration::from_secs(10), what, || read_status(dir).filter(|s| pred(s)))
+    wait_for(Duration::from_secs(10), what, || {
+        read_status(dir).filter(|s| pred(s))
+    })
 }
 
 /// Waits until `dir`'s service runs, returning its pid.
@@ -206,18 +228,24 @@ pub fn wait_up(dir: &Path) -> u32 {
 
 /// Waits until `dir`'s service is down.
 pub fn wait_down(dir: &Path) {
-    wait_status(dir, &format!("{} down", dir.display()), |s| s.pid == 0 && s.state == RunState::Down);
+    wait_status(dir, &format!("{} down", dir.display()), |s| {
+        s.pid == 0 && s.state == RunState::Down
+    });
 }
 
 /// Waits until `supervise/ok` of `dir` has a reader (supervise is running).
 pub fn wait_supervised(dir: &Path) {
-    wait_until(Duration::from_secs(10), &format!("supervise on {}", dir.display()), || {
-        fs::OpenOptions::new()
-            .write(true)
-            .custom_flags_nonblock()
-            .open(dir.join("supervise/ok"))
-            .is_ok()
-    });
+    wait_until(
+        Duration::from_secs(10),
+        &format!("supervise on {}", dir.display()),
+        || {
+            fs::OpenOptions::new()
+                .write(true)
+                .custom_flags_nonblock()
+                .open(dir.join("supervise/ok"))
+                .is_ok()
+        },
+    );
 }
 
 /// Writes control bytes straight into `supervise/control`.
@@ -256,7 +284,11 @@ impl NonBlock for fs::OpenOptions {
 
 /// Runs a command to completion with a time limit; returns (exit code, stdout, stderr).
 pub fn run_output(cmd: &mut Command) -> (i32, String, String) {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
