@@ -10,6 +10,7 @@ pub mod errstr;
 pub mod getopt;
 pub mod layout;
 pub mod machine;
+pub mod multilog;
 pub mod status;
 pub mod svstat;
 pub mod tai;
