@@ -1,1 +1,129 @@
-//! Scanner I/O (inotify): owned by the svscan work.
+//! Watching and listing svscan's scan directory.
+//!
+//! Every event is a reason to rescan, never a delta to apply: the listing ([`list_services`]) is
+//! the truth, inotify only says when to look. The scan directory is watched for entries coming
+//! and going; each service directory only for a `log` appearing in it.
+
+use std::ffi::OsStr;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
+use rustix::io::Errno;
+use vigil_core::scan::{Key, Seen};
+
+/// An inotify instance (non-blocking, close-on-exec).
+pub struct Watcher {
+    fd: OwnedFd,
+}
+
+/// What one batch of events asks for.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Events {
+    /// Something changed that a rescan would see.
+    pub rescan: bool,
+    /// The kernel dropped events (queue overflow): rescan in full.
+    pub overflow: bool,
+}
+
+impl Watcher {
+    pub fn new() -> io::Result<Watcher> {
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        Ok(Watcher { fd })
+    }
+
+    /// Watches the scan directory for entries created, removed, renamed or changed.
+    pub fn watch_scan_dir(&self, path: &Path) -> io::Result<i32> {
+        let mask = WatchFlags::CREATE
+            | WatchFlags::DELETE
+            | WatchFlags::MOVED_TO
+            | WatchFlags::MOVED_FROM
+            | WatchFlags::ATTRIB
+            | WatchFlags::DELETE_SELF
+            | WatchFlags::MOVE_SELF
+            | WatchFlags::ONLYDIR;
+        Ok(inotify::add_watch(&self.fd, path, mask)?)
+    }
+
+    /// Watches a service directory (links followed) for `log` appearing in it. Watching the
+    /// same directory twice returns the same descriptor.
+    pub fn watch_service_dir(&self, path: &Path) -> io::Result<i32> {
+        let mask = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::ONLYDIR;
+        Ok(inotify::add_watch(&self.fd, path, mask)?)
+    }
+
+    /// Drains every pending event. Events on `scan_wd` always ask for a rescan; events on a
+    /// service directory only when they name `log`.
+    pub fn read(&self, scan_wd: i32) -> io::Result<Events> {
+        let mut out = Events::default();
+        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
+        loop {
+            match reader.next() {
+                Ok(ev) => {
+                    if ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
+                        out.overflow = true;
+                        out.rescan = true;
+                    } else if ev.wd() == scan_wd
+                        || ev.file_name().is_some_and(|n| n.to_bytes() == b"log")
+                    {
+                        out.rescan = true;
+                    }
+                }
+                Err(Errno::AGAIN) | Err(Errno::INTR) => return Ok(out),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl AsFd for Watcher {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Lists the entries of `dir` that are services: names not starting with `.` that are, or
+/// link to, directories, keyed by the device and inode of that directory. Entries that cannot be
+/// examined are reported through `warn(name, error)` and skipped.
+pub fn list_services(
+    dir: &Path,
+    mut warn: impl FnMut(&OsStr, &io::Error),
+) -> io::Result<Vec<Seen>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.as_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        let path = dir.join(&name);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            // Gone between readdir and stat, or a dangling link: not a service (yet).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                warn(&name, &e);
+                continue;
+            }
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        // daemontools compat: `log` of any type counts, as in svscan.c.
+        let has_log = std::fs::metadata(path.join("log")).is_ok();
+        out.push(Seen {
+            name,
+            key: Key {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+            has_log,
+        });
+    }
+    Ok(out)
+}

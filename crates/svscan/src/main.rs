@@ -1,0 +1,519 @@
+//! svscan — start and keep a `supervise` for every service directory in DIR.
+//!
+//! Usage: `svscan [ -t ms ] [ dir ]` (dir defaults to the current directory).
+//!
+//! Every entry of DIR whose name does not begin with `.` and which is, or links to, a directory
+//! gets `supervise NAME`; if `NAME/log` exists, also `supervise log` run in `NAME`, its stdin the
+//! read end of a pipe whose write end is the service's stdout. svscan holds both ends for as
+//! long as the service exists, so nothing is lost when either side restarts. Changes in DIR
+//! (and a `log` added to a service) are seen through inotify at once; without inotify, DIR is
+//! rescanned every 5 seconds. The `supervise` beside svscan's own executable is run, else the
+//! one on PATH.
+//!
+//! Options: `-t ms`: at shutdown, how long a service (and then a logger draining its pipe) may
+//! take to stop before it is killed (default 10000).
+//!
+//! Signals: SIGHUP, SIGALRM rescan. SIGTERM, SIGINT: every service down (`dx`), `+k` to those
+//! still up after the timeout, then every logger reads its pipe to the end and exits, then
+//! svscan exits 0. SIGCHLD: reaps every child at once, also orphans (svscan makes itself a child
+//! subreaper unless it is PID 1).
+//!
+//! Exit codes: 0 after a shutdown; 100 usage; 111 when DIR cannot be entered or signals cannot be
+//! set up.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use vigil_core::control::sig;
+use vigil_core::getopt::{self, Opt};
+use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, Key, Reaped, Scan, Side};
+use vigil_core::status::{Status, Want};
+use vigil_sys::diag::{self, EXIT_TEMP};
+use vigil_sys::inotify::{self, Watcher};
+use vigil_sys::signals::{self, Signals};
+use vigil_sys::{fifo, poll, process, spawn};
+
+const PROG: &str = "svscan";
+const USAGE: &str = "svscan [ -t timeout ] [ dir ]";
+const SIGCHLD: i32 = 17;
+const ENXIO: i32 = 6;
+const ENOENT: i32 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let Ok((opts, rest)) = getopt::parse(&args, "t:") else {
+        return diag::usage(PROG, USAGE);
+    };
+    let mut timeout = DEFAULT_KILL_TIMEOUT;
+    for o in opts {
+        if let Opt::Arg(b't', ms) = o {
+            match ms.to_str().and_then(|s| s.parse::<u64>().ok()) {
+                Some(ms) => timeout = Duration::from_millis(ms),
+                None => return diag::usage(PROG, USAGE),
+            }
+        }
+    }
+    let dir = match rest {
+        [] => OsString::from("."),
+        [d] => d.clone(),
+        _ => return diag::usage(PROG, USAGE),
+    };
+    match Svscan::setup(&dir, timeout) {
+        Ok(mut s) => s.run(),
+        Err(code) => code,
+    }
+}
+
+/// What svscan holds for one service besides the scan's record.
+#[derive(Default)]
+struct Held {
+    /// The service directory, opened when first seen: control still reaches its supervise after
+    /// the directory was renamed out of DIR.
+    dir: Option<OwnedFd>,
+    /// The log pipe (read end, write end).
+    pipe_read: Option<OwnedFd>,
+    pipe_write: Option<OwnedFd>,
+    /// Our writer on `supervise/ok` of a supervise we did not start: poll reports an error on it
+    /// when that supervise is gone.
+    foreign_main: Option<OwnedFd>,
+    foreign_log: Option<OwnedFd>,
+}
+
+impl Held {
+    fn foreign(&mut self, side: Side) -> &mut Option<OwnedFd> {
+        match side {
+            Side::Main => &mut self.foreign_main,
+            Side::Log => &mut self.foreign_log,
+        }
+    }
+}
+
+struct Svscan {
+    dir_name: String,
+    scan: Scan,
+    origin: Instant,
+    signals: Signals,
+    watcher: Option<(Watcher, i32)>,
+    supervise: OsString,
+    held: HashMap<Key, Held>,
+    me: u32,
+}
+
+/// Path of a file of `side`'s supervise, relative to the service directory.
+fn rel(side: Side, file: &str) -> String {
+    match side {
+        Side::Main => file.to_owned(),
+        Side::Log => format!("log/{file}"),
+    }
+}
+
+impl Svscan {
+    fn setup(dir: &OsStr, timeout: Duration) -> Result<Svscan, ExitCode> {
+        let dir_name = String::from_utf8_lossy(dir.as_bytes()).into_owned();
+        signals::reset_dispositions();
+        process::cloexec_inherited();
+        let signals = Signals::block(&[SIGCHLD, sig::TERM, sig::INT, sig::HUP, sig::ALRM])
+            .map_err(|e| {
+                diag::fatal(
+                    PROG,
+                    &format!("unable to block signals: {}", diag::reason(&e)),
+                    EXIT_TEMP,
+                )
+            })?;
+        if let Err(e) = process::raise_nofile_limit() {
+            diag::warn(
+                PROG,
+                &format!("unable to raise descriptor limit: {}", diag::reason(&e)),
+            );
+        }
+        std::env::set_current_dir(dir).map_err(|e| {
+            diag::fatal(
+                PROG,
+                &format!("unable to chdir to {dir_name}: {}", diag::reason(&e)),
+                EXIT_TEMP,
+            )
+        })?;
+        let me = process::own_pid();
+        if me != 1
+            && let Err(e) = process::become_subreaper()
+        {
+            diag::warn(
+                PROG,
+                &format!("unable to become a subreaper: {}", diag::reason(&e)),
+            );
+        }
+        let mut s = Svscan {
+            dir_name,
+            scan: Scan::new(timeout),
+            origin: Instant::now(),
+            signals,
+            watcher: None,
+            supervise: supervise_program(),
+            held: HashMap::new(),
+            me,
+        };
+        let watched = Watcher::new().and_then(|w| {
+            let wd = w.watch_scan_dir(Path::new("."))?;
+            Ok((w, wd))
+        });
+        match watched {
+            Ok(w) => s.watcher = Some(w),
+            Err(e) => s.fall_back(&e),
+        }
+        Ok(s)
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn fall_back(&mut self, e: &std::io::Error) {
+        diag::warn(
+            PROG,
+            &format!(
+                "unable to watch {} with inotify: {}; rescanning every 5 seconds",
+                self.dir_name,
+                diag::reason(e)
+            ),
+        );
+        self.watcher = None;
+        let now = self.now();
+        self.scan.use_fallback(now);
+    }
+
+    fn run(&mut self) -> ExitCode {
+        self.rescan();
+        loop {
+            if self.perform() {
+                return ExitCode::SUCCESS;
+            }
+            let now = self.now();
+            let timeout = self.scan.next_deadline().map(|d| d.saturating_sub(now));
+            let (sig_ready, watch_ready, gone) = self.wait(timeout);
+            if sig_ready {
+                self.handle_signals();
+            }
+            if watch_ready {
+                self.handle_events();
+            }
+            for (key, side) in gone {
+                if let Some(h) = self.held.get_mut(&key) {
+                    *h.foreign(side) = None;
+                }
+                let now = self.now();
+                self.scan.foreign_gone(key, side, now);
+            }
+            let now = self.now();
+            if self.scan.next_deadline().is_some_and(|d| d <= now) {
+                self.scan.timer(now);
+            }
+        }
+    }
+
+    /// One poll over the signalfd, inotify and the `ok` writers of foreign supervise processes.
+    fn wait(&self, timeout: Option<Duration>) -> (bool, bool, Vec<(Key, Side)>) {
+        let mut fds: Vec<BorrowedFd<'_>> = vec![self.signals.as_fd()];
+        if let Some((w, _)) = &self.watcher {
+            fds.push(w.as_fd());
+        }
+        let base = fds.len();
+        let mut owners = Vec::new();
+        for (key, h) in &self.held {
+            for (side, fd) in [(Side::Main, &h.foreign_main), (Side::Log, &h.foreign_log)] {
+                if let Some(fd) = fd {
+                    fds.push(fd.as_fd());
+                    owners.push((*key, side));
+                }
+            }
+        }
+        let mut ready = vec![false; fds.len()];
+        if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
+            diag::warn(PROG, &format!("unable to poll: {}", diag::reason(&e)));
+            return (false, false, Vec::new());
+        }
+        let sig_ready = ready.first().copied().unwrap_or(false);
+        let watch_ready = self.watcher.is_some() && ready.get(1).copied().unwrap_or(false);
+        let gone = owners
+            .into_iter()
+            .zip(ready.get(base..).unwrap_or_default())
+            .filter(|(_, r)| **r)
+            .map(|(o, _)| o)
+            .collect();
+        (sig_ready, watch_ready, gone)
+    }
+
+    fn handle_signals(&mut self) {
+        while let Some(s) = self.signals.next() {
+            match s {
+                SIGCHLD => self.reap_all(),
+                sig::TERM | sig::INT => {
+                    let now = self.now();
+                    self.scan.shut_down(now);
+                }
+                sig::HUP | sig::ALRM => self.rescan(),
+                _ => {}
+            }
+        }
+    }
+
+    fn reap_all(&mut self) {
+        while let Some((pid, _)) = process::reap() {
+            let left_behind = match self.scan.identify(pid) {
+                Reaped::Supervise {
+                    key,
+                    side,
+                    unexpected: true,
+                } => self.run_left_behind(key, side),
+                _ => None,
+            };
+            let now = self.now();
+            self.scan.reaped(pid, left_behind, now);
+        }
+    }
+
+    /// After a supervise died unexpectedly: its `./run`, if still running and now our child.
+    fn run_left_behind(&self, key: Key, side: Side) -> Option<u32> {
+        let status = self.read_status(key, side)?;
+        if status.pid == 0 {
+            return None;
+        }
+        (process::parent_of(status.pid) == Some(self.me)).then_some(status.pid)
+    }
+
+    fn read_status(&self, key: Key, side: Side) -> Option<Status> {
+        let dir = self.held.get(&key)?.dir.as_ref()?;
+        let fd = fifo::open_file_at(dir, &rel(side, "supervise/status")).ok()?;
+        let mut buf = [0u8; 64];
+        let n = fifo::read_full(&fd, &mut buf).ok()?;
+        Status::unpack(buf.get(..n)?).ok()
+    }
+
+    fn handle_events(&mut self) {
+        let Some((w, wd)) = &self.watcher else { return };
+        match w.read(*wd) {
+            Ok(ev) if ev.rescan && !self.scan.shutting_down() => self.rescan(),
+            Ok(_) => {}
+            Err(e) => diag::warn(
+                PROG,
+                &format!("unable to read inotify events: {}", diag::reason(&e)),
+            ),
+        }
+    }
+
+    fn rescan(&mut self) {
+        let now = self.now();
+        if self.scan.shutting_down() {
+            return;
+        }
+        let listed = inotify::list_services(Path::new("."), |name, e| {
+            diag::warn(
+                PROG,
+                &format!(
+                    "unable to stat {}: {}",
+                    String::from_utf8_lossy(name.as_bytes()),
+                    diag::reason(e)
+                ),
+            );
+        });
+        let seen = match listed {
+            Ok(seen) => seen,
+            Err(e) => {
+                diag::warn(
+                    PROG,
+                    &format!("unable to read directory: {}", diag::reason(&e)),
+                );
+                self.scan.scan_failed(now);
+                return;
+            }
+        };
+        let mut watch_failed = None;
+        for s in &seen {
+            if self.held.contains_key(&s.key) {
+                continue;
+            }
+            let held = Held {
+                dir: fifo::open_dir(Path::new(&s.name)).ok(),
+                ..Held::default()
+            };
+            if let Some((w, _)) = &self.watcher
+                && let Err(e) = w.watch_service_dir(Path::new(&s.name))
+            {
+                watch_failed = Some(e);
+            }
+            self.held.insert(s.key, held);
+        }
+        if let Some(e) = watch_failed {
+            self.fall_back(&e);
+        }
+        self.scan.scanned(seen, now);
+    }
+
+    /// Carries out every pending action; true when svscan must exit.
+    fn perform(&mut self) -> bool {
+        let mut exit = false;
+        while let Some(action) = self.scan.next_action() {
+            match action {
+                Action::Start { key, side } => self.start(key, side),
+                Action::Control { key, side, bytes } => self.control(key, side, bytes),
+                Action::Reattach { key } => {
+                    let up = self
+                        .read_status(key, Side::Main)
+                        .is_some_and(|s| s.pid != 0 && s.want == Want::Up);
+                    if up {
+                        self.control(key, Side::Main, b"x");
+                    }
+                }
+                Action::CloseWrite { key } => {
+                    if let Some(h) = self.held.get_mut(&key) {
+                        h.pipe_write = None;
+                    }
+                }
+                Action::Kill { pid, sig } => {
+                    if process::signal(pid, sig, true).is_err() {
+                        let _ = process::signal(pid, sig, false);
+                    }
+                }
+                Action::Forget { key } => {
+                    self.held.remove(&key);
+                }
+                Action::Rescan => self.rescan(),
+                Action::Exit => exit = true,
+            }
+        }
+        exit
+    }
+
+    fn name(&self, key: Key) -> String {
+        self.scan
+            .name(key)
+            .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn start(&mut self, key: Key, side: Side) {
+        let now = self.now();
+        let name = self.name(key);
+        let held = self.held.entry(key).or_default();
+        // A supervise already there (left by an earlier svscan): watch it, do not compete.
+        let ok = rel(side, "supervise/ok");
+        let foreign = match &held.dir {
+            Some(d) => fifo::open_write_at(d, &ok),
+            None => fifo::open_write(&Path::new(&name).join(&ok)),
+        };
+        if let Ok(fd) = foreign {
+            *held.foreign(side) = Some(fd);
+            self.scan.found_foreign(key, side, now);
+            return;
+        }
+        if self.scan.has_log(key) && held.pipe_read.is_none() {
+            match std::io::pipe() {
+                Ok((r, w)) => {
+                    held.pipe_read = Some(r.into());
+                    held.pipe_write = Some(w.into());
+                }
+                Err(e) => {
+                    diag::warn(
+                        PROG,
+                        &format!("unable to create pipe for {name}: {}", diag::reason(&e)),
+                    );
+                    self.scan.start_failed(key, side, now);
+                    return;
+                }
+            }
+        }
+        let end = match side {
+            Side::Main => held.pipe_write.as_ref(),
+            Side::Log => held.pipe_read.as_ref(),
+        };
+        let end = match end.map(OwnedFd::try_clone).transpose() {
+            Ok(e) => e,
+            Err(e) => {
+                diag::warn(
+                    PROG,
+                    &format!("unable to start supervise {name}: {}", diag::reason(&e)),
+                );
+                self.scan.start_failed(key, side, now);
+                return;
+            }
+        };
+        let path = PathBuf::from(&name);
+        let (args, opts): (Vec<&OsStr>, spawn::Spawn<'_>) = match side {
+            Side::Main => (
+                vec![OsStr::new(&name)],
+                spawn::Spawn {
+                    setsid: true,
+                    stdout: end,
+                    ..spawn::Spawn::default()
+                },
+            ),
+            Side::Log => (
+                vec![OsStr::new("log")],
+                spawn::Spawn {
+                    setsid: true,
+                    stdin: end,
+                    cwd: Some(&path),
+                    ..spawn::Spawn::default()
+                },
+            ),
+        };
+        match spawn::spawn(&self.supervise, &args, opts) {
+            Ok(pid) => self.scan.started(key, side, pid, now),
+            Err(e) => {
+                let what = match side {
+                    Side::Main => name,
+                    Side::Log => format!("{name}/log"),
+                };
+                diag::warn(
+                    PROG,
+                    &format!("unable to start supervise {what}: {}", diag::reason(&e)),
+                );
+                self.scan.start_failed(key, side, now);
+            }
+        }
+    }
+
+    /// Writes control bytes to `side`'s supervise. If its FIFO is gone (the directory was
+    /// removed), our own supervise is told by signal: TERM means `dx`, HUP means `x`.
+    fn control(&mut self, key: Key, side: Side, bytes: &[u8]) {
+        let name = self.name(key);
+        let path = rel(side, "supervise/control");
+        let fd = match self.held.get(&key).and_then(|h| h.dir.as_ref()) {
+            Some(d) => fifo::open_write_at(d, &path),
+            None => fifo::open_write(&Path::new(&name).join(&path)),
+        };
+        let err = match fd.and_then(|fd| fifo::write_all(&fd, bytes)) {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        let Some(pid) = self.scan.pid(key, side) else {
+            if !matches!(err.raw_os_error(), Some(ENXIO | ENOENT)) {
+                diag::warn(
+                    PROG,
+                    &format!("unable to control {name}: {}", diag::reason(&err)),
+                );
+            }
+            return;
+        };
+        let sig = match bytes {
+            b"x" => sig::HUP,
+            b"dx" => sig::TERM,
+            _ => sig::KILL,
+        };
+        let _ = process::signal(pid, sig, false);
+    }
+}
+
+/// The `supervise` beside our own executable, so two installations never mix; else PATH's.
+fn supervise_program() -> OsString {
+    std::fs::read_link("/proc/self/exe")
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("supervise")))
+        .filter(|p| p.exists())
+        .map_or_else(|| OsString::from("supervise"), PathBuf::into_os_string)
+}
