@@ -11,6 +11,7 @@ pub mod getopt;
 pub mod layout;
 pub mod machine;
 pub mod multilog;
+pub mod scan;
 pub mod status;
 pub mod svstat;
 pub mod tai;
