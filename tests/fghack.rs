@@ -1,1 +1,130 @@
-//! placeholder
+//! fghack: holds a daemon that double-forks and closes every fd; svc -d stops it, svc -h reaches
+//! it; usage and exec errors in daemontools' words; the daemon's exit status passed on.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use vigil_tests::*;
+
+/// A daemon in the classic style: fork, setsid, fork, close every descriptor, then log its pid
+/// and any SIGHUP to `LOG`, and exit 4 after `SECS`.
+const DAEMON: &str = r#"#!/usr/bin/python3
+import os, signal, sys, time
+log, secs = sys.argv[1], float(sys.argv[2])
+if os.fork(): sys.exit(0)
+os.setsid()
+if os.fork(): os._exit(0)
+os.closerange(0, 65536)
+def note(text):
+    with open(log, "a") as f: f.write(text + "\n")
+signal.signal(signal.SIGHUP, lambda *_: note("hup"))
+note("pid %d" % os.getpid())
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+os._exit(4)
+"#;
+
+fn daemon(sb: &Sandbox) -> std::path::PathBuf {
+    let p = sb.path("daemon.py");
+    fs::write(&p, DAEMON).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn daemon_pid(log: &Path) -> Option<u32> {
+    lines(log)
+        .iter()
+        .find_map(|l| l.strip_prefix("pid ").and_then(|p| p.parse().ok()))
+}
+
+#[test]
+fn holds_double_forking_daemon_and_forwards_signals() {
+    let sb = Sandbox::new("fghack-hold");
+    let d = daemon(&sb);
+    let log = sb.path("daemon.log");
+    let dir = sb.service(
+        "svc",
+        &format!(
+            "exec {} {} {} 1000",
+            bin("fghack").display(),
+            d.display(),
+            log.display()
+        ),
+    );
+    let _sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    let fg = wait_up(&dir);
+    let pid = wait_for(Duration::from_secs(10), "daemon pid", || daemon_pid(&log));
+    // The daemon closed every descriptor, yet fghack stays up while it runs.
+    wait_until(Duration::from_secs(5), "daemon runs, fghack holds", || {
+        alive(pid) && alive(fg) && read_status(&dir).is_some_and(|s| s.pid == fg)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(fg), "fghack let go of a running daemon");
+    assert_eq!(read_status(&dir).unwrap().pid, fg);
+
+    // svc -h reaches the daemon.
+    let (code, _, _) = run_output(sb.command(bin("svc")).arg("-h").arg(&dir));
+    assert_eq!(code, 0);
+    wait_until(Duration::from_secs(5), "daemon got HUP", || {
+        lines(&log).iter().any(|l| l == "hup")
+    });
+    assert!(alive(pid));
+
+    // svc -d really stops it.
+    run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    wait_down(&dir);
+    wait_until(Duration::from_secs(5), "daemon gone", || !alive(pid));
+}
+
+#[test]
+fn exits_with_the_daemons_status_when_it_ends() {
+    let sb = Sandbox::new("fghack-status");
+    let d = daemon(&sb);
+    let log = sb.path("daemon.log");
+    let (code, _, _) = run_output(sb.command(bin("fghack")).arg(&d).arg(&log).arg("0.3"));
+    assert_eq!(code, 4, "the daemon's exit code, not its parent's 0");
+    let pid = daemon_pid(&log).unwrap();
+    assert!(!alive(pid));
+    // A plain child holding the pipe in the background: held until it is done.
+    let (code, _, _) =
+        run_output(
+            sb.command(bin("fghack"))
+                .args(["sh", "-c", "(sleep 0.2; exit 3) & exit 0"]),
+        );
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn usage_and_exec_errors_as_daemontools() {
+    let sb = Sandbox::new("fghack-usage");
+    let (code, _, err) = run_output(&mut sb.command(bin("fghack")));
+    assert_eq!((code, err.as_str()), (100, "fghack: usage: fghack child\n"));
+    let (code, _, err) = run_output(sb.command(bin("fghack")).arg("/nonexistent/prog"));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        "fghack: fatal: unable to run /nonexistent/prog: file does not exist\n"
+    );
+}
+
+#[test]
+fn children_get_31_copies_of_the_pipe() {
+    let sb = Sandbox::new("fghack-fds");
+    let (code, out, _) =
+        run_output(
+            sb.command(bin("fghack"))
+                .args(["sh", "-c", "ls /proc/$$/fd | wc -l"]),
+        );
+    assert_eq!(code, 0);
+    // 0, 1, 2, the 31 copies (ls's own directory fd is in ls, not in sh).
+    assert_eq!(out.trim(), "34");
+}
