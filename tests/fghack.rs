@@ -60,7 +60,7 @@ fn holds_double_forking_daemon_and_forwards_signals() {
             log.display()
         ),
     );
-    let _sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
     let fg = wait_up(&dir);
     let pid = wait_for(Duration::from_secs(10), "daemon pid", || daemon_pid(&log));
     // The daemon closed every descriptor, yet fghack stays up while it runs.
@@ -83,6 +83,8 @@ fn holds_double_forking_daemon_and_forwards_signals() {
     run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
     wait_down(&dir);
     wait_until(Duration::from_secs(5), "daemon gone", || !alive(pid));
+    send_signal(sup.id(), 9);
+    let _ = sup.wait();
 }
 
 #[test]
