@@ -17,9 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigil_tests::{
-    Sandbox, alive, bin, require_peer, run_output, send_signal, wait_for, wait_until,
-};
+use vigil_tests::{Sandbox, alive, bin, require_peer, run_output, send_signal, wait_until};
 
 const LIMIT: Duration = Duration::from_secs(20);
 

@@ -298,10 +298,12 @@ impl Logger {
             if self.buf.is_empty() || self.in_line {
                 partial_wait = None;
             } else if self.buf.len() != last_len || partial_wait.is_none() {
-                // Part of a line is waiting: look again soon.
-                partial_wait = Some(Duration::from_millis(1));
+                // Part of a line is waiting and input is flowing: look again at once.
+                partial_wait = Some(Duration::ZERO);
             } else {
-                partial_wait = partial_wait.map(|w| (w * 2).min(PARTIAL_WAIT_MAX));
+                // Nothing new since the last look: back off, 1 ms doubling to the maximum.
+                partial_wait =
+                    partial_wait.map(|w| (w * 2).clamp(Duration::from_millis(1), PARTIAL_WAIT_MAX));
             }
             last_len = self.buf.len();
         }
@@ -428,9 +430,8 @@ impl Logger {
                 break;
             }
             if line_done {
-                let due = self.rotation_due();
-                if !due.is_empty() {
-                    stop = Stop::Rotate(due);
+                if self.any_rotation_due() {
+                    stop = Stop::Rotate(self.rotation_due());
                     break;
                 }
                 if self.term {
@@ -528,6 +529,13 @@ impl Logger {
                 })
             })
             .collect()
+    }
+
+    fn any_rotation_due(&self) -> bool {
+        self.dirs.iter().any(|d| {
+            let used = d.bytes.saturating_add(d.out.len() as u64);
+            used > 0 && used >= u64::from(d.spec.size.saturating_sub(ROTATE_SLACK))
+        })
     }
 
     /// After a newline: directories within 2000 bytes of their size rotate (daemontools' rule).
