@@ -1,1 +1,157 @@
-//! placeholder
+//! svc, svstat and svok on their own: options, messages and exit codes in daemontools' words.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fs;
+
+use vigil_tests::*;
+
+#[test]
+fn svstat_errors_and_exit_code() {
+    let sb = Sandbox::new("svstat-err");
+    let never = sb.path("never");
+    fs::create_dir_all(&never).unwrap();
+    let missing = sb.path("missing");
+    let (code, out, err) = run_output(sb.command(bin("svstat")).arg(&missing).arg(&never));
+    assert_eq!(code, 0);
+    assert!(err.is_empty());
+    assert_eq!(
+        out,
+        format!(
+            "{}: unable to chdir: file does not exist\n{}: unable to open supervise/ok: file does not exist\n",
+            missing.display(),
+            never.display()
+        )
+    );
+    let (code, out, _) = run_output(&mut sb.command(bin("svstat")));
+    assert_eq!((code, out.as_str()), (0, ""));
+}
+
+#[test]
+fn svstat_says_not_running_and_rejects_garbage() {
+    let sb = Sandbox::new("svstat-garbage");
+    let dir = sb.service("s", "exec sleep 1000");
+    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    wait_up(&dir);
+    // Status bytes no supervisor writes are refused, not printed as a plausible lie.
+    // (supervise only rewrites status on a change, so the garbage stays while we look.)
+    fs::write(dir.join("supervise/status"), [0xffu8; 20]).unwrap();
+    let (_, out, _) = run_output(sb.command(bin("svstat")).arg(&dir));
+    assert_eq!(
+        out,
+        format!(
+            "{}: unable to read supervise/status: bad format\n",
+            dir.display()
+        )
+    );
+    fs::write(dir.join("supervise/status"), [0x40u8, 0, 0]).unwrap();
+    let (_, out, _) = run_output(sb.command(bin("svstat")).arg(&dir));
+    assert_eq!(
+        out,
+        format!(
+            "{}: unable to read supervise/status: bad format\n",
+            dir.display()
+        )
+    );
+    let _ = sup.kill();
+    let _ = sup.wait();
+    let (_, out, _) = run_output(sb.command(bin("svstat")).arg(&dir));
+    assert_eq!(out, format!("{}: supervise not running\n", dir.display()));
+}
+
+#[test]
+fn svc_warnings_usage_and_exit_codes() {
+    let sb = Sandbox::new("svc-err");
+    let never = sb.path("never");
+    fs::create_dir_all(never.join("supervise")).unwrap();
+    // A control FIFO with no reader: supervise not running.
+    let dir = sb.service("s", "exec sleep 1000");
+    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    wait_up(&dir);
+    let _ = sup.kill();
+    let _ = sup.wait();
+    let missing = sb.path("missing");
+    let (code, out, err) = run_output(
+        sb.command(bin("svc"))
+            .arg("-u")
+            .arg(&missing)
+            .arg(&dir)
+            .arg(&never),
+    );
+    assert_eq!(code, 0, "svc exits 0 after per-directory warnings");
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        format!(
+            "svc: warning: unable to chdir to {m}: file does not exist\n\
+             svc: warning: unable to control {d}: supervise not running\n\
+             svc: warning: unable to control {n}: file does not exist\n",
+            m = missing.display(),
+            d = dir.display(),
+            n = never.display()
+        )
+    );
+    let (code, _, err) = run_output(sb.command(bin("svc")).arg("-uz").arg(&dir));
+    assert_eq!(code, 100);
+    assert!(
+        err.starts_with("svc: illegal option -- z\nsvc options: u up, d down, o once, x exit,"),
+        "{err}"
+    );
+}
+
+#[test]
+fn svc_writes_distinct_letters_in_order_in_one_write() {
+    let sb = Sandbox::new("svc-bytes");
+    let dir = sb.service("s", "exec sleep 1000");
+    let _sup = spawn(sb.command(bin("supervise")).arg(&dir));
+    let pid = wait_up(&dir);
+    let trace = sb.path("trace");
+    let (code, _, err) = run_output(
+        sb.command("strace")
+            .args(["-e", "trace=write", "-o"])
+            .arg(&trace)
+            .arg(bin("svc"))
+            .args(["-pu", "-c", "-u", "-p", "-h"])
+            .arg(&dir),
+    );
+    assert_eq!((code, err.as_str()), (0, ""));
+    let writes: Vec<String> = lines(&trace)
+        .into_iter()
+        .filter(|l| l.starts_with("write("))
+        .collect();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(writes[0].contains(", \"puch\", 4)"), "{writes:?}");
+    // p, u, c, then h: the HUP kills sleep and want up brings it back.
+    wait_status(&dir, "restart after h", |s| s.pid != 0 && s.pid != pid && !s.paused);
+}
+
+#[test]
+fn svok_exit_codes() {
+    let sb = Sandbox::new("svok");
+    let (code, _, err) = run_output(&mut sb.command(bin("svok")));
+    assert_eq!((code, err.as_str()), (100, "svok: usage: svok dir\n"));
+    let missing = sb.path("missing");
+    let (code, _, err) = run_output(sb.command(bin("svok")).arg(&missing));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svok: fatal: unable to chdir to {}: file does not exist\n",
+            missing.display()
+        )
+    );
+    let never = sb.path("never");
+    fs::create_dir_all(&never).unwrap();
+    assert_eq!(run_output(sb.command(bin("svok")).arg(&never)).0, 100);
+    let dir = sb.service("s", "exec sleep 1000");
+    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    wait_up(&dir);
+    assert_eq!(run_output(sb.command(bin("svok")).arg(&dir)).0, 0);
+    let _ = sup.kill();
+    let _ = sup.wait();
+    assert_eq!(run_output(sb.command(bin("svok")).arg(&dir)).0, 100);
+}

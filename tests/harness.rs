@@ -307,3 +307,28 @@ pub fn run_output(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A child process that is killed and reaped when dropped (tests may fail half-way).
+pub struct Proc {
+    pub child: std::process::Child,
+}
+
+impl Proc {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `cmd` as a [`Proc`].
+pub fn spawn(cmd: &mut Command) -> Proc {
+    Proc {
+        child: cmd.spawn().unwrap(),
+    }
+}

@@ -120,7 +120,7 @@ fn watch(signals: &mut Signals, read_end: PipeReader) -> ExitCode {
             }
         }
         if ready.first().copied().unwrap_or(false) {
-            while let Some(s) = signals.next() {
+            while let Some(s) = signals.pending() {
                 if s == SIGCHLD {
                     while let Some((_, status)) = process::reap() {
                         last = Some(status);

@@ -146,7 +146,7 @@ impl Supervisor {
     }
 
     fn handle_signals(&mut self, now: Now) {
-        while let Some(s) = self.signals.next() {
+        while let Some(s) = self.signals.pending() {
             match s {
                 SIGCHLD => {
                     while let Some((pid, status)) = process::reap() {
@@ -287,10 +287,10 @@ fn read_knob(name: &str) -> Option<String> {
 /// daemontools does the same, for read-only service directories).
 fn make_supervise_dir() -> std::io::Result<()> {
     let path = Path::new(layout::SUPERVISE_DIR);
-    if let Ok(target) = std::fs::read_link(path) {
-        if !path.exists() {
-            return files::make_dir(&target, 0o700);
-        }
+    if let Ok(target) = std::fs::read_link(path)
+        && !path.exists()
+    {
+        return files::make_dir(&target, 0o700);
     }
     files::make_dir(path, 0o700)
 }

@@ -249,7 +249,7 @@ impl Svscan {
     }
 
     fn handle_signals(&mut self) {
-        while let Some(s) = self.signals.next() {
+        while let Some(s) = self.signals.pending() {
             match s {
                 SIGCHLD => self.reap_all(),
                 sig::TERM | sig::INT => {

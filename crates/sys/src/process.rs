@@ -111,7 +111,10 @@ pub fn children_of(pid: u32) -> Vec<u32> {
         let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
             continue;
         };
-        out.extend(text.split_whitespace().filter_map(|w| w.parse::<u32>().ok()));
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|w| w.parse::<u32>().ok()),
+        );
     }
     out
 }

@@ -28,7 +28,7 @@ impl Signals {
     }
 
     /// The next pending signal number, `None` when there is none.
-    pub fn next(&mut self) -> Option<i32> {
+    pub fn pending(&mut self) -> Option<i32> {
         match self.fd.read_signal() {
             Ok(Some(info)) => i32::try_from(info.ssi_signo).ok(),
             _ => None,
@@ -42,20 +42,66 @@ impl AsFd for Signals {
     }
 }
 
-/// Sets every catchable signal except SIGPIPE back to its default action. SIGPIPE stays
-/// ignored in us (writes return EPIPE instead); std restores it in children.
+/// Sets every signal (1 to 64) except SIGPIPE back to its default action: "ignore" survives
+/// exec, so a parent that ignored HUP would otherwise pass that on to every service. SIGPIPE
+/// stays ignored in us (writes return EPIPE instead); std restores it in children.
 pub fn reset_dispositions() {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, sigaction};
-    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for sig in Signal::iterator() {
-        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE) {
+    use nix::libc;
+    const SIGKILL: i32 = 9;
+    const SIGPIPE: i32 = 13;
+    const SIGSTOP: i32 = 19;
+    for sig in 1..=64 {
+        if matches!(sig, SIGKILL | SIGPIPE | SIGSTOP) {
             continue;
         }
-        // SAFETY: installing SIG_DFL runs no code of ours in signal context; we have no threads
-        // and no handlers that this could race with.
-        let _ = unsafe { sigaction(sig, &dfl) };
+        // SAFETY: a zeroed `sigaction` is SIG_DFL with no flags and an empty mask; installing
+        // it runs no code of ours in signal context, and we have no threads to race with.
+        // glibc refuses 32 and 33 (its own); those are reset below.
+        unsafe {
+            let act: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+    }
+    reset_libc_reserved();
+}
+
+/// glibc reserves signals 32 and 33 and refuses to change them, yet an ignored disposition
+/// inherited from our parent would pass on to children that are not glibc programs. The
+/// kernel's own call does it.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn reset_libc_reserved() {
+    use nix::libc;
+    /// The kernel's `struct sigaction` on x86_64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 32..=33 {
+        // SAFETY: rt_sigaction with a valid, fully initialised kernel struct (SIG_DFL), a null
+        // old-action pointer and the kernel's sigset size (8 bytes on x86_64).
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &act as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
     }
 }
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn reset_libc_reserved() {}
 
 /// Empties the signal mask of the calling thread. Async-signal-safe: used between fork and exec.
 pub fn unblock_all() -> io::Result<()> {

@@ -133,7 +133,7 @@ impl Sim {
     }
 
     /// Jumps to the next deadline, if any.
-    fn to_deadline(&mut self) -> bool {
+    fn jump_to_deadline(&mut self) -> bool {
         let Some(d) = self.m.next_deadline() else {
             return false;
         };
@@ -332,7 +332,7 @@ fn spawn_failure_is_retried_paced() {
     assert_eq!(s.m.record().last_exit_kind, Some(ExitKind::SpawnFailed));
     assert_eq!(s.m.next_deadline(), Some(Duration::from_millis(1000)));
     s.spawn_fails = false;
-    s.to_deadline();
+    s.jump_to_deadline();
     assert_eq!(s.run, Some(101));
 }
 
@@ -345,7 +345,7 @@ fn finish_gets_code_and_signal() {
     assert_eq!(s.m.status().state, RunState::Finish);
     assert_eq!(s.m.status().pid, 0);
     s.finish_exits(EXIT0);
-    s.to_deadline();
+    s.jump_to_deadline();
     s.run_exits(9);
     assert_eq!(s.finish_args, vec![(3, 0), (-1, 9)]);
 }
@@ -428,7 +428,7 @@ fn backoff_doubles_to_cap_and_resets() {
     for _ in 0..6 {
         let t = s.now.mono;
         s.run_exits(1 << 8);
-        assert!(s.to_deadline());
+        assert!(s.jump_to_deadline());
         gaps.push((s.now.mono - t).as_millis());
     }
     assert_eq!(gaps, vec![1000, 2000, 4000, 8000, 8000, 8000]);
@@ -444,7 +444,7 @@ fn backoff_doubles_to_cap_and_resets() {
     s.advance(10);
     s.run_exits(1 << 8);
     let t = s.now.mono;
-    s.to_deadline();
+    s.jump_to_deadline();
     assert_eq!(
         (s.now.mono - t).as_millis(),
         1000,
@@ -537,7 +537,7 @@ fn random_sequences_keep_the_invariants() {
                 2 if s.run.is_some() => s.run_exits([0, 1 << 8, 9, 15][rng.below(4) as usize]),
                 3 if s.finish.is_some() => s.finish_exits([0, 125 << 8, 9][rng.below(3) as usize]),
                 4 => {
-                    s.to_deadline();
+                    s.jump_to_deadline();
                 }
                 _ => s.advance(rng.below(1500)),
             }
