@@ -126,7 +126,9 @@ fn svc_writes_distinct_letters_in_order_in_one_write() {
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert!(writes[0].contains(", \"puch\", 4)"), "{writes:?}");
     // p, u, c, then h: the HUP kills sleep and want up brings it back.
-    wait_status(&dir, "restart after h", |s| s.pid != 0 && s.pid != pid && !s.paused);
+    wait_status(&dir, "restart after h", |s| {
+        s.pid != 0 && s.pid != pid && !s.paused
+    });
 }
 
 #[test]

@@ -151,8 +151,15 @@ fn every_signal_letter_reaches_the_service() {
     svc(&sb, &["-k"], &dir);
     let new = wait_status(&dir, "restart after kill", |s| s.pid != 0 && s.pid != pid).pid;
     assert!(!alive(pid));
-    assert_eq!(lines(&sb.path("pids")).len(), 2);
-    let _ = new;
+    wait_until(
+        Duration::from_secs(5),
+        "second run recorded its pid",
+        || lines(&sb.path("pids")).len() == 2,
+    );
+    assert_eq!(
+        lines(&sb.path("pids")),
+        vec![pid.to_string(), new.to_string()]
+    );
 }
 
 #[test]

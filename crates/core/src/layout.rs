@@ -15,6 +15,15 @@ pub const CONTROL: &str = "supervise/control";
 pub const OK: &str = "supervise/ok";
 pub const STATUS: &str = "supervise/status";
 pub const STATUS_NEW: &str = "supervise/status.new";
+/// Rich status, see [`crate::info`].
+pub const INFO: &str = "supervise/info";
+pub const INFO_NEW: &str = "supervise/info.new";
+/// Readiness: a file holding the fd number on which `./run` writes a newline when ready (s6).
+pub const KNOB_NOTIFICATION_FD: &str = "notification-fd";
+/// Readiness: if present, `./run` gets `NOTIFY_SOCKET` (systemd's sd_notify protocol).
+pub const KNOB_NOTIFY_SOCKET: &str = "notify-socket";
+/// The datagram socket supervise listens on when `notify-socket` exists.
+pub const NOTIFY_SOCKET: &str = "supervise/notify";
 
 pub const RUN: &str = "run";
 pub const FINISH: &str = "finish";
