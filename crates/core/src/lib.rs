@@ -16,3 +16,4 @@ pub mod scan;
 pub mod status;
 pub mod svstat;
 pub mod tai;
+pub mod wait;

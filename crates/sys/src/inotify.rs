@@ -81,6 +81,46 @@ impl Watcher {
     }
 }
 
+/// Watching a service's `supervise/` directory for clients that wait on it (`svwait`,
+/// `svc -W`).
+impl Watcher {
+    /// Watches `path` (a `supervise/` directory, links followed) for every way a supervisor
+    /// updates its files: a rename into it (vigil, daemontools, runit, s6), a write in place
+    /// (daemontools-encore), a file created, and the directory itself going away.
+    pub fn watch_supervise_dir(&self, path: &Path) -> io::Result<i32> {
+        let mask = WatchFlags::MOVED_TO
+            | WatchFlags::CLOSE_WRITE
+            | WatchFlags::MODIFY
+            | WatchFlags::CREATE
+            | WatchFlags::DELETE
+            | WatchFlags::DELETE_SELF
+            | WatchFlags::MOVE_SELF
+            | WatchFlags::ONLYDIR;
+        Ok(inotify::add_watch(&self.fd, path, mask)?)
+    }
+
+    /// Drains every pending event, appending the watch descriptor of each to `wds`. Returns
+    /// true when the kernel dropped events (queue overflow): then every watch counts as fired.
+    pub fn read_fired(&self, wds: &mut Vec<i32>) -> io::Result<bool> {
+        let mut overflow = false;
+        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
+        loop {
+            match reader.next() {
+                Ok(ev) => {
+                    if ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
+                        overflow = true;
+                    } else if !wds.contains(&ev.wd()) {
+                        wds.push(ev.wd());
+                    }
+                }
+                Err(Errno::AGAIN) | Err(Errno::INTR) => return Ok(overflow),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
 impl AsFd for Watcher {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -1,0 +1,290 @@
+//! Waiting for services to be up, ready, down or finished: the I/O behind `svwait` and
+//! `svc -W`.
+//!
+//! Race-free by construction: for each directory, the inotify watch on `supervise/` is added
+//! first, then `supervise/ok` is opened for writing (is a supervise there?), and only then is
+//! `status` read. Any change written after that read raises an event, so a state is never
+//! missed between reading and sleeping. The loop then sleeps in one `poll` over the inotify fd
+//! and every `ok` write end, with the deadline as timeout: no polling loop, no wakeup while
+//! nothing changes. A FIFO's write end reports POLLERR once its last reader is gone, which is
+//! how the death of a supervise is noticed while waiting.
+//!
+//! What counts as "reached" is decided in [`vigil_core::wait`].
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::Instant;
+
+use vigil_core::info::Info;
+use vigil_core::layout;
+use vigil_core::status::Status;
+use vigil_core::wait::{Baseline, Goal, Observed, Quorum, decided, reached};
+
+use crate::inotify::Watcher;
+use crate::{diag, fifo, poll};
+
+/// Exit code: the deadline passed (s6-svwait's).
+pub const EXIT_TIMEOUT: u8 = 99;
+/// Exit code: a supervise is not running, or went away while we waited (s6-svwait's).
+pub const EXIT_GONE: u8 = 102;
+
+const ENXIO: i32 = 6;
+const ENOENT: i32 = 2;
+
+/// Why a wait could not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The service directory cannot be opened.
+    Chdir { dir: String, err: io::Error },
+    /// No supervise runs there (or none ever ran).
+    NotRunning { dir: String },
+    /// The supervise stopped while we waited, before the goal was reached.
+    Gone { dir: String },
+    /// The deadline passed; `dir` is one that had not reached the goal.
+    Timeout { dir: String },
+    /// A system call failed: `unable to {what}: {err}`.
+    System { what: String, err: io::Error },
+}
+
+impl Failure {
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Chdir { .. } | Failure::System { .. } => diag::EXIT_TEMP,
+            Failure::NotRunning { .. } | Failure::Gone { .. } => EXIT_GONE,
+            Failure::Timeout { .. } => EXIT_TIMEOUT,
+        }
+    }
+
+    /// The message after `prog: fatal: `.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Chdir { dir, err } => {
+                format!("unable to chdir to {dir}: {}", diag::reason(err))
+            }
+            Failure::NotRunning { dir } => {
+                format!("unable to wait for {dir}: supervise not running")
+            }
+            Failure::Gone { dir } => format!("unable to wait for {dir}: supervise went away"),
+            Failure::Timeout { dir } => format!("timed out waiting for {dir}"),
+            Failure::System { what, err } => format!("unable to {what}: {}", diag::reason(err)),
+        }
+    }
+}
+
+struct Dir {
+    name: String,
+    base: OwnedFd,
+    /// Write end of `supervise/ok`; `None` once its supervise is gone.
+    ok: Option<OwnedFd>,
+    wd: i32,
+    readiness: bool,
+    baseline: Option<Baseline>,
+}
+
+/// A set of watched service directories.
+pub struct Waiter {
+    watcher: Watcher,
+    dirs: Vec<Dir>,
+}
+
+impl Waiter {
+    pub fn new() -> Result<Waiter, Failure> {
+        let watcher = Watcher::new().map_err(|err| Failure::System {
+            what: "create inotify instance".into(),
+            err,
+        })?;
+        Ok(Waiter {
+            watcher,
+            dirs: Vec::new(),
+        })
+    }
+
+    /// Starts watching `dir`: the watch, then the liveness check. Returns its index.
+    pub fn add(&mut self, dir: &Path) -> Result<usize, Failure> {
+        let name = dir.display().to_string();
+        let base = fifo::open_dir(dir).map_err(|err| Failure::Chdir {
+            dir: name.clone(),
+            err,
+        })?;
+        let sup = dir.join(layout::SUPERVISE_DIR);
+        let wd = match self.watcher.watch_supervise_dir(&sup) {
+            Ok(wd) => wd,
+            Err(e) if e.raw_os_error() == Some(ENOENT) => {
+                return Err(Failure::NotRunning { dir: name });
+            }
+            Err(err) => {
+                return Err(Failure::System {
+                    what: format!("watch {}", sup.display()),
+                    err,
+                });
+            }
+        };
+        let ok = match fifo::open_write_at(&base, layout::OK) {
+            Ok(fd) => fd,
+            Err(e) if matches!(e.raw_os_error(), Some(ENXIO | ENOENT)) => {
+                return Err(Failure::NotRunning { dir: name });
+            }
+            Err(err) => {
+                return Err(Failure::System {
+                    what: format!("open {name}/{}", layout::OK),
+                    err,
+                });
+            }
+        };
+        let knob = |k| fifo::exists_at(&base, k).unwrap_or(false);
+        let readiness = knob(layout::KNOB_NOTIFICATION_FD) || knob(layout::KNOB_NOTIFY_SOCKET);
+        self.dirs.push(Dir {
+            name,
+            base,
+            ok: Some(ok),
+            wd,
+            readiness,
+            baseline: None,
+        });
+        Ok(self.dirs.len() - 1)
+    }
+
+    /// Records the current status of directory `i` as the baseline for `commands` about to be
+    /// written (see [`vigil_core::wait`]). Without a readable status there is no baseline.
+    pub fn set_baseline(&mut self, i: usize, commands: &[u8]) -> Result<(), Failure> {
+        let seen = self.observe(i)?;
+        if let Some(d) = self.dirs.get_mut(i) {
+            d.baseline = seen.map(|o| Baseline::new(o.status, commands));
+        }
+        Ok(())
+    }
+
+    /// Reads what directory `i` shows now; `None` while there is no usable status (a
+    /// supervise that has not written one yet).
+    pub fn observe(&self, i: usize) -> Result<Option<Observed>, Failure> {
+        let Some(d) = self.dirs.get(i) else {
+            return Ok(None);
+        };
+        let sys = |what: &str, err| Failure::System {
+            what: format!("{what} {}/{}", d.name, layout::STATUS),
+            err,
+        };
+        let mut buf = [0u8; 64];
+        let fd = match fifo::open_file_at(&d.base, layout::STATUS) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(ENOENT) => return Ok(None),
+            Err(e) => return Err(sys("open", e)),
+        };
+        let n = fifo::read_full(&fd, &mut buf).map_err(|e| sys("read", e))?;
+        // A status being written in place (daemontools-encore) can be caught short: the
+        // write's own event brings another look.
+        let Ok(status) = Status::unpack(buf.get(..n).unwrap_or_default()) else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            status,
+            info: read_info(&d.base),
+            readiness: d.readiness,
+        }))
+    }
+
+    /// Waits until the directories reach `goal` (all or one of them) or `deadline` passes.
+    pub fn wait(
+        &mut self,
+        goal: Goal,
+        quorum: Quorum,
+        deadline: Option<Instant>,
+    ) -> Result<(), Failure> {
+        let n = self.dirs.len();
+        let mut done = vec![false; n];
+        let mut dirty = vec![true; n];
+        let mut fired = Vec::new();
+        loop {
+            for i in 0..n {
+                if dirty.get(i) == Some(&true) {
+                    let now = self.reached_now(i, goal)?;
+                    if let (Some(r), Some(d)) = (done.get_mut(i), dirty.get_mut(i)) {
+                        *r = now;
+                        *d = false;
+                    }
+                }
+            }
+            if decided(quorum, &done) {
+                return Ok(());
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(t) => {
+                    let left = t.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        let dir = self.first_pending(&done);
+                        return Err(Failure::Timeout { dir });
+                    }
+                    Some(left)
+                }
+            };
+            let mut fds: Vec<BorrowedFd<'_>> = vec![self.watcher.as_fd()];
+            let mut owners = Vec::new();
+            for (i, d) in self.dirs.iter().enumerate() {
+                if let Some(ok) = &d.ok {
+                    fds.push(ok.as_fd());
+                    owners.push(i);
+                }
+            }
+            let mut ready = vec![false; fds.len()];
+            poll::wait(&fds, &mut ready, timeout).map_err(|err| Failure::System {
+                what: "poll".into(),
+                err,
+            })?;
+            drop(fds);
+            if ready.first() == Some(&true) {
+                fired.clear();
+                let overflow =
+                    self.watcher
+                        .read_fired(&mut fired)
+                        .map_err(|err| Failure::System {
+                            what: "read inotify events".into(),
+                            err,
+                        })?;
+                for (i, d) in self.dirs.iter().enumerate() {
+                    if (overflow || fired.contains(&d.wd))
+                        && let Some(x) = dirty.get_mut(i)
+                    {
+                        *x = true;
+                    }
+                }
+            }
+            for (&i, _) in owners.iter().zip(ready.iter().skip(1)).filter(|(_, r)| **r) {
+                // The supervise wrote its last status before it exited: judge by that one.
+                if !self.reached_now(i, goal)? {
+                    let dir = self.dirs.get(i).map(|d| d.name.clone()).unwrap_or_default();
+                    return Err(Failure::Gone { dir });
+                }
+                if let Some(d) = self.dirs.get_mut(i) {
+                    d.ok = None;
+                }
+                if let Some(r) = done.get_mut(i) {
+                    *r = true;
+                }
+            }
+        }
+    }
+
+    fn reached_now(&self, i: usize, goal: Goal) -> Result<bool, Failure> {
+        let base = self.dirs.get(i).and_then(|d| d.baseline.as_ref());
+        Ok(self.observe(i)?.is_some_and(|o| reached(goal, &o, base)))
+    }
+
+    fn first_pending(&self, done: &[bool]) -> String {
+        self.dirs
+            .iter()
+            .zip(done)
+            .find(|(_, r)| !**r)
+            .map(|(d, _)| d.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `supervise/info` when present and parseable; the waiting goes on without it.
+fn read_info(base: impl AsFd) -> Option<Info> {
+    let fd = fifo::open_file_at(base, layout::INFO).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = fifo::read_full(&fd, &mut buf).ok()?;
+    Info::parse(std::str::from_utf8(buf.get(..n)?).ok()?)
+}
