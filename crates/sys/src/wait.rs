@@ -145,6 +145,16 @@ impl Waiter {
         Ok(self.dirs.len() - 1)
     }
 
+    /// Stops waiting for the directory added last (its command could not be written).
+    pub fn forget_last(&mut self) {
+        self.dirs.pop();
+    }
+
+    /// True when no directory is watched.
+    pub fn is_empty(&self) -> bool {
+        self.dirs.is_empty()
+    }
+
     /// Records the current status of directory `i` as the baseline for `commands` about to be
     /// written (see [`vigil_core::wait`]). Without a readable status there is no baseline.
     pub fn set_baseline(&mut self, i: usize, commands: &[u8]) -> Result<(), Failure> {
