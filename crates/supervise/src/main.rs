@@ -18,10 +18,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use vigil_core::control::sig;
+use vigil_core::info::Info;
 use vigil_core::layout;
 use vigil_core::machine::{Action, Machine, Now};
 use vigil_sys::clock::Clock;
 use vigil_sys::diag::{self, EXIT_TEMP};
+use vigil_sys::notify::{self, NotifySocket};
 use vigil_sys::signals::{self, Signals};
 use vigil_sys::{fifo, files, poll, process, spawn};
 
@@ -52,8 +54,17 @@ struct Supervisor {
     _ok: Option<OwnedFd>,
     _lock: std::fs::File,
     last_written: Option<[u8; vigil_core::status::STATUS_LEN]>,
+    last_info: String,
     /// The machine said exit; the loop returns at its next turn.
     exiting: bool,
+    /// Read end of the current run's notification-fd pipe (s6 readiness).
+    ready_pipe: Option<OwnedFd>,
+    /// The sd_notify socket, when `notify-socket` exists.
+    notify: Option<NotifySocket>,
+    /// Absolute path of the sd_notify socket, handed to `./run` as NOTIFY_SOCKET.
+    notify_path: Option<OsString>,
+    /// The last `STATUS=` text received through sd_notify.
+    notify_status: String,
 }
 
 impl Supervisor {
@@ -98,7 +109,12 @@ impl Supervisor {
             _ok: None,
             _lock: lock,
             last_written: None,
+            last_info: String::new(),
             exiting: false,
+            ready_pipe: None,
+            notify: None,
+            notify_path: None,
+            notify_status: String::new(),
         };
         s.write_status();
         let ok_path = Path::new(layout::OK);
@@ -113,7 +129,7 @@ impl Supervisor {
         let now = self.clock.now();
         self.machine.start(now);
         let mut buf = [0u8; 512];
-        let mut ready = [false; 2];
+        let mut ready = [false; 4];
         loop {
             self.perform();
             if self.exiting {
@@ -124,7 +140,15 @@ impl Supervisor {
                 .machine
                 .next_deadline()
                 .map(|d| d.saturating_sub(now.mono));
-            let fds = [self.signals.as_fd(), self.control.as_fd()];
+            let mut fds = vec![self.signals.as_fd(), self.control.as_fd()];
+            let pipe_at = self.ready_pipe.as_ref().map(|p| {
+                fds.push(p.as_fd());
+                fds.len() - 1
+            });
+            let sock_at = self.notify.as_ref().map(|n| {
+                fds.push(n.as_fd());
+                fds.len() - 1
+            });
             if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
                 diag::warn(
                     PROG,
@@ -132,7 +156,15 @@ impl Supervisor {
                 );
             }
             let now = self.clock.now();
-            let [sig_ready, control_ready] = ready;
+            let [sig_ready, control_ready, ..] = ready;
+            let is_ready =
+                |at: Option<usize>| at.and_then(|i| ready.get(i)).copied().unwrap_or(false);
+            if is_ready(pipe_at) {
+                self.handle_ready_pipe(&mut buf, now);
+            }
+            if is_ready(sock_at) {
+                self.handle_notify(&mut buf, now);
+            }
             if sig_ready {
                 self.handle_signals(now);
             }
@@ -190,6 +222,13 @@ impl Supervisor {
     fn perform(&mut self) {
         while let Some(action) = self.machine.next_action() {
             let now = self.clock.now();
+            // Show a change before starting a child can act on it: a finish script (or a
+            // client it wakes) must find the service already down in status.
+            if matches!(action, Action::SpawnRun | Action::SpawnFinish { .. })
+                && self.machine.take_dirty()
+            {
+                self.write_status();
+            }
             match action {
                 Action::SpawnRun => self.spawn_run(now),
                 Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
@@ -211,12 +250,39 @@ impl Supervisor {
             diag::warn(PROG, &format!("{}: {w}", self.name));
         }
         self.machine.set_config(cfg);
-        let opts = spawn::Spawn {
+        self.ready_pipe = None;
+        self.notify_status.clear();
+        let notify_fd = self.notification_fd();
+        let pipe = match notify_fd.map(|_| notify::pipe()).transpose() {
+            Ok(p) => p,
+            Err(e) => {
+                diag::warn(
+                    PROG,
+                    &format!(
+                        "unable to create pipe for {}: {}",
+                        self.name,
+                        diag::reason(&e)
+                    ),
+                );
+                None
+            }
+        };
+        self.prepare_notify_socket();
+        let mut opts = spawn::Spawn {
             setsid: cfg.own_group,
             ..spawn::Spawn::default()
         };
+        if let (Some((_, w)), Some(n)) = (&pipe, notify_fd) {
+            opts.fds.push((w, n));
+        }
+        if let Some(p) = &self.notify_path {
+            opts.env.push((OsStr::new("NOTIFY_SOCKET"), p.as_os_str()));
+        }
         match spawn::spawn(OsStr::new("./run"), &[], opts) {
-            Ok(pid) => self.machine.run_spawned(pid, now),
+            Ok(pid) => {
+                self.ready_pipe = pipe.map(|(r, _)| r);
+                self.machine.run_spawned(pid, now);
+            }
             Err(e) => {
                 // daemontools compat: the same words its child prints when exec fails.
                 diag::line(&format!(
@@ -255,7 +321,129 @@ impl Supervisor {
         }
     }
 
+    /// The fd number named by `notification-fd`, if any and sensible (3 or more).
+    fn notification_fd(&self) -> Option<i32> {
+        let text = read_knob(layout::KNOB_NOTIFICATION_FD)?;
+        match text.parse::<i32>() {
+            Ok(n) if (3..=1024).contains(&n) => Some(n),
+            _ => {
+                diag::warn(
+                    PROG,
+                    &format!(
+                        "{}: unable to parse notification-fd: want a number from 3 to 1024",
+                        self.name
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Opens the sd_notify socket the first time a run needs it (`notify-socket` exists), and
+    /// closes it when the file is gone.
+    fn prepare_notify_socket(&mut self) {
+        if read_knob(layout::KNOB_NOTIFY_SOCKET).is_none() {
+            self.notify = None;
+            self.notify_path = None;
+            return;
+        }
+        if self.notify.is_some() {
+            return;
+        }
+        let path = match std::env::current_dir() {
+            Ok(d) => d.join(layout::NOTIFY_SOCKET),
+            Err(e) => {
+                return diag::warn(
+                    PROG,
+                    &format!("unable to find {}: {}", self.name, diag::reason(&e)),
+                );
+            }
+        };
+        match NotifySocket::bind(&path) {
+            Ok(sock) => {
+                self.notify = Some(sock);
+                self.notify_path = Some(path.into_os_string());
+            }
+            Err(e) => diag::warn(
+                PROG,
+                &format!(
+                    "unable to bind {}/supervise/notify: {}",
+                    self.name,
+                    diag::reason(&e)
+                ),
+            ),
+        }
+    }
+
+    /// s6 readiness: a newline on the notification pipe. End of file closes it.
+    fn handle_ready_pipe(&mut self, buf: &mut [u8], now: Now) {
+        let Some(pipe) = &self.ready_pipe else { return };
+        match read_ready(pipe, buf) {
+            // End of file: the run closed its end without saying it is ready.
+            None => self.ready_pipe = None,
+            Some(0) => {}
+            Some(n) => {
+                if buf.get(..n).is_some_and(|b| b.contains(&b'\n')) {
+                    self.machine.ready(now);
+                    self.ready_pipe = None;
+                }
+            }
+        }
+        self.perform();
+    }
+
+    /// systemd's sd_notify: `READY=1` marks readiness, `STATUS=…` is kept for svstat; other
+    /// assignments (`STOPPING=1`, `MAINPID=…`) are accepted and ignored (supervise tracks its own
+    /// child only).
+    fn handle_notify(&mut self, buf: &mut [u8], now: Now) {
+        let Some(sock) = &self.notify else { return };
+        let mut ready = false;
+        let mut status = None;
+        while let Some(msg) = sock.receive(buf) {
+            for line in msg.lines() {
+                match line.split_once('=') {
+                    Some(("READY", "1")) => ready = true,
+                    Some(("STATUS", text)) => status = Some(text.to_owned()),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(text) = status {
+            self.notify_status = text;
+            self.write_status();
+        }
+        if ready {
+            self.machine.ready(now);
+        }
+        self.perform();
+    }
+
     fn write_status(&mut self) {
+        let info = Info::from_parts(
+            &self.machine.status(),
+            self.machine.record(),
+            self.machine.finish_pid(),
+            &self.notify_status,
+        )
+        .render();
+        // info first: a reader woken by the rename of status finds an info at least as new.
+        if info != self.last_info {
+            match files::replace(
+                Path::new(layout::INFO_NEW),
+                Path::new(layout::INFO),
+                info.as_bytes(),
+            ) {
+                Ok(()) => self.last_info = info,
+                Err(e) => diag::warn(
+                    PROG,
+                    &format!(
+                        "unable to write {}/supervise/info: {}",
+                        self.name,
+                        diag::reason(&e)
+                    ),
+                ),
+            }
+        }
         let bytes = self.machine.status().pack();
         if self.last_written == Some(bytes) {
             return;
@@ -275,6 +463,14 @@ impl Supervisor {
                 ),
             ),
         }
+    }
+}
+
+/// A non-blocking read: `None` at end of file or on error, `Some(0)` when nothing is there yet.
+fn read_ready(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
+    match fifo::read_some_or_eof(fd, buf) {
+        Ok(Some(n)) => Some(n),
+        Ok(None) | Err(_) => None,
     }
 }
 

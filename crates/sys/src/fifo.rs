@@ -63,6 +63,17 @@ pub fn read_some(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Reads what is available without blocking: `Ok(Some(0))` when nothing is there yet,
+/// `Ok(None)` at end of file.
+pub fn read_some_or_eof(fd: impl AsFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    match rustix::io::read(fd, buf) {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(Errno::AGAIN) | Err(Errno::INTR) => Ok(Some(0)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Writes all of `buf`.
 pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {

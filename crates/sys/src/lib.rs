@@ -9,6 +9,7 @@ pub mod fifo;
 pub mod files;
 pub mod inotify;
 pub mod logio;
+pub mod notify;
 pub mod poll;
 pub mod process;
 pub mod signals;

@@ -25,6 +25,8 @@ pub struct Spawn<'a> {
     pub cwd: Option<&'a std::path::Path>,
     /// argv[0] as the child sees it, when it differs from the program path.
     pub arg0: Option<&'a OsStr>,
+    /// Variables to add to (or replace in) the inherited environment.
+    pub env: Vec<(&'a OsStr, &'a OsStr)>,
 }
 
 /// Forks and execs `program` with `args`; returns the child's pid. Exec failures come back as
@@ -34,6 +36,9 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u3
     cmd.args(args);
     if let Some(a0) = opts.arg0 {
         cmd.arg0(a0);
+    }
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
     }
     if let Some(d) = opts.cwd {
         cmd.current_dir(d);
