@@ -1,0 +1,331 @@
+//! Waiting clients: svwait, `svc -W`, and svstat's `-l` and `--json`, against real supervisors.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigil_tests::*;
+
+const SLEEPER: &str = "exec sleep 1000";
+
+/// Starts our supervise on `dir` and waits until it listens.
+fn supervise(sb: &Sandbox, dir: &Path) -> Proc {
+    let p = spawn(sb.command(bin("supervise")).arg(dir));
+    wait_supervised(dir);
+    wait_status(dir, "first status", |_| true);
+    p
+}
+
+fn svwait(sb: &Sandbox, args: &[&str], dirs: &[&Path]) -> Command {
+    let mut c = sb.command(bin("svwait"));
+    c.args(args).args(dirs).stdout(Stdio::null());
+    c
+}
+
+/// Waits up to `limit` for `p` to exit; its exit code, or `None` if it is still running.
+fn exit_within(p: &mut Proc, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = p.child.try_wait().unwrap() {
+            return Some(st.code().unwrap_or(-1));
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn svc(sb: &Sandbox, args: &[&str], dir: &Path) -> (i32, String) {
+    let (code, _, err) = run_output(sb.command(bin("svc")).args(args).arg(dir));
+    (code, err)
+}
+
+#[test]
+fn svwait_blocks_until_up_then_down_then_finished() {
+    let sb = Sandbox::new("wait-udD");
+    let dir = sb.service("s", SLEEPER);
+    fs::write(dir.join("down"), "").unwrap();
+    write_script(&dir.join("finish"), "sleep 0.4; echo done > ../finished");
+    let _sup = supervise(&sb, &dir);
+    wait_down(&dir);
+
+    // Already down: -d and -D are met at once.
+    assert_eq!(run_output(&mut svwait(&sb, &["-d"], &[&dir])).0, 0);
+    assert_eq!(
+        run_output(&mut svwait(&sb, &["-D", "-t", "2000"], &[&dir])).0,
+        0
+    );
+
+    let mut w = spawn(&mut svwait(&sb, &["-u"], &[&dir]));
+    assert_eq!(
+        exit_within(&mut w, Duration::from_millis(300)),
+        None,
+        "returned while down"
+    );
+    svc(&sb, &["-u"], &dir);
+    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+    let pid = read_status(&dir).unwrap().pid;
+    assert_ne!(pid, 0, "svwait -u returned before the status said up");
+
+    let mut d = spawn(&mut svwait(&sb, &["-d"], &[&dir]));
+    let mut big_d = spawn(&mut svwait(&sb, &["-D"], &[&dir]));
+    assert_eq!(
+        exit_within(&mut d, Duration::from_millis(300)),
+        None,
+        "returned while up"
+    );
+    svc(&sb, &["-d"], &dir);
+    assert_eq!(exit_within(&mut d, Duration::from_secs(5)), Some(0));
+    assert_eq!(read_status(&dir).unwrap().pid, 0);
+    assert_eq!(exit_within(&mut big_d, Duration::from_secs(5)), Some(0));
+    // -D returns only once ./finish has run to its end.
+    assert!(
+        sb.path("finished").exists(),
+        "svwait -D returned while finish ran"
+    );
+    let st = read_status(&dir).unwrap();
+    assert_eq!((st.pid, st.state), (0, RunState::Down));
+}
+
+#[test]
+fn svwait_timeout_exits_99_in_time() {
+    let sb = Sandbox::new("wait-timeout");
+    let dir = sb.service("s", SLEEPER);
+    fs::write(dir.join("down"), "").unwrap();
+    let _sup = supervise(&sb, &dir);
+    let t = Instant::now();
+    let (code, _, err) = run_output(&mut svwait(&sb, &["-u", "-t", "300"], &[&dir]));
+    let took = t.elapsed();
+    assert_eq!(code, 99, "{err}");
+    assert_eq!(
+        err,
+        format!("svwait: fatal: timed out waiting for {}\n", dir.display())
+    );
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // -t 0 looks once.
+    let (code, _, _) = run_output(&mut svwait(&sb, &["-U", "-t", "0"], &[&dir]));
+    assert_eq!(code, 99);
+    let (code, _, _) = run_output(&mut svwait(&sb, &["-D", "-t", "0"], &[&dir]));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn svwait_all_or_one() {
+    let sb = Sandbox::new("wait-ao");
+    let a = sb.service("a", SLEEPER);
+    let b = sb.service("b", SLEEPER);
+    fs::write(b.join("down"), "").unwrap();
+    let _sa = supervise(&sb, &a);
+    let _sb = supervise(&sb, &b);
+    wait_up(&a);
+    let (code, _, _) = run_output(&mut svwait(&sb, &["-o", "-u"], &[&a, &b]));
+    assert_eq!(code, 0);
+    let (code, _, _) = run_output(&mut svwait(&sb, &["-u", "-t", "200"], &[&a, &b]));
+    assert_eq!(code, 99);
+    let mut w = spawn(&mut svwait(&sb, &["-a", "-u"], &[&a, &b]));
+    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
+    svc(&sb, &["-u"], &b);
+    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn svwait_supervise_gone_is_102() {
+    let sb = Sandbox::new("wait-gone");
+    let dir = sb.service("s", SLEEPER);
+    fs::write(dir.join("down"), "").unwrap();
+    let mut sup = supervise(&sb, &dir);
+    let mut w = spawn(
+        sb.command(bin("svwait"))
+            .args(["-u", "-t", "20000"])
+            .arg(&dir)
+            .stderr(Stdio::piped()),
+    );
+    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
+    let t = Instant::now();
+    sup.child.kill().unwrap();
+    let _ = sup.child.wait();
+    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(102));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let mut err = String::new();
+    std::io::Read::read_to_string(w.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "svwait: fatal: unable to wait for {}: supervise went away\n",
+            dir.display()
+        )
+    );
+    // Not running at all, never supervised, missing, usage.
+    let (code, _, err) = run_output(&mut svwait(&sb, &["-u"], &[&dir]));
+    assert_eq!(code, 102, "{err}");
+    let never = sb.path("never");
+    fs::create_dir_all(&never).unwrap();
+    assert_eq!(run_output(&mut svwait(&sb, &["-d"], &[&never])).0, 102);
+    let (code, _, err) = run_output(&mut svwait(&sb, &[], &[&sb.path("missing")]));
+    assert_eq!(code, 111);
+    assert!(err.ends_with(": file does not exist\n"), "{err}");
+    for bad in [&["-u"][..], &["-z", "x"], &["-t", "soon", "x"], &["-t"]] {
+        let (code, _, err) = run_output(sb.command(bin("svwait")).args(bad));
+        assert_eq!(code, 100, "{bad:?}");
+        assert_eq!(
+            err,
+            "svwait: usage: svwait [-u|-U|-d|-D] [-a|-o] [-t ms] dir...\n"
+        );
+    }
+}
+
+#[test]
+fn svc_w_up_and_down_are_true_on_return() {
+    let sb = Sandbox::new("wait-svc");
+    let dir = sb.service("s", SLEEPER);
+    fs::write(dir.join("down"), "").unwrap();
+    let _sup = supervise(&sb, &dir);
+    for _ in 0..20 {
+        assert_eq!(
+            svc(&sb, &["-u", "-W", "u", "-T", "5000"], &dir),
+            (0, String::new())
+        );
+        assert_ne!(read_status(&dir).unwrap().pid, 0);
+        // Already up: met at once.
+        assert_eq!(svc(&sb, &["-u", "-W", "u"], &dir).0, 0);
+        assert_eq!(
+            svc(&sb, &["-d", "-W", "d", "-T", "5000"], &dir),
+            (0, String::new())
+        );
+        assert_eq!(read_status(&dir).unwrap().pid, 0);
+    }
+    // A restart waits for the new run.
+    let old = svc_up(&sb, &dir);
+    assert_eq!(svc(&sb, &["-t", "-W", "u", "-T", "5000"], &dir).0, 0);
+    let new = read_status(&dir).unwrap().pid;
+    assert!(new != 0 && new != old, "{old} {new}");
+    // Timeout and usage.
+    assert_eq!(svc(&sb, &["-d", "-W", "u", "-T", "200"], &dir).0, 99);
+    assert_eq!(svc(&sb, &["-W", "x"], &dir).0, 100);
+    assert_eq!(svc(&sb, &["-T", "5"], &dir).0, 100);
+    // Without -W, daemontools' exit code after a warning: 0. With -W: 102.
+    let never = sb.path("never");
+    fs::create_dir_all(never.join("supervise")).unwrap();
+    assert_eq!(svc(&sb, &["-u"], &never).0, 0);
+    assert_eq!(svc(&sb, &["-u", "-W", "u"], &never).0, 102);
+}
+
+fn svc_up(sb: &Sandbox, dir: &Path) -> u32 {
+    assert_eq!(svc(sb, &["-u", "-W", "u", "-T", "5000"], dir).0, 0);
+    read_status(dir).unwrap().pid
+}
+
+/// A service that becomes ready 0-50 ms after it starts, recording its pid first.
+fn ready_service(sb: &Sandbox, name: &str) -> PathBuf {
+    let dir = sb.service(
+        name,
+        "ms=$(( $(od -An -N1 -tu1 /dev/urandom) % 51 ))\n\
+         sleep $(printf '0.%03d' $ms)\n\
+         echo $$ > ../ready-pid.tmp && mv ../ready-pid.tmp ../ready-pid\n\
+         echo ready >&3\n\
+         exec sleep 1000",
+    );
+    fs::write(dir.join("notification-fd"), "3\n").unwrap();
+    fs::write(dir.join("down"), "").unwrap();
+    dir
+}
+
+#[test]
+fn hundred_rounds_up_ready_then_down() {
+    let sb = Sandbox::new("wait-ready100");
+    let dir = ready_service(&sb, "s");
+    let _sup = supervise(&sb, &dir);
+    let mark = sb.path("ready-pid");
+    for round in 0..100 {
+        let _ = fs::remove_file(&mark);
+        let (code, err) = svc(&sb, &["-u", "-W", "U", "-T", "10000"], &dir);
+        assert_eq!((code, err.as_str()), (0, ""), "round {round}");
+        let pid = read_status(&dir).unwrap().pid;
+        // No false success: the run wrote its mark before it signalled readiness.
+        let marked = fs::read_to_string(&mark).unwrap_or_default();
+        assert_eq!(
+            marked.trim(),
+            pid.to_string(),
+            "round {round}: ready before the mark"
+        );
+        let (code, err) = svc(&sb, &["-d", "-W", "D", "-T", "10000"], &dir);
+        assert_eq!((code, err.as_str()), (0, ""), "round {round}");
+        let st = read_status(&dir).unwrap();
+        assert_eq!((st.pid, st.state), (0, RunState::Down), "round {round}");
+    }
+}
+
+#[test]
+fn svwait_ready_after_svc_up() {
+    // The other way round: svc -u, then a separate svwait -U.
+    let sb = Sandbox::new("wait-ready-sep");
+    let dir = ready_service(&sb, "s");
+    let _sup = supervise(&sb, &dir);
+    let mark = sb.path("ready-pid");
+    for round in 0..30 {
+        let _ = fs::remove_file(&mark);
+        assert_eq!(svc(&sb, &["-u"], &dir).0, 0);
+        let (code, _, err) = run_output(&mut svwait(&sb, &["-U", "-t", "10000"], &[&dir]));
+        assert_eq!(code, 0, "round {round}: {err}");
+        let pid = read_status(&dir).unwrap().pid;
+        // svwait may have started before supervise saw `u`: then it waited for the next run.
+        assert_eq!(
+            fs::read_to_string(&mark).unwrap_or_default().trim(),
+            pid.to_string()
+        );
+        assert_eq!(svc(&sb, &["-d", "-W", "D", "-T", "10000"], &dir).0, 0);
+    }
+}
+
+#[test]
+fn restart_waits_for_the_new_runs_readiness() {
+    let sb = Sandbox::new("wait-restart");
+    let dir = ready_service(&sb, "s");
+    let _sup = supervise(&sb, &dir);
+    let mark = sb.path("ready-pid");
+    assert_eq!(svc(&sb, &["-u", "-W", "U", "-T", "10000"], &dir).0, 0);
+    let old = read_status(&dir).unwrap().pid;
+    for _ in 0..3 {
+        assert_eq!(svc(&sb, &["-t", "-W", "U", "-T", "10000"], &dir).0, 0);
+        let new = read_status(&dir).unwrap().pid;
+        assert_ne!(new, old);
+        assert_eq!(fs::read_to_string(&mark).unwrap().trim(), new.to_string());
+    }
+}
+
+#[test]
+fn ready_falls_back_to_up_without_notification() {
+    let sb = Sandbox::new("wait-ready-fallback");
+    let dir = sb.service("s", SLEEPER);
+    fs::write(dir.join("down"), "").unwrap();
+    let _sup = supervise(&sb, &dir);
+    for _ in 0..10 {
+        assert_eq!(svc(&sb, &["-u", "-W", "U", "-T", "5000"], &dir).0, 0);
+        assert_ne!(read_status(&dir).unwrap().pid, 0);
+        assert_eq!(svc(&sb, &["-d", "-W", "D", "-T", "5000"], &dir).0, 0);
+    }
+}
+
+#[test]
+fn svwait_against_daemontools_supervise() {
+    let sb = Sandbox::new("wait-dt");
+    let dir = sb.service("s", SLEEPER);
+    fs::write(dir.join("down"), "").unwrap();
+    let _sup = spawn(sb.command(require_peer("supervise")).arg(&dir));
+    wait_supervised(&dir);
+    wait_status(&dir, "daemontools status", |_| true);
+    let mut w = spawn(&mut svwait(&sb, &["-U"], &[&dir]));
+    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
+    svc(&sb, &["-u"], &dir);
+    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+    assert_ne!(read_status(&dir).unwrap().pid, 0);
+}
