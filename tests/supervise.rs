@@ -386,6 +386,10 @@ fn child_gets_clean_signals_and_only_fds_0_to_2() {
         .spawn()
         .unwrap();
     let pid = wait_up(&dir);
+    // Look once sh has exec'd sleep (sh itself keeps its script open).
+    wait_until(Duration::from_secs(5), "run execs sleep", || {
+        fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
+    });
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |k: &str| {
         status
@@ -466,4 +470,112 @@ fn garbage_on_control_is_ignored() {
     control(&dir, b"p");
     wait_status(&dir, "paused after garbage", |s| s.paused);
     assert_eq!(read_status(&dir).unwrap().pid, pid);
+}
+
+#[test]
+fn a_new_supervise_adopts_the_run_a_killed_one_left() {
+    let sb = Sandbox::new("adopt");
+    let dir = sb.service("s", "echo $$ >> ../pids; exec sleep 1000");
+    let mut first = Sup::start(&sb, &dir);
+    let pid = wait_up(&dir);
+    wait_until(Duration::from_secs(5), "run wrote its pid", || {
+        count_lines(&sb.path("pids")) == 1
+    });
+    send_signal(first.pid(), 9);
+    first.wait_exit();
+    assert!(alive(pid), "the service outlives its supervise");
+
+    let _second = Sup::start(&sb, &dir);
+    let info =
+        vigil_core::info::Info::parse(&fs::read_to_string(dir.join("supervise/info")).unwrap())
+            .unwrap();
+    assert!(info.adopted, "{info:?}");
+    assert_eq!(info.pid, pid);
+    assert_eq!(read_status(&dir).unwrap().pid, pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        lines(&sb.path("pids")),
+        vec![pid.to_string()],
+        "a second copy was started"
+    );
+
+    // Control works on the adopted process, and its end is noticed.
+    svc(&sb, &["-d"], &dir);
+    wait_down(&dir);
+    assert!(!alive(pid));
+    let text = fs::read_to_string(dir.join("supervise/history")).unwrap();
+    let h = vigil_core::history::parse_all(&text);
+    use vigil_core::history::Event;
+    assert!(
+        matches!(h.last().unwrap().event, Event::Exit { pid: p, how: None, .. } if p == pid),
+        "{h:?}"
+    );
+    assert!(
+        h.iter()
+            .any(|e| e.event == Event::Start { pid, adopted: true })
+    );
+    svc(&sb, &["-u"], &dir);
+    let new = wait_up(&dir);
+    assert_ne!(new, pid);
+}
+
+#[test]
+fn a_reused_pid_is_not_adopted() {
+    let sb = Sandbox::new("noadopt");
+    let dir = sb.service("s", "echo $$ >> ../pids; exec sleep 1000");
+    let mut first = Sup::start(&sb, &dir);
+    let pid = wait_up(&dir);
+    send_signal(first.pid(), 9);
+    first.wait_exit();
+    // Forge the record: same pid, another start time (as if the pid had been reused).
+    let info = fs::read_to_string(dir.join("supervise/info")).unwrap();
+    let forged: String = info
+        .lines()
+        .map(|l| {
+            if l.starts_with("run_start=") {
+                "run_start=1".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    fs::write(dir.join("supervise/info"), forged).unwrap();
+    let _second = Sup::start(&sb, &dir);
+    let new = wait_status(&dir, "a fresh run", |s| s.pid != 0 && s.pid != pid).pid;
+    assert!(
+        alive(pid),
+        "a process that is not provably ours is left alone"
+    );
+    assert_ne!(new, pid);
+    send_signal(pid, 9);
+}
+
+#[test]
+fn history_records_starts_and_exits() {
+    let sb = Sandbox::new("history");
+    let dir = sb.service(
+        "s",
+        "test -e ../once && exec sleep 1000; touch ../once; exit 4",
+    );
+    let _s = Sup::start(&sb, &dir);
+    wait_until(Duration::from_secs(5), "two starts", || {
+        let t = fs::read_to_string(dir.join("supervise/history")).unwrap_or_default();
+        vigil_core::history::parse_all(&t).len() >= 3
+    });
+    use vigil_core::history::Event;
+    let h =
+        vigil_core::history::parse_all(&fs::read_to_string(dir.join("supervise/history")).unwrap());
+    assert!(matches!(h[0].event, Event::Start { adopted: false, .. }));
+    assert!(
+        matches!(
+            h[1].event,
+            Event::Exit {
+                how: Some(vigil_core::machine::ExitKind::Code(4)),
+                ..
+            }
+        ),
+        "{h:?}"
+    );
+    assert!(matches!(h[2].event, Event::Start { .. }));
 }

@@ -23,6 +23,13 @@
 //! | `failed` | 1 when supervise gave up (max-restarts, finish exit 125) |
 //! | `finish_pid` | pid of `./finish` while it runs, else 0 |
 //! | `notify_status` | the last `STATUS=` text from sd_notify, empty otherwise |
+//! | `adopted` | 1 when the running `./run` was started by an earlier supervise and adopted |
+//! | `run_start` | start time of `./run` in clock ticks since boot (`/proc/PID/stat` field 22) |
+//! | `boot_id` | `/proc/sys/kernel/random/boot_id` when `run_start` was taken |
+//!
+//! `pid`, `run_start` and `boot_id` together name one process for good: a supervise that starts
+//! after its predecessor was killed adopts the `./run` they describe only if all three still
+//! match (a bare pid may have been reused).
 
 use crate::machine::{ExitKind, Record};
 use crate::status::{RunState, Status, Want};
@@ -45,6 +52,9 @@ pub struct Info {
     pub failed: bool,
     pub finish_pid: u32,
     pub notify_status: String,
+    pub adopted: bool,
+    pub run_start: Option<u64>,
+    pub boot_id: String,
 }
 
 /// How `./run` last ended, as `info` records it (adoption can leave it unknown).
@@ -70,7 +80,10 @@ impl Info {
             ready: rec.ready,
             started: rec.last_start,
             exited: rec.last_exit,
-            exit: rec.last_exit_kind.map(ExitKindText::Known),
+            exit: rec.last_exit_kind.map(|k| match k {
+                ExitKind::Unknown => ExitKindText::Unknown,
+                known => ExitKindText::Known(known),
+            }),
             starts: rec.starts,
             quick_deaths: rec.quick_deaths,
             delay_ms: rec
@@ -79,6 +92,9 @@ impl Info {
             failed: rec.failed,
             finish_pid: finish_pid.unwrap_or(0),
             notify_status: notify_status.to_owned(),
+            adopted: rec.adopted,
+            run_start: None,
+            boot_id: String::new(),
         }
     }
 
@@ -98,7 +114,9 @@ impl Info {
             Some(ExitKindText::Known(ExitKind::Code(c))) => format!("code {c}"),
             Some(ExitKindText::Known(ExitKind::Signal(s))) => format!("signal {s}"),
             Some(ExitKindText::Known(ExitKind::SpawnFailed)) => "spawn-failed".to_owned(),
-            Some(ExitKindText::Unknown) => "unknown".to_owned(),
+            Some(ExitKindText::Unknown | ExitKindText::Known(ExitKind::Unknown)) => {
+                "unknown".to_owned()
+            }
             None => String::new(),
         };
         // One line per key; a STATUS= text never spans lines.
@@ -108,7 +126,7 @@ impl Info {
             .map(|c| if c == '\n' { ' ' } else { c })
             .collect();
         format!(
-            "version=1\nstate={state}\npid={}\nwant={want}\npaused={}\nready={}\nstarted={}\nexited={}\nexit={exit}\nstarts={}\nquick_deaths={}\ndelay_ms={}\nfailed={}\nfinish_pid={}\nnotify_status={notify}\n",
+            "version=1\nstate={state}\npid={}\nwant={want}\npaused={}\nready={}\nstarted={}\nexited={}\nexit={exit}\nstarts={}\nquick_deaths={}\ndelay_ms={}\nfailed={}\nfinish_pid={}\nnotify_status={notify}\nadopted={}\nrun_start={}\nboot_id={}\n",
             self.pid,
             u8::from(self.paused),
             t(self.ready),
@@ -119,6 +137,9 @@ impl Info {
             self.delay_ms.map(|d| d.to_string()).unwrap_or_default(),
             u8::from(self.failed),
             self.finish_pid,
+            u8::from(self.adopted),
+            self.run_start.map(|t| t.to_string()).unwrap_or_default(),
+            self.boot_id,
         )
     }
 
@@ -166,6 +187,9 @@ impl Info {
                 "failed" => info.failed = v == "1",
                 "finish_pid" => info.finish_pid = v.parse().unwrap_or(0),
                 "notify_status" => info.notify_status = v.to_owned(),
+                "adopted" => info.adopted = v == "1",
+                "run_start" => info.run_start = v.parse().ok(),
+                "boot_id" => info.boot_id = v.to_owned(),
                 _ => {}
             }
         }
@@ -211,6 +235,9 @@ mod tests {
             failed: false,
             finish_pid: 0,
             notify_status: "serving".into(),
+            adopted: true,
+            run_start: Some(123_456),
+            boot_id: "2f0c1a8e-0000-4000-8000-000000000000".into(),
         };
         let text = info.render();
         assert!(text.starts_with("version=1\nstate=run\npid=77\nwant=once\n"));

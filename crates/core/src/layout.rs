@@ -18,6 +18,9 @@ pub const STATUS_NEW: &str = "supervise/status.new";
 /// Rich status, see [`crate::info`].
 pub const INFO: &str = "supervise/info";
 pub const INFO_NEW: &str = "supervise/info.new";
+/// Start and exit records, see [`crate::history`].
+pub const HISTORY: &str = "supervise/history";
+pub const HISTORY_NEW: &str = "supervise/history.new";
 /// Readiness: a file holding the fd number on which `./run` writes a newline when ready (s6).
 pub const KNOB_NOTIFICATION_FD: &str = "notification-fd";
 /// Readiness: if present, `./run` gets `NOTIFY_SOCKET` (systemd's sd_notify protocol).

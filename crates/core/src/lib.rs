@@ -8,6 +8,7 @@
 pub mod control;
 pub mod errstr;
 pub mod getopt;
+pub mod history;
 pub mod info;
 pub mod layout;
 pub mod machine;

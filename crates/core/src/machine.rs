@@ -95,6 +95,8 @@ pub enum ExitKind {
     Signal(i32),
     /// `./run` could not be started.
     SpawnFailed,
+    /// An adopted process ended; only its real parent saw how.
+    Unknown,
 }
 
 impl ExitKind {
@@ -114,6 +116,7 @@ impl ExitKind {
             ExitKind::Code(c) => (c, 0),
             ExitKind::Signal(s) => (-1, s),
             ExitKind::SpawnFailed => (111, 0),
+            ExitKind::Unknown => (-1, 0),
         }
     }
 }
@@ -149,6 +152,21 @@ pub struct Record {
     pub delay: Option<Duration>,
     /// Given up: too many restarts, or finish said 125.
     pub failed: bool,
+    /// The running `./run` was started by an earlier supervise and adopted.
+    pub adopted: bool,
+}
+
+/// What an earlier supervise left about a `./run` that is still running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adopted {
+    pub pid: u32,
+    /// Status stamp of the earlier supervise (when the run started).
+    pub stamp: Tai64n,
+    pub want: Want,
+    pub paused: bool,
+    pub ready: Option<Tai64n>,
+    pub started: Option<Tai64n>,
+    pub starts: u64,
 }
 
 #[derive(Debug)]
@@ -208,12 +226,44 @@ impl Machine {
         }
     }
 
+    /// Takes over a `./run` an earlier supervise started and that still runs. Call before
+    /// [`Machine::start`], which then starts nothing; a service that was being stopped (want
+    /// down) is sent its down signal again.
+    pub fn adopt(&mut self, a: Adopted, now: Now) {
+        self.phase = Phase::Run { pid: a.pid };
+        self.want = a.want;
+        self.paused = a.paused;
+        self.changed = a.stamp;
+        self.run_started_mono = now.mono;
+        self.last_start_mono = Some(now.mono);
+        self.record.starts = a.starts;
+        self.record.last_start = a.started;
+        self.record.ready = a.ready;
+        self.record.adopted = true;
+        self.dirty = true;
+    }
+
     /// The first step: starts `./run` unless the service is normally down.
     pub fn start(&mut self, now: Now) {
-        if self.want == Want::Up {
-            self.spawn_run(now);
+        match self.phase {
+            Phase::Run { pid } if self.want == Want::Down => {
+                // The earlier supervise died while stopping it: finish the job.
+                self.signal(pid, self.cfg.down_signal, false);
+                self.signal(pid, sig::CONT, false);
+                self.got_term = true;
+                if let Some(t) = self.cfg.timeout_kill {
+                    self.kill_at = Some(now.mono + t);
+                }
+            }
+            Phase::Down if self.want == Want::Up => self.spawn_run(now),
+            _ => {}
         }
         self.dirty = true;
+    }
+
+    /// An adopted `./run` ended (its pidfd said so); how, only its parent knows.
+    pub fn adopted_exited(&mut self, pid: u32, now: Now) {
+        self.exited(pid, ExitKind::Unknown, now);
     }
 
     pub fn set_config(&mut self, cfg: Config) {
@@ -378,6 +428,7 @@ impl Machine {
         self.record.last_start = Some(now.wall);
         self.record.ready = None;
         self.record.delay = None;
+        self.record.adopted = false;
         self.paused = false;
         self.got_term = false;
         self.dirty = true;
@@ -420,9 +471,13 @@ impl Machine {
 
     /// A child was reaped, with its raw wait status. Pids that are not ours are ignored.
     pub fn child_exited(&mut self, pid: u32, wait_status: i32, now: Now) {
+        self.exited(pid, ExitKind::from_wait_status(wait_status), now);
+    }
+
+    fn exited(&mut self, pid: u32, kind: ExitKind, now: Now) {
         match self.phase {
             Phase::Run { pid: p } if p == pid => {
-                let kind = ExitKind::from_wait_status(wait_status);
+                self.record.adopted = false;
                 let quick = self.cfg.backoff.is_some_and(|b| {
                     now.mono.saturating_sub(self.run_started_mono) < b.reset_after
                 });
@@ -450,7 +505,7 @@ impl Machine {
             Phase::Finish { pid: p } if p == pid => {
                 self.finish_kill_at = None;
                 self.phase = Phase::Down;
-                if ExitKind::from_wait_status(wait_status) == ExitKind::Code(125) {
+                if kind == ExitKind::Code(125) {
                     self.want = Want::Down;
                     self.record.failed = true;
                     self.start_when_done = false;

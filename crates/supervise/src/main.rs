@@ -18,9 +18,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use vigil_core::control::sig;
+use vigil_core::history::{self, Event};
 use vigil_core::info::Info;
 use vigil_core::layout;
 use vigil_core::machine::{Action, Machine, Now};
+use vigil_core::machine::{Adopted, ExitKind};
 use vigil_sys::clock::Clock;
 use vigil_sys::diag::{self, EXIT_TEMP};
 use vigil_sys::notify::{self, NotifySocket};
@@ -65,6 +67,14 @@ struct Supervisor {
     notify_path: Option<OsString>,
     /// The last `STATUS=` text received through sd_notify.
     notify_status: String,
+    /// This boot's id, recorded with each run so a successor can recognise it.
+    boot_id: String,
+    /// The running `./run`: pid and start time in ticks (with `boot_id`, its identity).
+    run_identity: Option<(u32, u64)>,
+    /// When the running `./run` started (monotonic), for the history's run time.
+    run_since: Option<std::time::Duration>,
+    /// pidfd of an adopted `./run` (not our child: its end shows as the pidfd turning readable).
+    adopted: Option<(u32, OwnedFd)>,
 }
 
 impl Supervisor {
@@ -115,7 +125,12 @@ impl Supervisor {
             notify: None,
             notify_path: None,
             notify_status: String::new(),
+            boot_id: process::boot_id().unwrap_or_default(),
+            run_identity: None,
+            run_since: None,
+            adopted: None,
         };
+        s.adopt_leftover(now);
         s.write_status();
         let ok_path = Path::new(layout::OK);
         let ok = fifo::make(ok_path, 0o600)
@@ -129,7 +144,7 @@ impl Supervisor {
         let now = self.clock.now();
         self.machine.start(now);
         let mut buf = [0u8; 512];
-        let mut ready = [false; 4];
+        let mut ready = [false; 5];
         loop {
             self.perform();
             if self.exiting {
@@ -149,6 +164,10 @@ impl Supervisor {
                 fds.push(n.as_fd());
                 fds.len() - 1
             });
+            let adopted_at = self.adopted.as_ref().map(|(_, fd)| {
+                fds.push(fd.as_fd());
+                fds.len() - 1
+            });
             if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
                 diag::warn(
                     PROG,
@@ -164,6 +183,11 @@ impl Supervisor {
             }
             if is_ready(sock_at) {
                 self.handle_notify(&mut buf, now);
+            }
+            if is_ready(adopted_at)
+                && let Some((pid, _)) = self.adopted.take()
+            {
+                self.child_ended(pid, None, now);
             }
             if sig_ready {
                 self.handle_signals(now);
@@ -182,8 +206,7 @@ impl Supervisor {
             match s {
                 SIGCHLD => {
                     while let Some((pid, status)) = process::reap() {
-                        self.machine.child_exited(pid, status, now);
-                        self.perform();
+                        self.child_ended(pid, Some(status), now);
                     }
                 }
                 sig::TERM | sig::INT => self.commands(b"dx", now),
@@ -233,8 +256,12 @@ impl Supervisor {
                 Action::SpawnRun => self.spawn_run(now),
                 Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
                 Action::Signal { pid, sig, group } => {
-                    // ESRCH: it died a moment ago; its SIGCHLD is on the way.
-                    let _ = process::signal(pid, sig, group);
+                    // ESRCH: it died a moment ago; its SIGCHLD is on the way. An adopted run is
+                    // signalled through its pidfd: its pid is not ours to keep from reuse.
+                    let _ = match &self.adopted {
+                        Some((p, fd)) if *p == pid && !group => process::pidfd_signal(fd, sig),
+                        _ => process::signal(pid, sig, group),
+                    };
                 }
                 Action::Exit => self.exiting = true,
             }
@@ -281,7 +308,16 @@ impl Supervisor {
         match spawn::spawn(OsStr::new("./run"), &[], opts) {
             Ok(pid) => {
                 self.ready_pipe = pipe.map(|(r, _)| r);
+                self.run_identity = process::start_ticks(pid).map(|t| (pid, t));
+                self.run_since = Some(now.mono);
                 self.machine.run_spawned(pid, now);
+                self.append_history(
+                    Event::Start {
+                        pid,
+                        adopted: false,
+                    },
+                    now,
+                );
             }
             Err(e) => {
                 // daemontools compat: the same words its child prints when exec fails.
@@ -291,7 +327,124 @@ impl Supervisor {
                     diag::reason(&e)
                 ));
                 self.machine.run_spawn_failed(now);
+                let event = Event::Exit {
+                    pid: 0,
+                    how: Some(ExitKind::SpawnFailed),
+                    ran_ms: 0,
+                };
+                self.append_history(event, now);
             }
+        }
+    }
+
+    /// Takes over a `./run` that a killed predecessor left running, if `supervise/info` names a
+    /// process that still exists with the same start time in this boot. Never trusts a bare pid.
+    fn adopt_leftover(&mut self, now: Now) {
+        let Some(old) = std::fs::read_to_string(layout::INFO)
+            .ok()
+            .and_then(|t| Info::parse(&t))
+        else {
+            return;
+        };
+        let (pid, Some(ticks)) = (old.pid, old.run_start) else {
+            return;
+        };
+        if pid == 0 || old.boot_id.is_empty() || old.boot_id != self.boot_id {
+            return;
+        }
+        if process::start_ticks(pid) != Some(ticks) {
+            return;
+        }
+        let fd = match process::pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // Cannot watch it safely: stop it (identity checked a moment ago) before a new
+                // one may start.
+                diag::warn(
+                    PROG,
+                    &format!(
+                        "unable to adopt {}/run (pid {pid}): {}; killing it",
+                        self.name,
+                        diag::reason(&e)
+                    ),
+                );
+                let _ = process::signal(pid, sig::KILL, false);
+                return;
+            }
+        };
+        // The old status has the stamp and flags as the old supervise last wrote them.
+        let old_status = std::fs::read(layout::STATUS)
+            .ok()
+            .and_then(|b| vigil_core::status::Status::unpack(&b).ok());
+        let adopted = Adopted {
+            pid,
+            stamp: old_status.map_or(now.wall, |s| s.stamp),
+            want: old.want.unwrap_or(vigil_core::status::Want::Up),
+            paused: old.paused,
+            ready: old.ready,
+            started: old.started,
+            starts: old.starts,
+        };
+        self.machine.adopt(adopted, now);
+        self.adopted = Some((pid, fd));
+        self.run_identity = Some((pid, ticks));
+        self.run_since = Some(now.mono);
+        diag::warn(
+            PROG,
+            &format!(
+                "{}: adopted running ./run (pid {pid}) left by a previous supervise",
+                self.name
+            ),
+        );
+        self.append_history(Event::Start { pid, adopted: true }, now);
+    }
+
+    /// A child ended: `status` is its wait status, `None` for an adopted run seen through its
+    /// pidfd. Ends of `./run` go into the history.
+    fn child_ended(&mut self, pid: u32, status: Option<i32>, now: Now) {
+        let was_run = self.machine.status().pid == pid;
+        match status {
+            Some(ws) => self.machine.child_exited(pid, ws, now),
+            None => self.machine.adopted_exited(pid, now),
+        }
+        if was_run {
+            let ran_ms = self.run_since.take().map_or(0, |t| {
+                u64::try_from(now.mono.saturating_sub(t).as_millis()).unwrap_or(u64::MAX)
+            });
+            self.run_identity = None;
+            let how = self
+                .machine
+                .record()
+                .last_exit_kind
+                .filter(|k| *k != ExitKind::Unknown);
+            self.append_history(Event::Exit { pid, how, ran_ms }, now);
+        }
+        self.perform();
+    }
+
+    /// Appends one record to `supervise/history` (one write, O_APPEND), cutting the file to its
+    /// newest half when it has grown past its bound.
+    fn append_history(&mut self, event: Event, now: Now) {
+        let line = history::Entry {
+            time: now.wall,
+            event,
+        }
+        .render();
+        if let Err(e) = files::append_bounded(
+            Path::new(layout::HISTORY),
+            Path::new(layout::HISTORY_NEW),
+            line.as_bytes(),
+            history::MAX_BYTES,
+            history::newest_half,
+        ) {
+            diag::warn(
+                PROG,
+                &format!(
+                    "unable to write {}/supervise/history: {}",
+                    self.name,
+                    diag::reason(&e)
+                ),
+            );
         }
     }
 
@@ -419,13 +572,18 @@ impl Supervisor {
     }
 
     fn write_status(&mut self) {
-        let info = Info::from_parts(
+        let mut info = Info::from_parts(
             &self.machine.status(),
             self.machine.record(),
             self.machine.finish_pid(),
             &self.notify_status,
-        )
-        .render();
+        );
+        if let Some((pid, ticks)) = self.run_identity.filter(|(p, _)| *p == info.pid) {
+            debug_assert_eq!(pid, info.pid);
+            info.run_start = Some(ticks);
+            info.boot_id.clone_from(&self.boot_id);
+        }
+        let info = info.render();
         // info first: a reader woken by the rename of status finds an info at least as new.
         if info != self.last_info {
             match files::replace(

@@ -73,3 +73,25 @@ pub fn try_lock(path: &Path) -> io::Result<fs::File> {
         Err(fs::TryLockError::Error(e)) => Err(e),
     }
 }
+
+/// Appends `record` to `path` with one `write(2)` on an `O_APPEND` descriptor, so a crash can
+/// tear at most this record. When the file has grown past `max`, it is first replaced (via
+/// `tmp` and a rename) by `keep(old content)`.
+pub fn append_bounded(
+    path: &Path,
+    tmp: &Path,
+    record: &[u8],
+    max: u64,
+    keep: impl Fn(&str) -> &str,
+) -> io::Result<()> {
+    if fs::metadata(path).is_ok_and(|m| m.len() > max) {
+        let old = fs::read_to_string(path).unwrap_or_default();
+        replace(tmp, path, keep(&old).as_bytes())?;
+    }
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(path)?;
+    f.write_all(record)
+}

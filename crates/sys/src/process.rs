@@ -118,3 +118,44 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     }
     out
 }
+
+/// The start time of a live process in clock ticks since boot (`/proc/PID/stat` field 22);
+/// `None` when it is gone or a zombie. With the boot id it names one process for good.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let mut fields = rest.split(' ');
+    // rest starts at field 3 (state); field 22 is the 20th from here.
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`).
+pub fn boot_id() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(text.trim().to_owned())
+}
+
+/// A pidfd for `pid` (close-on-exec): readable once the process has ended, and a way to signal
+/// it that can never hit a recycled pid.
+pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::from_raw_os_error(Errno::SRCH.raw_os_error()))?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
+}
+
+/// Sends `sig` through a pidfd.
+pub fn pidfd_signal(fd: impl std::os::fd::AsFd, sig: i32) -> io::Result<()> {
+    let sig = Signal::from_named_raw(sig)
+        .ok_or_else(|| io::Error::from_raw_os_error(Errno::INVAL.raw_os_error()))?;
+    rustix::process::pidfd_send_signal(fd, sig)?;
+    Ok(())
+}

@@ -564,3 +564,91 @@ fn random_sequences_keep_the_invariants() {
         assert!(s.starts.windows(2).all(|w| w[1] >= w[0]));
     }
 }
+
+#[test]
+fn adopted_run_is_not_started_again_and_restarts_when_it_ends() {
+    let now = at(0);
+    let mut m = Machine::new(Config::default(), false, now);
+    m.adopt(
+        Adopted {
+            pid: 4242,
+            stamp: Tai64n::from_unix(999_000, 0),
+            want: Want::Up,
+            paused: false,
+            ready: Some(Tai64n::from_unix(999_001, 0)),
+            started: Some(Tai64n::from_unix(999_000, 0)),
+            starts: 7,
+        },
+        now,
+    );
+    m.start(now);
+    assert_eq!(
+        m.next_action(),
+        None,
+        "nothing started beside the adopted run"
+    );
+    assert_eq!(m.status().pid, 4242);
+    assert_eq!(m.status().stamp, Tai64n::from_unix(999_000, 0));
+    assert!(m.record().adopted);
+    assert!(m.record().ready.is_some(), "readiness carries on");
+    let later = at(5000);
+    m.adopted_exited(4242, later);
+    assert_eq!(
+        m.next_action(),
+        Some(Action::SpawnFinish {
+            code: -1,
+            signal: 0
+        })
+    );
+    m.finish_spawn_failed(later);
+    assert_eq!(m.next_action(), Some(Action::SpawnRun));
+    m.run_spawned(5000, later);
+    assert_eq!(m.record().last_exit_kind, Some(ExitKind::Unknown));
+    assert_eq!(m.record().starts, 8);
+    assert!(!m.record().adopted);
+}
+
+#[test]
+fn adopted_run_that_was_being_stopped_is_stopped() {
+    let now = at(0);
+    let mut m = Machine::new(Config::default(), false, now);
+    m.adopt(
+        Adopted {
+            pid: 4242,
+            stamp: Tai64n::from_unix(999_000, 0),
+            want: Want::Down,
+            paused: false,
+            ready: None,
+            started: None,
+            starts: 1,
+        },
+        now,
+    );
+    m.start(now);
+    assert_eq!(
+        m.next_action(),
+        Some(Action::Signal {
+            pid: 4242,
+            sig: 15,
+            group: false
+        })
+    );
+    assert_eq!(
+        m.next_action(),
+        Some(Action::Signal {
+            pid: 4242,
+            sig: 18,
+            group: false
+        })
+    );
+    m.adopted_exited(4242, at(10));
+    assert_eq!(
+        m.next_action(),
+        Some(Action::SpawnFinish {
+            code: -1,
+            signal: 0
+        })
+    );
+    m.finish_spawn_failed(at(10));
+    assert_eq!(m.next_action(), None, "want down: not restarted");
+}
