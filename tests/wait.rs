@@ -329,3 +329,225 @@ fn svwait_against_daemontools_supervise() {
     assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
     assert_ne!(read_status(&dir).unwrap().pid, 0);
 }
+
+/// Runs `svstat --json` on `dirs`, parses each line with Python's json module, and returns
+/// per line the `repr` of the fields named in `keys`, joined by `|`.
+fn svstat_json(sb: &Sandbox, dirs: &[&Path], keys: &[&str]) -> Vec<String> {
+    let (code, out, err) = run_output(sb.command(bin("svstat")).arg("--json").args(dirs));
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out.lines().count(), dirs.len(), "{out}");
+    let json_path = sb.path("svstat.json");
+    fs::write(&json_path, &out).unwrap();
+    let script = "import json, sys\n\
+        FIELDS = ['dir','supervised','error','up','pid','seconds','normally_up','want','paused',\
+        'got_term','state','ready','ready_seconds','started_seconds','exited_seconds','exit_code',\
+        'exit_signal','starts','quick_deaths','delay_ms','failed','finish_pid','notify_status']\n\
+        sep = sys.argv.index('--')\n\
+        keys, dirs = sys.argv[2:sep], sys.argv[sep + 1:]\n\
+        for line, d in zip(open(sys.argv[1]), dirs, strict=True):\n\
+        \x20   o = json.loads(line)\n\
+        \x20   assert list(o) == FIELDS, list(o)\n\
+        \x20   assert o['dir'] == d, (o['dir'], d)\n\
+        \x20   print('|'.join(repr(o[k]) for k in keys))\n";
+    let (code, out, err) = run_output(
+        sb.command("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&json_path)
+            .args(keys)
+            .arg("--")
+            .args(dirs),
+    );
+    assert_eq!(code, 0, "python3 rejected svstat --json output: {err}");
+    out.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn svstat_json_parses_for_every_kind_of_directory() {
+    let sb = Sandbox::new("svstat-json");
+    let dir = ready_service(&sb, "s");
+    let sup = supervise(&sb, &dir);
+    assert_eq!(svc(&sb, &["-u", "-W", "U", "-T", "10000"], &dir).0, 0);
+    let pid = read_status(&dir).unwrap().pid;
+    let keys = [
+        "supervised",
+        "error",
+        "up",
+        "pid",
+        "normally_up",
+        "want",
+        "paused",
+        "state",
+        "ready",
+        "starts",
+        "exit_code",
+        "exit_signal",
+        "failed",
+        "finish_pid",
+    ];
+    let rows = svstat_json(&sb, &[&dir], &keys);
+    assert_eq!(
+        rows,
+        [format!(
+            "True|None|True|{pid}|False|'up'|False|'run'|True|1|None|None|False|None"
+        )]
+    );
+    let rows = svstat_json(
+        &sb,
+        &[&dir],
+        &["seconds", "ready_seconds", "started_seconds"],
+    );
+    let secs: Vec<i64> = rows[0].split('|').map(|v| v.parse().unwrap()).collect();
+    assert!(secs.iter().all(|s| (0..5).contains(s)), "{secs:?}");
+
+    // Killed and restarted: the exit is recorded as a signal, starts counts 2.
+    assert_eq!(svc(&sb, &["-k", "-W", "U", "-T", "10000"], &dir).0, 0);
+    let rows = svstat_json(
+        &sb,
+        &[&dir],
+        &["exit_code", "exit_signal", "starts", "ready"],
+    );
+    assert_eq!(rows, ["None|9|2|True"]);
+
+    // Down with want down.
+    assert_eq!(svc(&sb, &["-d", "-W", "D", "-T", "10000"], &dir).0, 0);
+    let rows = svstat_json(
+        &sb,
+        &[&dir],
+        &["up", "pid", "want", "state", "ready", "ready_seconds"],
+    );
+    assert_eq!(rows, ["False|None|'down'|'down'|False|None"]);
+
+    // No supervise: never ran, missing, not running any more; a name JSON must escape.
+    let never = sb.path("never \"quoted\"\\\n\tdir");
+    fs::create_dir_all(&never).unwrap();
+    let missing = sb.path("missing");
+    drop(sup);
+    let rows = svstat_json(
+        &sb,
+        &[&never, &missing, &dir],
+        &["supervised", "error", "up", "ready", "starts"],
+    );
+    assert_eq!(
+        rows,
+        [
+            "False|'unable to open supervise/ok: file does not exist'|None|None|None",
+            "False|'unable to chdir: file does not exist'|None|None|None",
+            "False|None|None|None|None",
+        ]
+    );
+}
+
+#[test]
+fn svstat_json_against_daemontools_supervise() {
+    let sb = Sandbox::new("svstat-json-dt");
+    let dir = sb.service("s", SLEEPER);
+    let _sup = spawn(sb.command(require_peer("supervise")).arg(&dir));
+    let pid = wait_up(&dir);
+    let rows = svstat_json(
+        &sb,
+        &[&dir],
+        &[
+            "supervised",
+            "error",
+            "up",
+            "pid",
+            "normally_up",
+            "want",
+            "state",
+            "got_term",
+            "ready",
+            "starts",
+            "exit_code",
+            "failed",
+        ],
+    );
+    assert_eq!(
+        rows,
+        [format!(
+            "True|None|True|{pid}|True|'up'|'run'|False|None|None|None|None"
+        )]
+    );
+    // -l adds nothing without supervise/info; the default line is daemontools'.
+    let (_, plain, _) = run_output(sb.command(bin("svstat")).arg(&dir));
+    let (_, long, _) = run_output(sb.command(bin("svstat")).arg("-l").arg(&dir));
+    assert_eq!(plain, long);
+    assert!(
+        plain.starts_with(&format!("{}: up (pid {pid}) ", dir.display())),
+        "{plain}"
+    );
+}
+
+#[test]
+fn svstat_long_shows_the_rich_status() {
+    let sb = Sandbox::new("svstat-long");
+    let dir = ready_service(&sb, "s");
+    let _sup = supervise(&sb, &dir);
+    assert_eq!(svc(&sb, &["-u", "-W", "U", "-T", "10000"], &dir).0, 0);
+    assert_eq!(svc(&sb, &["-k", "-W", "U", "-T", "10000"], &dir).0, 0);
+    let (code, plain, _) = run_output(sb.command(bin("svstat")).arg(&dir));
+    assert_eq!(code, 0);
+    let (code, long, _) = run_output(sb.command(bin("svstat")).arg("-l").arg(&dir));
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = long.lines().collect();
+    assert_eq!(lines.len(), 2, "{long}");
+    assert_eq!(format!("{}\n", lines[0]), plain);
+    let second = lines[1];
+    assert!(second.starts_with("  ready "), "{second}");
+    for part in [
+        " seconds, started ",
+        " seconds ago, last exit signal KILL, starts 2",
+    ] {
+        assert!(second.contains(part), "{second}");
+    }
+    // Not ready yet: a service that never signals.
+    let slow = sb.service("slow", SLEEPER);
+    fs::write(slow.join("notification-fd"), "3\n").unwrap();
+    let _sup2 = supervise(&sb, &slow);
+    wait_up(&slow);
+    let (_, long, _) = run_output(sb.command(bin("svstat")).arg("-l").arg(&slow));
+    assert!(
+        long.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("  not ready, started "),
+        "{long}"
+    );
+    // Options count only first; anything else is a directory, as in daemontools.
+    let (_, out, _) = run_output(sb.command(bin("svstat")).arg("-x"));
+    assert_eq!(out, "-x: unable to chdir: file does not exist\n");
+    let (_, out, _) = run_output(sb.command(bin("svstat")).arg(&dir).arg("-l"));
+    assert!(
+        out.ends_with("\n-l: unable to chdir: file does not exist\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn svstat_json_and_svwait_against_runsv() {
+    let sb = Sandbox::new("svstat-json-runsv");
+    let dir = sb.service("s", SLEEPER);
+    let _sup = spawn(sb.command(require_peer("runsv")).arg(&dir));
+    let pid = wait_up(&dir);
+    let rows = svstat_json(
+        &sb,
+        &[&dir],
+        &[
+            "supervised",
+            "up",
+            "pid",
+            "want",
+            "state",
+            "ready",
+            "starts",
+        ],
+    );
+    assert_eq!(rows, [format!("True|True|{pid}|'up'|'run'|None|None")]);
+    assert_eq!(
+        run_output(&mut svwait(&sb, &["-U", "-t", "5000"], &[&dir])).0,
+        0
+    );
+    assert_eq!(svc(&sb, &["-d", "-W", "D", "-T", "5000"], &dir).0, 0);
+    let rows = svstat_json(&sb, &[&dir], &["up", "want", "state"]);
+    assert_eq!(rows, ["False|'down'|'down'"]);
+}

@@ -1,6 +1,6 @@
 //! svstat — print the status of services.
 //!
-//! Usage: `svstat dir ...`
+//! Usage: `svstat [-l | --json] dir ...`
 //!
 //! One line per directory on stdout, in daemontools' words:
 //! `dir: up (pid N) S seconds[, normally down][, paused][, want down]` or
@@ -10,60 +10,138 @@
 //! status of 18 or more) and refuses a status whose bytes no supervisor writes
 //! (`unable to read supervise/status: bad format`).
 //!
+//! Options (vigil; recognised only before the first directory, since daemontools' svstat takes
+//! every argument as a directory):
+//! - `-l`: after each line whose supervisor writes `supervise/info`, a second line of two
+//!   spaces and the rich status: `ready S seconds` or `not ready`, `started S seconds ago`,
+//!   `last exit code N` / `last exit signal NAME` / `last start failed`, `starts N`,
+//!   `quick deaths N`, `restart delay N ms`, `finish running (pid N)`, `failed`,
+//!   `status TEXT` — each only when it applies, comma separated.
+//! - `--json`: one JSON object per directory per line instead; fields in [`report`].
+//!
 //! Exit code: 0.
 #![forbid(unsafe_code)]
+
+mod report;
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
+use report::Report;
+use vigil_core::info::Info;
+use vigil_core::layout;
 use vigil_core::status::Status;
 use vigil_sys::{clock, diag, fifo};
 
 const ENXIO: i32 = 6;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Daemontools,
+    Long,
+    Json,
+}
+
 fn main() -> ExitCode {
-    let dirs: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let mut format = Format::Daemontools;
+    let mut first = 0;
+    for a in &args {
+        match a.as_bytes() {
+            b"-l" if format != Format::Json => format = Format::Long,
+            b"-l" => {}
+            b"--json" => format = Format::Json,
+            _ => break,
+        }
+        first += 1;
+    }
+    let dirs = args.get(first..).unwrap_or_default();
     let mut out = Vec::with_capacity(dirs.len() * 48);
-    for dir in &dirs {
-        let name = String::from_utf8_lossy(dir.as_bytes());
-        out.extend_from_slice(line(dir, &name).as_bytes());
+    for dir in dirs {
+        let name = String::from_utf8_lossy(dir.as_bytes()).into_owned();
+        let r = gather(dir, name, format != Format::Daemontools);
+        let now = clock::tai_now();
+        let text = match format {
+            Format::Daemontools => r.line(now),
+            Format::Long => match r.details(now) {
+                Some(more) => format!("{}\n{more}", r.line(now)),
+                None => r.line(now),
+            },
+            Format::Json => r.json(now),
+        };
+        out.extend_from_slice(text.as_bytes());
         out.push(b'\n');
     }
     let _ = std::io::stdout().lock().write_all(&out);
     ExitCode::SUCCESS
 }
 
-/// The line for one directory, without the newline.
-fn line(dir: &OsString, name: &str) -> String {
-    let fail = |what: &str, e: &std::io::Error| format!("{name}: {what}: {}", diag::reason(e));
+/// Reads what there is to know about one directory; `rich` also reads `info` and the
+/// readiness knobs.
+fn gather(dir: &OsString, name: String, rich: bool) -> Report {
+    let mut r = Report {
+        name,
+        ..Report::default()
+    };
+    let fail = |what: &str, e: &std::io::Error| Some(format!("{what}: {}", diag::reason(e)));
     let base = match fifo::open_dir(dir.as_ref()) {
         Ok(fd) => fd,
-        Err(e) => return fail("unable to chdir", &e),
-    };
-    let down = match fifo::exists_at(&base, "down") {
-        Ok(d) => d,
-        Err(e) => return fail("unable to stat down", &e),
-    };
-    match fifo::open_write_at(&base, "supervise/ok") {
-        Ok(_) => {}
-        Err(e) if e.raw_os_error() == Some(ENXIO) => {
-            return format!("{name}: supervise not running");
+        Err(e) => {
+            r.error = fail("unable to chdir", &e);
+            return r;
         }
-        Err(e) => return fail("unable to open supervise/ok", &e),
+    };
+    r.down_file = match fifo::exists_at(&base, layout::DOWN) {
+        Ok(d) => d,
+        Err(e) => {
+            r.error = fail("unable to stat down", &e);
+            return r;
+        }
+    };
+    match fifo::open_write_at(&base, layout::OK) {
+        Ok(_) => r.supervised = true,
+        Err(e) if e.raw_os_error() == Some(ENXIO) => return r,
+        Err(e) => {
+            r.error = fail("unable to open supervise/ok", &e);
+            return r;
+        }
     }
     let mut buf = [0u8; 64];
-    let fd = match fifo::open_file_at(&base, "supervise/status") {
+    let fd = match fifo::open_file_at(&base, layout::STATUS) {
         Ok(fd) => fd,
-        Err(e) => return fail("unable to open supervise/status", &e),
+        Err(e) => {
+            r.error = fail("unable to open supervise/status", &e);
+            return r;
+        }
     };
     let n = match fifo::read_full(&fd, &mut buf) {
         Ok(n) => n,
-        Err(e) => return fail("unable to read supervise/status", &e),
+        Err(e) => {
+            r.error = fail("unable to read supervise/status", &e);
+            return r;
+        }
     };
     match Status::unpack(buf.get(..n).unwrap_or_default()) {
-        Ok(st) => vigil_core::svstat::render(name, &st, clock::tai_now(), down),
-        Err(_) => format!("{name}: unable to read supervise/status: bad format"),
+        Ok(st) => r.status = Some(st),
+        Err(_) => {
+            r.error = Some("unable to read supervise/status: bad format".to_owned());
+            return r;
+        }
     }
+    if rich {
+        let knob = |k| fifo::exists_at(&base, k).unwrap_or(false);
+        r.readiness = knob(layout::KNOB_NOTIFICATION_FD) || knob(layout::KNOB_NOTIFY_SOCKET);
+        r.info = read_info(&base);
+    }
+    r
+}
+
+/// `supervise/info` when present and parseable.
+fn read_info(base: &std::os::fd::OwnedFd) -> Option<Info> {
+    let fd = fifo::open_file_at(base, layout::INFO).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = fifo::read_full(&fd, &mut buf).ok()?;
+    Info::parse(std::str::from_utf8(buf.get(..n)?).ok()?)
 }
