@@ -9,20 +9,16 @@ use std::path::Path;
 /// content or the new, never a mix. No fsync: status files are rewritten on every change and
 /// describe live processes, which a crash ends anyway.
 pub fn replace(tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(tmp)?;
-    f.write_all(bytes)?;
-    drop(f);
-    fs::rename(tmp, path)
+    write_then_rename(tmp, path, bytes, false)
 }
 
 /// Like [`replace`], with an fsync of the file before the rename, for records that must survive
 /// a crash of the machine.
 pub fn replace_durable(tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_then_rename(tmp, path, bytes, true)
+}
+
+fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -30,7 +26,9 @@ pub fn replace_durable(tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> 
         .mode(0o644)
         .open(tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     drop(f);
     fs::rename(tmp, path)
 }

@@ -88,17 +88,21 @@ pub fn raise_nofile_limit() -> io::Result<Option<u64>> {
     Ok(lim.maximum)
 }
 
-/// The parent pid of `pid` (from `/proc/PID/stat`), `None` when it is gone or a zombie.
-pub fn parent_of(pid: u32) -> Option<u32> {
+/// Fields 3 onwards of `/proc/PID/stat` (state first), `None` when the process is gone or a
+/// zombie. The command name may hold spaces and parentheses: fields start after the last ")".
+fn live_stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields start after the last ")".
     let (_, rest) = stat.rsplit_once(") ")?;
-    let mut fields = rest.split(' ');
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
+    let fields: Vec<String> = rest.split(' ').map(str::to_owned).collect();
+    match fields.first().map(String::as_str) {
+        Some("Z" | "X") | None => None,
+        Some(_) => Some(fields),
     }
-    fields.next()?.parse().ok()
+}
+
+/// The parent pid of `pid` (field 4 of `/proc/PID/stat`), `None` when it is gone or a zombie.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    live_stat_fields(pid)?.get(1)?.parse().ok()
 }
 
 /// The children of `pid`, from `/proc/PID/task/*/children` (empty when it is gone).
@@ -122,15 +126,7 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 /// The start time of a live process in clock ticks since boot (`/proc/PID/stat` field 22);
 /// `None` when it is gone or a zombie. With the boot id it names one process for good.
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(") ")?;
-    let mut fields = rest.split(' ');
-    // rest starts at field 3 (state); field 22 is the 20th from here.
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
+    live_stat_fields(pid)?.get(19)?.parse().ok()
 }
 
 /// This boot's id (`/proc/sys/kernel/random/boot_id`).
