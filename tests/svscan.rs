@@ -573,3 +573,168 @@ fn usage_and_bad_dir() {
     );
     assert!(err.ends_with(": file does not exist\n"), "{err}");
 }
+
+/// A restarted svscan takes over: it starts no competing supervise (no `unable to acquire`
+/// from a loser), watches the survivors and restarts them when they die, and keeps the log
+/// pipe it recovered from them, so the service's output after its supervise is replaced still
+/// reaches the same logger, and so does the output buffered while the logger's supervise was
+/// down.
+#[test]
+fn restarted_svscan_takes_over_supervise_and_log_pipe() {
+    let sb = Sandbox::new("svscan-takeover");
+    let scan = sb.path("scan");
+    let out = sb.path("log.out");
+    let svc = prepare(
+        &sb,
+        "stage/tk",
+        "echo started-$$\nwhile :; do read x < /dev/null; sleep 0.05; [ -e tick ] && { rm -f tick; echo tick-$$; }; done",
+    );
+    fs::create_dir_all(svc.join("log")).unwrap();
+    write_script(
+        &svc.join("log/run"),
+        &format!("exec cat >> {}", out.display()),
+    );
+    fs::create_dir_all(&scan).unwrap();
+    fs::rename(&svc, scan.join("tk")).unwrap();
+    let svc = scan.join("tk");
+    let err1 = sb.path("svscan1.err");
+    let mut svscan = sb
+        .command(bin("svscan"))
+        .arg(&scan)
+        .stderr(fs::File::create(&err1).unwrap())
+        .spawn()
+        .unwrap();
+    wait_up(&svc);
+    wait_up(&svc.join("log"));
+    wait_until(Duration::from_secs(10), "first line logged", || {
+        lines(&out).iter().any(|l| l.starts_with("started-"))
+    });
+    let sup = procs(&sb, "supervise tk");
+    let logsup = procs(&sb, "supervise log");
+    assert_eq!((sup.len(), logsup.len()), (1, 1));
+
+    // svscan dies; another takes over.
+    send_signal(svscan.id(), 9);
+    let _ = svscan.wait();
+    let err2 = sb.path("svscan2.err");
+    let svscan2 = sb
+        .command(bin("svscan"))
+        .arg(&scan)
+        .stderr(fs::File::create(&err2).unwrap())
+        .spawn()
+        .unwrap();
+    let tick = |n: usize| {
+        fs::write(svc.join("tick"), "").unwrap();
+        wait_until(Duration::from_secs(10), "tick logged", || {
+            lines(&out)
+                .iter()
+                .filter(|l| l.starts_with("tick-"))
+                .count()
+                >= n
+        });
+    };
+    tick(1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(procs(&sb, "supervise tk"), sup, "no competing supervise");
+    assert_eq!(procs(&sb, "supervise log"), logsup);
+
+    // The log's supervise dies: svscan2 restarts it on the recovered pipe.
+    send_signal(logsup[0], 9);
+    wait_until(Duration::from_secs(10), "log supervise replaced", || {
+        let s = procs(&sb, "supervise log");
+        s.len() == 1 && s[0] != logsup[0]
+    });
+    // Whether the new supervise adopted the old logger or started another, a logger started
+    // now reads the recovered pipe.
+    wait_up(&svc.join("log"));
+    control(&svc.join("log"), b"t");
+    tick(2);
+
+    // The service's supervise dies: its replacement writes into the same pipe.
+    send_signal(sup[0], 9);
+    wait_until(
+        Duration::from_secs(10),
+        "service supervise replaced",
+        || {
+            let s = procs(&sb, "supervise tk");
+            s.len() == 1 && s[0] != sup[0]
+        },
+    );
+    tick(3);
+    // A run started by the new supervise writes into the recovered pipe too.
+    wait_up(&svc);
+    control(&svc, b"t");
+    wait_until(
+        Duration::from_secs(10),
+        "restarted run's line logged",
+        || {
+            lines(&out)
+                .iter()
+                .filter(|l| l.starts_with("started-"))
+                .count()
+                >= 2
+        },
+    );
+    tick(4);
+    let text = fs::read_to_string(&err2).unwrap_or_default();
+    assert!(!text.contains("unable to acquire"), "{text}");
+    assert!(!text.contains("svscan: warning"), "{text}");
+    stop(svscan2);
+}
+
+/// svscan dies together with the service's supervise: the new svscan recovers the pipe from
+/// the surviving log supervise, so the new service supervise writes to the same logger.
+#[test]
+fn takeover_recovers_pipe_from_the_log_side_alone() {
+    let sb = Sandbox::new("svscan-takeover-log");
+    let scan = sb.path("scan");
+    let out = sb.path("log.out");
+    let svc = prepare(&sb, "stage/half", "echo started-$$\nexec sleep 1000");
+    fs::create_dir_all(svc.join("log")).unwrap();
+    write_script(
+        &svc.join("log/run"),
+        &format!("exec cat >> {}", out.display()),
+    );
+    fs::create_dir_all(&scan).unwrap();
+    fs::rename(&svc, scan.join("half")).unwrap();
+    let svc = scan.join("half");
+    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let run1 = wait_up(&svc);
+    wait_up(&svc.join("log"));
+    wait_until(Duration::from_secs(10), "first line logged", || {
+        count_lines(&out) >= 1
+    });
+    let sup = procs(&sb, "supervise half");
+    send_signal(svscan.id(), 9);
+    send_signal(sup[0], 9);
+    let _ = svscan.wait();
+    // Without an adopting supervise the old run would keep going unsupervised; end it here so
+    // the new one starts (and says so through the pipe).
+    wait_until(Duration::from_secs(5), "old supervise gone", || {
+        !alive(sup[0])
+    });
+    let err2 = sb.path("svscan2.err");
+    let svscan2 = sb
+        .command(bin("svscan"))
+        .arg(&scan)
+        .stderr(fs::File::create(&err2).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "service supervised again", || {
+        procs(&sb, "supervise half").len() == 1
+    });
+    if alive(run1) && wait_up(&svc) == run1 {
+        // Adopted: make it write again by restarting it.
+        control(&svc, b"t");
+    }
+    wait_until(Duration::from_secs(10), "new run's line logged", || {
+        lines(&out)
+            .iter()
+            .filter(|l| l.starts_with("started-"))
+            .count()
+            >= 2
+    });
+    let text = fs::read_to_string(&err2).unwrap_or_default();
+    assert!(!text.contains("unable to acquire"), "{text}");
+    stop(svscan2);
+}

@@ -246,11 +246,13 @@ impl Scan {
         self.reconcile(now);
     }
 
-    /// A supervise we did not start already runs there; the driver watches it.
+    /// A supervise we did not start already runs there (left by an earlier svscan); the driver
+    /// watches it. Should it die, its replacement is paced as if we had started it now.
     pub fn found_foreign(&mut self, key: Key, side: Side, now: Duration) {
         if let Some(slot) = self.slot_mut(key, side) {
             slot.state = State::Foreign;
             slot.told = false;
+            slot.start_at = now + RESTART_PACE;
         }
         self.reconcile(now);
     }
@@ -788,6 +790,26 @@ mod tests {
                 key: key(1),
                 side: Side::Main,
                 bytes: b"dx"
+            }]
+        );
+    }
+
+    #[test]
+    fn foreign_supervise_dying_at_once_is_restarted_paced() {
+        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
+        s.scanned(vec![seen(1, true)], Duration::ZERO);
+        drain(&mut s);
+        s.found_foreign(key(1), Side::Main, Duration::ZERO);
+        s.found_foreign(key(1), Side::Log, Duration::ZERO);
+        s.foreign_gone(key(1), Side::Main, S / 10);
+        assert!(drain(&mut s).is_empty(), "not before the pace");
+        assert_eq!(s.next_deadline(), Some(S));
+        s.timer(S);
+        assert_eq!(
+            drain(&mut s),
+            vec![Action::Start {
+                key: key(1),
+                side: Side::Main
             }]
         );
     }

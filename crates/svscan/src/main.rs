@@ -37,6 +37,7 @@ use vigil_core::status::{Status, Want};
 use vigil_sys::diag::{self, EXIT_TEMP};
 use vigil_sys::inotify::{self, Watcher};
 use vigil_sys::signals::{self, Signals};
+use vigil_sys::takeover::{self, Lock};
 use vigil_sys::{fifo, poll, process, spawn};
 
 const PROG: &str = "svscan";
@@ -79,10 +80,13 @@ struct Held {
     /// The log pipe (read end, write end).
     pipe_read: Option<OwnedFd>,
     pipe_write: Option<OwnedFd>,
-    /// Our writer on `supervise/ok` of a supervise we did not start: poll reports an error on it
-    /// when that supervise is gone.
+    /// A supervise we did not start (left by an earlier svscan): its pidfd, readable once it has
+    /// exited; or, when its pid could not be found, our writer on its `supervise/ok`, which poll
+    /// reports in error once it is gone.
     foreign_main: Option<OwnedFd>,
     foreign_log: Option<OwnedFd>,
+    /// The pipe was looked for in surviving supervise processes (done once, before any start).
+    pipe_checked: bool,
 }
 
 impl Held {
@@ -94,6 +98,17 @@ impl Held {
     }
 }
 
+/// Whether a supervise already runs for one side of a service.
+enum Existing {
+    /// Nobody holds its lock.
+    None,
+    /// A supervise we can watch: a pidfd, or an `ok` writer.
+    Watch(OwnedFd),
+    /// The lock is held by a process that cannot be found or watched yet (a supervise still
+    /// setting up): look again after the pace.
+    Unknown,
+}
+
 struct Svscan {
     dir_name: String,
     scan: Scan,
@@ -103,6 +118,8 @@ struct Svscan {
     supervise: OsString,
     held: HashMap<Key, Held>,
     me: u32,
+    /// `/proc/locks`, read at most once per batch of actions.
+    locks: Option<String>,
 }
 
 /// Path of a file of `side`'s supervise, relative to the service directory.
@@ -157,6 +174,7 @@ impl Svscan {
             supervise: supervise_program(),
             held: HashMap::new(),
             me,
+            locks: None,
         };
         let watched = Watcher::new().and_then(|w| {
             let wd = w.watch_scan_dir(Path::new("."))?;
@@ -357,6 +375,7 @@ impl Svscan {
     /// Carries out every pending action; true when svscan must exit.
     fn perform(&mut self) -> bool {
         let mut exit = false;
+        self.locks = None;
         while let Some(action) = self.scan.next_action() {
             match action {
                 Action::Start { key, side } => self.start(key, side),
@@ -399,18 +418,37 @@ impl Svscan {
     fn start(&mut self, key: Key, side: Side) {
         let now = self.now();
         let name = self.name(key);
-        let held = self.held.entry(key).or_default();
-        // A supervise already there (left by an earlier svscan): watch it, do not compete.
-        let ok = rel(side, "supervise/ok");
-        let foreign = match &held.dir {
-            Some(d) => fifo::open_write_at(d, &ok),
-            None => fifo::open_write(&Path::new(&name).join(&ok)),
-        };
-        if let Ok(fd) = foreign {
-            *held.foreign(side) = Some(fd);
-            self.scan.found_foreign(key, side, now);
-            return;
+        self.held.entry(key).or_default();
+        // Only supervise processes we did not start can hold a pipe we do not know of.
+        if self.scan.has_log(key)
+            && self.scan.pid(key, Side::Main).is_none()
+            && self.scan.pid(key, Side::Log).is_none()
+        {
+            self.recover_pipe(key, &name);
         }
+        // A supervise already there (left by an earlier svscan): watch it, do not compete.
+        match self.existing(key, side, &name) {
+            Existing::None => {}
+            Existing::Watch(fd) => {
+                if let Some(h) = self.held.get_mut(&key) {
+                    *h.foreign(side) = Some(fd);
+                }
+                self.scan.found_foreign(key, side, now);
+                return;
+            }
+            Existing::Unknown => {
+                diag::warn(
+                    PROG,
+                    &format!(
+                        "{}/supervise/lock is held by a process svscan cannot watch; looking again in 1 second",
+                        what(&name, side)
+                    ),
+                );
+                self.scan.start_failed(key, side, now);
+                return;
+            }
+        }
+        let held = self.held.entry(key).or_default();
         if self.scan.has_log(key) && held.pipe_read.is_none() {
             match std::io::pipe() {
                 Ok((r, w)) => {
@@ -465,15 +503,159 @@ impl Svscan {
         match spawn::spawn(&self.supervise, &args, opts) {
             Ok(pid) => self.scan.started(key, side, pid, now),
             Err(e) => {
-                let what = match side {
-                    Side::Main => name,
-                    Side::Log => format!("{name}/log"),
-                };
                 diag::warn(
                     PROG,
-                    &format!("unable to start supervise {what}: {}", diag::reason(&e)),
+                    &format!(
+                        "unable to start supervise {}: {}",
+                        what(&name, side),
+                        diag::reason(&e)
+                    ),
                 );
                 self.scan.start_failed(key, side, now);
+            }
+        }
+    }
+
+    /// `/proc/locks`, read once per batch of actions.
+    fn locks(&mut self) -> &str {
+        self.locks.get_or_insert_with(takeover::read_locks)
+    }
+
+    /// Looks for a supervise already running for `side`: the holder of its lock, watched
+    /// through a pidfd; failing that, its `ok` FIFO.
+    fn existing(&mut self, key: Key, side: Side, name: &str) -> Existing {
+        let lock = rel(side, "supervise/lock");
+        self.locks();
+        let held = self.held.get(&key);
+        let dir = held.and_then(|h| h.dir.as_ref());
+        let locks = self.locks.as_deref().unwrap_or_default();
+        let state = match dir {
+            Some(d) => takeover::lock_state(d, &lock, locks),
+            None => takeover::lock_state(rustix_cwd(), &format!("{name}/{lock}"), locks),
+        };
+        let watch_ok = || {
+            let ok = rel(side, "supervise/ok");
+            match dir {
+                Some(d) => fifo::open_write_at(d, &ok),
+                None => fifo::open_write(&Path::new(name).join(&ok)),
+            }
+        };
+        match state {
+            Ok(Lock::Free) => Existing::None,
+            Ok(Lock::Held(Some(h))) => Existing::Watch(h.pidfd),
+            Ok(Lock::Held(None)) => watch_ok().map_or(Existing::Unknown, Existing::Watch),
+            // The lock cannot be examined (permissions, odd file): liveness through `ok` alone,
+            // as daemontools' clients tell it.
+            Err(_) => watch_ok().map_or(Existing::None, Existing::Watch),
+        }
+    }
+
+    /// Once per service with a log, before either side starts: takes the log pipe over from
+    /// the supervise processes an earlier svscan left running. The rule (svscan(8)): the
+    /// service supervise's fd 1 and the log supervise's fd 0, when both are one pipe, are
+    /// kept as they are; otherwise the end recovered from the service side is kept, else the one
+    /// from the log side, and the other end is opened anew on the same pipe, so whatever is
+    /// buffered in it reaches the logger. A new pipe only when no end can be recovered. Each
+    /// side still on another pipe gets the kept one at its next start.
+    fn recover_pipe(&mut self, key: Key, name: &str) {
+        self.locks();
+        let Some(held) = self.held.get_mut(&key) else {
+            return;
+        };
+        if held.pipe_checked || held.pipe_read.is_some() {
+            return;
+        }
+        held.pipe_checked = true;
+        let Some(dir) = held.dir.as_ref() else { return };
+        let locks = self.locks.as_deref().unwrap_or_default();
+        let holder =
+            |side: Side| match takeover::lock_state(dir, &rel(side, "supervise/lock"), locks) {
+                Ok(Lock::Held(Some(h))) => Some(h),
+                _ => None,
+            };
+        let (main, log) = (holder(Side::Main), holder(Side::Log));
+        if main.is_none() && log.is_none() {
+            return;
+        }
+        let mut problems = Vec::new();
+        // svscan's own output may be a pipe too (to a logger of svscan): a supervise started
+        // before its service had a log has that as fd 1, and it is not the service's pipe.
+        let ours = [
+            takeover::pipe_id(std::io::stdout().as_fd()),
+            takeover::pipe_id(std::io::stderr().as_fd()),
+        ];
+        let mut end = |h: &Option<takeover::Holder>, fd: i32, side: Side| {
+            let h = h.as_ref()?;
+            match takeover::take_fd(h, fd) {
+                Ok(e) if takeover::pipe_id(&e).is_some_and(|id| !ours.contains(&Some(id))) => {
+                    Some(e)
+                }
+                Ok(_) => {
+                    problems.push(format!(
+                        "fd {fd} of supervise {} is not a log pipe",
+                        what(name, side)
+                    ));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!(
+                        "unable to get fd {fd} of supervise {}: {}",
+                        what(name, side),
+                        diag::reason(&e)
+                    ));
+                    None
+                }
+            }
+        };
+        let m = end(&main, 1, Side::Main);
+        let l = end(&log, 0, Side::Log);
+        let (read, write) = match (m, l) {
+            (Some(w), Some(r)) if takeover::pipe_id(&w) == takeover::pipe_id(&r) => (Ok(r), Ok(w)),
+            (Some(w), l) => {
+                if l.is_some() {
+                    problems.push("the service and its logger use different pipes".to_owned());
+                }
+                (takeover::other_end(w.as_fd(), true), Ok(w))
+            }
+            (None, Some(r)) => {
+                let w = takeover::other_end(r.as_fd(), false);
+                (Ok(r), w)
+            }
+            (None, None) => (
+                Err(std::io::Error::from_raw_os_error(ENOENT)),
+                Err(std::io::Error::from_raw_os_error(ENOENT)),
+            ),
+        };
+        match (read, write) {
+            (Ok(r), Ok(w)) => {
+                held.pipe_read = Some(r);
+                held.pipe_write = Some(w);
+                if !problems.is_empty() {
+                    diag::warn(
+                        PROG,
+                        &format!(
+                            "{}: kept the pipe of {name}; the other side joins it at its next start",
+                            problems.join("; ")
+                        ),
+                    );
+                }
+            }
+            (r, w) => {
+                if let Some(e) = r
+                    .err()
+                    .or(w.err())
+                    .filter(|e| e.raw_os_error() != Some(ENOENT))
+                {
+                    problems.push(format!("unable to reopen the pipe: {}", diag::reason(&e)));
+                }
+                diag::warn(
+                    PROG,
+                    &format!(
+                        "unable to recover the log pipe of {name}{}{}; a new pipe is used from each side's next start",
+                        if problems.is_empty() { "" } else { ": " },
+                        problems.join("; ")
+                    ),
+                );
             }
         }
     }
@@ -491,6 +673,19 @@ impl Svscan {
             Ok(()) => return,
             Err(e) => e,
         };
+        let sig = match bytes {
+            b"x" => sig::HUP,
+            b"dx" => sig::TERM,
+            _ => sig::KILL,
+        };
+        if let Some(fd) = self
+            .held
+            .get_mut(&key)
+            .and_then(|h| h.foreign(side).as_ref())
+            && takeover::signal(fd, sig).is_ok()
+        {
+            return;
+        }
         let Some(pid) = self.scan.pid(key, side) else {
             if !matches!(err.raw_os_error(), Some(ENXIO | ENOENT)) {
                 diag::warn(
@@ -500,13 +695,20 @@ impl Svscan {
             }
             return;
         };
-        let sig = match bytes {
-            b"x" => sig::HUP,
-            b"dx" => sig::TERM,
-            _ => sig::KILL,
-        };
         let _ = process::signal(pid, sig, false);
     }
+}
+
+/// The name of one side of a service in messages: `NAME` or `NAME/log`.
+fn what(name: &str, side: Side) -> String {
+    match side {
+        Side::Main => name.to_owned(),
+        Side::Log => format!("{name}/log"),
+    }
+}
+
+fn rustix_cwd() -> BorrowedFd<'static> {
+    takeover::cwd()
 }
 
 /// The `supervise` beside our own executable, so two installations never mix; else PATH's.

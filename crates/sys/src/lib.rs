@@ -14,4 +14,5 @@ pub mod poll;
 pub mod process;
 pub mod signals;
 pub mod spawn;
+pub mod takeover;
 pub mod wait;

@@ -1,0 +1,273 @@
+//! Taking over from a dead svscan: who holds a service's `supervise/lock`, a pidfd to watch that
+//! supervise, and the log pipe end it holds.
+//!
+//! A supervise left running by a killed svscan is not our child: its exit reaches us through a
+//! pidfd (readable once the process has exited), never through SIGCHLD. Its pid comes from
+//! `/proc/locks` (the line whose inode is the lock file's), and is trusted only after the
+//! pidfd is open and the process is seen holding a descriptor of that very file, so a recycled
+//! pid can never be taken for the holder. When `/proc/locks` names nobody usable (another pid
+//! namespace, a kernel that hides it), every process's descriptors are searched instead.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, Signal};
+
+/// A live process, by pid and pidfd.
+#[derive(Debug)]
+pub struct Holder {
+    pub pid: u32,
+    pub pidfd: OwnedFd,
+}
+
+/// What a lock file says about its supervise.
+#[derive(Debug)]
+pub enum Lock {
+    /// No lock file, or nobody holds it.
+    Free,
+    /// Held; the holder when it could be found and opened as a pidfd.
+    Held(Option<Holder>),
+}
+
+/// (device, inode) of a file.
+pub type FileId = (u64, u64);
+
+/// Looks at the lock file `rel` under `dir` without creating it. Testing the lock takes it for
+/// an instant (and drops it at once) when nobody holds it.
+pub fn lock_state(dir: impl AsFd, rel: &str, locks: &str) -> io::Result<Lock> {
+    let fd = match rustix::fs::openat(
+        dir,
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Lock::Free),
+        Err(e) => return Err(e.into()),
+    };
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        // Closing `fd` drops the lock again.
+        Ok(()) => return Ok(Lock::Free),
+        Err(Errno::WOULDBLOCK) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let st = rustix::fs::fstat(&fd)?;
+    let id = (st.st_dev, st.st_ino);
+    let (major, minor) = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    for pid in lock_pids(locks, major, minor, st.st_ino) {
+        if let Some(h) = verified(pid, id) {
+            return Ok(Lock::Held(Some(h)));
+        }
+    }
+    // Device numbers in /proc/locks can differ from stat's (overlay filesystems): try every
+    // pid whose lock is on this inode, then every process.
+    for pid in lock_pids_any_dev(locks, st.st_ino) {
+        if let Some(h) = verified(pid, id) {
+            return Ok(Lock::Held(Some(h)));
+        }
+    }
+    Ok(Lock::Held(
+        all_pids().into_iter().find_map(|p| verified(p, id)),
+    ))
+}
+
+/// The current directory as a directory descriptor, for [`lock_state`] on a relative path.
+pub fn cwd() -> BorrowedFd<'static> {
+    rustix::fs::CWD
+}
+
+/// `/proc/locks` as text (empty when unreadable): read once for a batch of lookups.
+pub fn read_locks() -> String {
+    std::fs::read_to_string("/proc/locks").unwrap_or_default()
+}
+
+/// Pids of the granted locks on `major:minor:ino` in `/proc/locks` text. A line reads
+/// `1: FLOCK  ADVISORY  WRITE 2004 fe:00:5333127 0 EOF` (device numbers in hex); waiters
+/// (`1: -> FLOCK …`) are skipped, and so are pids ≤ 0 (OFD locks, other namespaces).
+pub fn lock_pids(locks: &str, major: u32, minor: u32, ino: u64) -> Vec<u32> {
+    parse_locks(locks)
+        .filter(|&(_, maj, min, i)| maj == major && min == minor && i == ino)
+        .map(|(pid, ..)| pid)
+        .collect()
+}
+
+fn lock_pids_any_dev(locks: &str, ino: u64) -> Vec<u32> {
+    parse_locks(locks)
+        .filter(|&(.., i)| i == ino)
+        .map(|(pid, ..)| pid)
+        .collect()
+}
+
+fn parse_locks(locks: &str) -> impl Iterator<Item = (u32, u32, u32, u64)> + '_ {
+    locks.lines().filter_map(|line| {
+        let mut f = line.split_whitespace();
+        f.next()?; // "N:"
+        let kind = f.next()?;
+        if kind == "->" {
+            return None;
+        }
+        f.next()?; // ADVISORY
+        f.next()?; // READ/WRITE
+        let pid: i64 = f.next()?.parse().ok()?;
+        let mut dev = f.next()?.split(':');
+        let maj = u32::from_str_radix(dev.next()?, 16).ok()?;
+        let min = u32::from_str_radix(dev.next()?, 16).ok()?;
+        let ino: u64 = dev.next()?.parse().ok()?;
+        let pid = u32::try_from(pid).ok().filter(|&p| p > 0)?;
+        Some((pid, maj, min, ino))
+    })
+}
+
+fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A pidfd for `pid`, kept only if the process (alive after the pidfd was opened) has a
+/// descriptor on the file `id`.
+fn verified(pid: u32, id: FileId) -> Option<Holder> {
+    let pidfd = open(pid).ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let holds = fds
+        .flatten()
+        .any(|e| std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == id));
+    (holds && !exited(&pidfd)).then_some(Holder { pid, pidfd })
+}
+
+/// `pidfd_open(pid)`.
+pub fn open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::from_raw_os_error(Errno::SRCH.raw_os_error()))?;
+    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
+}
+
+/// True once the process behind `pidfd` has exited (its pidfd polls readable).
+pub fn exited(pidfd: impl AsFd) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut set = [PollFd::new(&pidfd, PollFlags::IN)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(rustix::event::poll(&mut set, Some(&zero)), Ok(n) if n > 0)
+}
+
+/// Sends `sig` through a pidfd (never to a recycled pid).
+pub fn signal(pidfd: impl AsFd, sig: i32) -> io::Result<()> {
+    let sig = Signal::from_named_raw(sig)
+        .ok_or_else(|| io::Error::from_raw_os_error(Errno::INVAL.raw_os_error()))?;
+    Ok(rustix::process::pidfd_send_signal(pidfd, sig)?)
+}
+
+/// A duplicate of descriptor `fd` of the process: `pidfd_getfd` (Linux 5.6), else, where that
+/// system call does not exist, a fresh open of `/proc/PID/fd/FD` (for a pipe: the same pipe).
+pub fn take_fd(holder: &Holder, fd: i32) -> io::Result<OwnedFd> {
+    match rustix::process::pidfd_getfd(&holder.pidfd, fd, PidfdGetfdFlags::empty()) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::NOSYS) => {
+            let path = format!("/proc/{}/fd/{fd}", holder.pid);
+            let mode = if fd == 0 {
+                OFlags::RDONLY
+            } else {
+                OFlags::WRONLY
+            };
+            let f = rustix::fs::open(
+                path.as_str(),
+                mode | OFlags::CLOEXEC | OFlags::NONBLOCK,
+                Mode::empty(),
+            )?;
+            let flags = rustix::fs::fcntl_getfl(&f)?;
+            rustix::fs::fcntl_setfl(&f, flags - OFlags::NONBLOCK)?;
+            if exited(&holder.pidfd) {
+                return Err(io::Error::from_raw_os_error(Errno::SRCH.raw_os_error()));
+            }
+            Ok(f)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The identity of `fd` when it is a pipe (or FIFO), else `None`.
+pub fn pipe_id(fd: impl AsFd) -> Option<FileId> {
+    let st = rustix::fs::fstat(fd).ok()?;
+    (FileType::from_raw_mode(st.st_mode) == FileType::Fifo).then_some((st.st_dev, st.st_ino))
+}
+
+/// The other end of the pipe `fd` is one end of: a new open of `/proc/self/fd/N` for reading
+/// (`read`) or writing. Blocking, close-on-exec. Opening never waits: we hold `fd`, the other end.
+pub fn other_end(fd: BorrowedFd<'_>, read: bool) -> io::Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let mode = if read { OFlags::RDONLY } else { OFlags::WRONLY };
+    let f = rustix::fs::open(
+        path.as_str(),
+        mode | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    let flags = rustix::fs::fcntl_getfl(&f)?;
+    rustix::fs::fcntl_setfl(&f, flags - OFlags::NONBLOCK)?;
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn parses_proc_locks() {
+        let text = "1: FLOCK  ADVISORY  WRITE 2004 fe:00:5333127 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 3000 fe:00:5333127 0 EOF\n\
+                    2: OFDLCK ADVISORY  READ  -1 fe:00:5333127 0 EOF\n\
+                    3: POSIX  ADVISORY  WRITE 77 103:0a:12 0 EOF\n";
+        assert_eq!(lock_pids(text, 0xfe, 0, 5_333_127), vec![2004]);
+        assert_eq!(lock_pids(text, 0x103, 0x0a, 12), vec![77]);
+        assert!(lock_pids(text, 0xfe, 1, 5_333_127).is_empty());
+        assert_eq!(lock_pids_any_dev(text, 12), vec![77]);
+    }
+
+    #[test]
+    fn finds_our_own_lock_and_the_other_end_of_a_pipe() {
+        let dir = std::env::temp_dir().join(format!("vigil-takeover-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lock");
+        let held = crate::files::try_lock(&path).unwrap();
+        let d = std::fs::File::open(&dir).unwrap();
+        let Lock::Held(Some(h)) = lock_state(&d, "lock", &read_locks()).unwrap() else {
+            panic!("lock not seen held");
+        };
+        assert_eq!(h.pid, std::process::id());
+        drop(held);
+        assert!(matches!(
+            lock_state(&d, "lock", &read_locks()).unwrap(),
+            Lock::Free
+        ));
+        assert!(matches!(lock_state(&d, "none", "").unwrap(), Lock::Free));
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let (r, w) = std::io::pipe().unwrap();
+        let w: OwnedFd = w.into();
+        let r2 = other_end(w.as_fd(), true).unwrap();
+        assert_eq!(pipe_id(&r2), pipe_id(&w));
+        assert_eq!(pipe_id(&r2), pipe_id(&r));
+        rustix::io::write(&w, b"x").unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(rustix::io::read(&r2, &mut b).unwrap(), 1);
+        let me = Holder {
+            pid: std::process::id(),
+            pidfd: open(std::process::id()).unwrap(),
+        };
+        let dup = take_fd(&me, w.as_raw_fd()).unwrap();
+        assert_eq!(pipe_id(&dup), pipe_id(&r));
+        assert!(!exited(&me.pidfd));
+    }
+}
