@@ -66,8 +66,6 @@ pub enum Action {
     Reattach { key: Key },
     /// The service side is gone: close our write end of the pipe so the logger sees EOF.
     CloseWrite { key: Key },
-    /// Signal a process group (a `./run` left behind by a supervise that was killed).
-    Kill { pid: u32, sig: i32 },
     /// Forget the service and release its pipe and watches.
     Forget { key: Key },
     /// Scan the directory again.
@@ -85,8 +83,6 @@ enum State {
     /// A supervise we did not start holds the directory (an earlier svscan's); the driver
     /// reports when it is gone.
     Foreign,
-    /// Our supervise died leaving its `./run` behind; restart waits until that is reaped.
-    Orphan { pid: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -95,7 +91,7 @@ struct Slot {
     start_at: Duration,
     /// Stop already requested (`dx` or `x`) since it last started.
     told: bool,
-    /// When to escalate with `+k` (group kill) or SIGKILL to an orphan.
+    /// When to escalate with `+k` (group kill).
     kill_at: Option<Duration>,
 }
 
@@ -145,9 +141,8 @@ pub enum Reaped {
         side: Side,
         unexpected: bool,
     },
-    /// A `./run` left behind by a killed supervise.
-    Orphan,
-    /// Anything else (an orphan of the tree reparented to us).
+    /// Anything else: a `./run` left behind by a killed supervise (adopted by its successor,
+    /// but our child once reparented), or any other orphan of the tree (an orphan of the tree reparented to us).
     Stranger,
 }
 
@@ -268,8 +263,7 @@ impl Scan {
         self.reconcile(now);
     }
 
-    /// What `pid` is, without changing anything: lets the driver look for a `./run` left behind
-    /// by a supervise that died unexpectedly before calling [`Scan::reaped`].
+    /// What `pid` is, without changing anything.
     pub fn identify(&self, pid: u32) -> Reaped {
         for (key, svc) in &self.services {
             for (side, slot) in [(Side::Main, Some(&svc.main)), (Side::Log, svc.log.as_ref())] {
@@ -282,7 +276,6 @@ impl Scan {
                             unexpected: !slot.told,
                         };
                     }
-                    State::Orphan { pid: p } if p == pid => return Reaped::Orphan,
                     _ => {}
                 }
             }
@@ -290,40 +283,17 @@ impl Scan {
         Reaped::Stranger
     }
 
-    /// A process was reaped. `left_behind`: for a supervise that died unexpectedly, the pid of
-    /// its `./run` still running (now our child); it is stopped before a new supervise starts
-    /// another, so a service never runs twice.
-    pub fn reaped(&mut self, pid: u32, left_behind: Option<u32>, now: Duration) -> Reaped {
+    /// A process was reaped. A supervise that died unexpectedly is restarted at the pace, even
+    /// if its `./run` still runs: the new supervise adopts that run (never starts a second
+    /// one), so svscan neither stops it nor waits for it.
+    pub fn reaped(&mut self, pid: u32, now: Duration) -> Reaped {
         let result = self.identify(pid);
-        let timeout = self.kill_timeout;
-        let slot = match result {
-            Reaped::Supervise { key, side, .. } => self.slot_mut(key, side),
-            Reaped::Orphan => self.services.values_mut().find_map(|svc| {
-                [Some(&mut svc.main), svc.log.as_mut()]
-                    .into_iter()
-                    .flatten()
-                    .find(|s| s.state == State::Orphan { pid })
-            }),
-            Reaped::Stranger => return result,
-        };
-        let mut kills = Vec::new();
-        if let Some(slot) = slot {
+        if let Reaped::Supervise { key, side, .. } = result
+            && let Some(slot) = self.slot_mut(key, side)
+        {
             slot.state = State::Idle;
             slot.kill_at = None;
-            if let (Reaped::Supervise { .. }, Some(run)) = (result, left_behind) {
-                slot.state = State::Orphan { pid: run };
-                slot.kill_at = Some(now + timeout);
-                kills.push(Action::Kill {
-                    pid: run,
-                    sig: SIGTERM,
-                });
-                kills.push(Action::Kill {
-                    pid: run,
-                    sig: SIGCONT,
-                });
-            }
         }
-        self.actions.extend(kills);
         self.reconcile(now);
         result
     }
@@ -459,10 +429,6 @@ impl Scan {
     }
 }
 
-const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
-const SIGCONT: i32 = 18;
-
 /// One side's reconciliation. `stop` is what to write when it must go; after `escalate` the
 /// stop is forced (`dx` then `+k`, a group kill of the service).
 #[allow(clippy::too_many_arguments)]
@@ -476,13 +442,6 @@ fn step(
     escalate: Option<Duration>,
     now: Duration,
 ) {
-    if let State::Orphan { pid } = slot.state {
-        if slot.kill_at.is_some_and(|t| t <= now) {
-            slot.kill_at = None;
-            actions.push(Action::Kill { pid, sig: SIGKILL });
-        }
-        return;
-    }
     if wanted {
         if slot.state == State::Idle && slot.start_at <= now {
             // Marked running-to-be by the driver's answer; until then do not ask twice.
@@ -590,7 +549,7 @@ mod tests {
         // Dies 100 ms after its start: not restarted before 1 s after that start.
         let t = Duration::from_millis(100);
         assert_eq!(
-            s.reaped(10, None, t),
+            s.reaped(10, t),
             Reaped::Supervise {
                 key: key(1),
                 side: Side::Main,
@@ -616,7 +575,7 @@ mod tests {
         assert_eq!(drain(&mut s).len(), 1);
         // Long-lived supervise dying restarts at once.
         s.started(key(1), Side::Main, 11, 2 * S);
-        s.reaped(11, None, 100 * S);
+        s.reaped(11, 100 * S);
         assert_eq!(drain(&mut s).len(), 1);
     }
 
@@ -640,7 +599,7 @@ mod tests {
         assert_eq!(s.next_deadline(), None);
         // The logger is left alone until the main supervise is gone.
         assert_eq!(
-            s.reaped(1, None, 2 * S),
+            s.reaped(1, 2 * S),
             Reaped::Supervise {
                 key: key(1),
                 side: Side::Main,
@@ -660,7 +619,7 @@ mod tests {
         );
         // Logger that never sees EOF is forced after the timeout.
         assert_eq!(s.next_deadline(), Some(2 * S + DEFAULT_KILL_TIMEOUT));
-        s.reaped(2, None, 3 * S);
+        s.reaped(2, 3 * S);
         assert_eq!(drain(&mut s), vec![Action::Forget { key: key(1) }]);
         assert!(s.is_empty());
     }
@@ -725,7 +684,7 @@ mod tests {
         // Rescans during shutdown start nothing.
         s.scanned(vec![seen(1, true), seen(2, false), seen(3, false)], S);
         assert!(drain(&mut s).is_empty());
-        s.reaped(3, None, 2 * S);
+        s.reaped(3, 2 * S);
         assert_eq!(drain(&mut s), vec![Action::Forget { key: key(2) }]);
         // Service 1 ignores its down signal: killed after the timeout.
         assert_eq!(s.next_deadline(), Some(S + t));
@@ -738,7 +697,7 @@ mod tests {
                 bytes: b"dx+k"
             }]
         );
-        s.reaped(1, None, S + t);
+        s.reaped(1, S + t);
         assert_eq!(
             drain(&mut s),
             vec![
@@ -750,7 +709,7 @@ mod tests {
                 }
             ]
         );
-        s.reaped(2, None, S + t);
+        s.reaped(2, S + t);
         assert_eq!(
             drain(&mut s),
             vec![Action::Forget { key: key(1) }, Action::Exit]
@@ -815,43 +774,24 @@ mod tests {
     }
 
     #[test]
-    fn orphaned_run_is_stopped_before_restart() {
+    fn killed_supervise_is_replaced_at_the_pace_its_run_left_alone() {
         let mut s = Scan::new(Duration::from_secs(2));
         s.scanned(vec![seen(1, false)], Duration::ZERO);
         drain(&mut s);
         s.started(key(1), Side::Main, 10, Duration::ZERO);
-        s.reaped(10, Some(42), 5 * S);
-        let acts = drain(&mut s);
-        assert_eq!(
-            acts,
-            vec![
-                Action::Kill {
-                    pid: 42,
-                    sig: SIGTERM
-                },
-                Action::Kill {
-                    pid: 42,
-                    sig: SIGCONT
-                }
-            ],
-            "no start while the old run lives"
-        );
-        s.timer(7 * S);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Kill {
-                pid: 42,
-                sig: SIGKILL
-            }]
-        );
-        assert_eq!(s.reaped(42, None, 7 * S), Reaped::Orphan);
+        s.reaped(10, 5 * S);
         assert_eq!(
             drain(&mut s),
             vec![Action::Start {
                 key: key(1),
                 side: Side::Main
-            }]
+            }],
+            "restarted at once, nothing killed: the new supervise adopts the run"
         );
+        s.started(key(1), Side::Main, 11, 5 * S);
+        // The old run, reparented to svscan, exits later: just reaped.
+        assert_eq!(s.reaped(42, 9 * S), Reaped::Stranger);
+        assert!(drain(&mut s).is_empty());
     }
 
     #[test]
@@ -873,7 +813,7 @@ mod tests {
         s.scanned(vec![seen(1, false)], Duration::ZERO);
         drain(&mut s);
         s.started(key(1), Side::Main, 10, Duration::ZERO);
-        assert_eq!(s.reaped(999, None, S), Reaped::Stranger);
+        assert_eq!(s.reaped(999, S), Reaped::Stranger);
         assert!(drain(&mut s).is_empty());
     }
 }

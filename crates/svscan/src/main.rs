@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use vigil_core::control::sig;
 use vigil_core::getopt::{self, Opt};
-use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, Key, Reaped, Scan, Side};
+use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, Key, Scan, Side};
 use vigil_core::status::{Status, Want};
 use vigil_sys::diag::{self, EXIT_TEMP};
 use vigil_sys::inotify::{self, Watcher};
@@ -117,7 +117,6 @@ struct Svscan {
     watcher: Option<(Watcher, i32)>,
     supervise: OsString,
     held: HashMap<Key, Held>,
-    me: u32,
     /// `/proc/locks`, read at most once per batch of actions.
     locks: Option<String>,
 }
@@ -173,7 +172,6 @@ impl Svscan {
             watcher: None,
             supervise: supervise_program(),
             held: HashMap::new(),
-            me,
             locks: None,
         };
         let watched = Watcher::new().and_then(|w| {
@@ -282,26 +280,9 @@ impl Svscan {
 
     fn reap_all(&mut self) {
         while let Some((pid, _)) = process::reap() {
-            let left_behind = match self.scan.identify(pid) {
-                Reaped::Supervise {
-                    key,
-                    side,
-                    unexpected: true,
-                } => self.run_left_behind(key, side),
-                _ => None,
-            };
             let now = self.now();
-            self.scan.reaped(pid, left_behind, now);
+            self.scan.reaped(pid, now);
         }
-    }
-
-    /// After a supervise died unexpectedly: its `./run`, if still running and now our child.
-    fn run_left_behind(&self, key: Key, side: Side) -> Option<u32> {
-        let status = self.read_status(key, side)?;
-        if status.pid == 0 {
-            return None;
-        }
-        (process::parent_of(status.pid) == Some(self.me)).then_some(status.pid)
     }
 
     fn read_status(&self, key: Key, side: Side) -> Option<Status> {
@@ -391,11 +372,6 @@ impl Svscan {
                 Action::CloseWrite { key } => {
                     if let Some(h) = self.held.get_mut(&key) {
                         h.pipe_write = None;
-                    }
-                }
-                Action::Kill { pid, sig } => {
-                    if process::signal(pid, sig, true).is_err() {
-                        let _ = process::signal(pid, sig, false);
                     }
                 }
                 Action::Forget { key } => {
