@@ -45,6 +45,7 @@ const USAGE: &str = "svscan [ -t timeout ] [ dir ]";
 const SIGCHLD: i32 = 17;
 const ENXIO: i32 = 6;
 const ENOENT: i32 = 2;
+const ENOSPC: i32 = 28;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -87,6 +88,9 @@ struct Held {
     foreign_log: Option<OwnedFd>,
     /// The pipe was looked for in surviving supervise processes (done once, before any start).
     pipe_checked: bool,
+    /// inotify watches the directory for a `log` appearing; a failure was reported.
+    watched: bool,
+    watch_warned: bool,
 }
 
 impl Held {
@@ -332,20 +336,46 @@ impl Svscan {
             }
         };
         let mut watch_failed = None;
+        // Directory descriptors are a convenience (control after a rename): they may take half
+        // of what is left after a reserve, so a low descriptor limit leaves room for the pipes
+        // and the starts that matter.
+        let budget = takeover::nofile_limit().map_or(usize::MAX, |l| {
+            usize::try_from(l.saturating_sub(64) / 2).unwrap_or(usize::MAX)
+        });
+        let mut dirs = self.held.values().filter(|h| h.dir.is_some()).count();
         for s in &seen {
-            if self.held.contains_key(&s.key) {
+            let held = self.held.entry(s.key).or_default();
+            // Retried at every scan: out of descriptors now does not mean forever.
+            if held.dir.is_none() && dirs < budget {
+                held.dir = fifo::open_dir(Path::new(&s.name)).ok();
+                dirs += usize::from(held.dir.is_some());
+            }
+            if held.watched {
                 continue;
             }
-            let held = Held {
-                dir: fifo::open_dir(Path::new(&s.name)).ok(),
-                ..Held::default()
+            let Some((w, _)) = &self.watcher else {
+                continue;
             };
-            if let Some((w, _)) = &self.watcher
-                && let Err(e) = w.watch_service_dir(Path::new(&s.name))
-            {
-                watch_failed = Some(e);
+            match w.watch_service_dir(Path::new(&s.name)) {
+                Ok(_) => held.watched = true,
+                // Out of inotify watches: the whole scan falls back to polling.
+                Err(e) if e.raw_os_error() == Some(ENOSPC) => watch_failed = Some(e),
+                // One unreadable service directory costs only the quick pickup of its own
+                // `log`; it is tried again at every scan.
+                Err(e) => {
+                    if !held.watch_warned {
+                        held.watch_warned = true;
+                        diag::warn(
+                            PROG,
+                            &format!(
+                                "unable to watch {} for a log: {}",
+                                String::from_utf8_lossy(s.name.as_bytes()),
+                                diag::reason(&e)
+                            ),
+                        );
+                    }
+                }
             }
-            self.held.insert(s.key, held);
         }
         if let Some(e) = watch_failed {
             self.fall_back(&e);

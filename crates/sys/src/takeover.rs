@@ -79,6 +79,12 @@ pub fn cwd() -> BorrowedFd<'static> {
     rustix::fs::CWD
 }
 
+/// The current soft limit on open descriptors (`None`: unlimited). svscan reads it at every
+/// scan to decide how many descriptors it may spend on conveniences.
+pub fn nofile_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
 /// `/proc/locks` as text (empty when unreadable): read once for a batch of lookups.
 pub fn read_locks() -> String {
     std::fs::read_to_string("/proc/locks").unwrap_or_default()
