@@ -644,7 +644,7 @@ fn restarted_svscan_takes_over_supervise_and_log_pipe() {
     });
     // Whether the new supervise adopted the old logger or started another, a logger started
     // now reads the recovered pipe.
-    wait_up(&svc.join("log"));
+    wait_supervised(&svc.join("log"));
     control(&svc.join("log"), b"t");
     tick(2);
 
