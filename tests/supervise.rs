@@ -578,4 +578,16 @@ fn history_records_starts_and_exits() {
         "{h:?}"
     );
     assert!(matches!(h[2].event, Event::Start { .. }));
+    // svstat -H N shows the newest N records after the usual line.
+    let (code, out, _) = run_output(sb.command(bin("svstat")).args(["-H", "2"]).arg(&dir));
+    assert_eq!(code, 0);
+    let shown: Vec<&str> = out.lines().collect();
+    assert_eq!(shown.len(), 3, "{out}");
+    assert!(shown[0].starts_with(&format!("{}: up (pid ", dir.display())));
+    assert_eq!(shown[1], format!("  {}", h[h.len() - 2].describe()));
+    assert_eq!(shown[2], format!("  {}", h[h.len() - 1].describe()));
+    assert!(
+        shown[1].contains(" exit ") && shown[1].contains("how=code:4"),
+        "{out}"
+    );
 }

@@ -48,7 +48,13 @@ fn fnv1a(text: &str) -> u32 {
 impl Entry {
     /// The line for this entry, newline included.
     pub fn render(&self) -> String {
-        let body = match self.event {
+        let body = self.describe();
+        format!("{body} sum={:08x}\n", fnv1a(&body))
+    }
+
+    /// The entry as text, without its checksum (what `svstat -H` shows).
+    pub fn describe(&self) -> String {
+        match self.event {
             Event::Start { pid, adopted } => {
                 format!(
                     "@{} start pid={pid} adopted={}",
@@ -68,8 +74,7 @@ impl Entry {
                     self.time.to_hex()
                 )
             }
-        };
-        format!("{body} sum={:08x}\n", fnv1a(&body))
+        }
     }
 
     /// Parses one line (without its newline); `None` for a torn or foreign line.

@@ -18,6 +18,10 @@
 //!   `quick deaths N`, `restart delay N ms`, `finish running (pid N)`, `failed`,
 //!   `status TEXT` — each only when it applies, comma separated.
 //! - `--json`: one JSON object per directory per line instead; fields in [`report`].
+//! - `-H N`: the last N records of `supervise/history` (starts and exits of `./run`), each on a
+//!   line of its own after the directory's line, indented by two spaces, with its TAI64N label
+//!   first (pipe through `tai64nlocal` for local time); with `--json`, as a `history` array of
+//!   those strings.
 //!
 //! Exit code: 0.
 #![forbid(unsafe_code)]
@@ -47,12 +51,24 @@ enum Format {
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let mut format = Format::Daemontools;
+    let mut history: Option<usize> = None;
     let mut first = 0;
-    for a in &args {
+    while let Some(a) = args.get(first) {
         match a.as_bytes() {
             b"-l" if format != Format::Json => format = Format::Long,
             b"-l" => {}
             b"--json" => format = Format::Json,
+            b"-H" => {
+                let n = args
+                    .get(first + 1)
+                    .and_then(|v| v.to_str())
+                    .and_then(|v| v.parse().ok());
+                let Some(n) = n else {
+                    return diag::usage("svstat", "svstat [-l | --json] [-H n] dir ...");
+                };
+                history = Some(n);
+                first += 1;
+            }
             _ => break,
         }
         first += 1;
@@ -71,11 +87,37 @@ fn main() -> ExitCode {
             },
             Format::Json => r.json(now),
         };
+        let text = match history.map(|n| last_history(dir, n)) {
+            None => text,
+            Some(entries) if format == Format::Json => {
+                let mut items = String::new();
+                for (i, e) in entries.iter().enumerate() {
+                    if i > 0 {
+                        items.push(',');
+                    }
+                    report::escape_into(&mut items, e);
+                }
+                match text.strip_suffix('}') {
+                    Some(obj) => format!("{obj},\"history\":[{items}]}}"),
+                    None => text,
+                }
+            }
+            Some(entries) => entries.iter().fold(text, |acc, e| format!("{acc}\n  {e}")),
+        };
         out.extend_from_slice(text.as_bytes());
         out.push(b'\n');
     }
     let _ = std::io::stdout().lock().write_all(&out);
     ExitCode::SUCCESS
+}
+
+/// The newest `n` intact records of `DIR/supervise/history`, oldest first.
+fn last_history(dir: &OsString, n: usize) -> Vec<String> {
+    let path = std::path::Path::new(dir).join(layout::HISTORY);
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all = vigil_core::history::parse_all(&text);
+    let skip = all.len().saturating_sub(n);
+    all.iter().skip(skip).map(|e| e.describe()).collect()
 }
 
 /// Reads what there is to know about one directory; `rich` also reads `info` and the
