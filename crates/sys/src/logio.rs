@@ -7,15 +7,12 @@
 
 use std::fs::File;
 use std::io;
-use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::FileType;
 use rustix::pipe::{
@@ -27,14 +24,8 @@ pub fn errno_of(e: &io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
 }
 
-/// Writes one diagnostic line to stderr with a single `write(2)` (lines from many loggers
-/// sharing a pipe never interleave). Errors are ignored: there is nowhere else to report them.
-pub fn say(line: &str) {
-    let mut buf = String::with_capacity(line.len() + 1);
-    buf.push_str(line);
-    buf.push('\n');
-    let _ = rustix::io::write(rustix::stdio::stderr(), buf.as_bytes());
-}
+/// One diagnostic line, one `write(2)` (see [`crate::diag::line`]).
+pub use crate::diag::line as say;
 
 /// Writes all of `buf` to a borrowed fd (stdout/stderr copies of log lines), retrying short
 /// writes and EINTR.
@@ -168,7 +159,7 @@ pub fn wait(
         tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(d.subsec_nanos()),
     });
-    let mut fds = vec![PollFd::new(&signals.fd, PollFlags::IN)];
+    let mut fds = vec![PollFd::new(&signals.signals, PollFlags::IN)];
     if let Some(fd) = input.as_ref() {
         fds.push(PollFd::new(fd, PollFlags::IN));
     }
@@ -191,7 +182,7 @@ pub fn wait(
 
 /// SIGTERM and SIGALRM, blocked and read through a signalfd.
 pub struct LogSignals {
-    fd: SignalFd,
+    signals: crate::signals::Signals,
 }
 
 /// Signals the logger acts on.
@@ -201,27 +192,23 @@ pub enum LogSignal {
     Alarm,
 }
 
+const SIGALRM: i32 = 14;
+const SIGTERM: i32 = 15;
+
 impl LogSignals {
     pub fn install() -> io::Result<LogSignals> {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGTERM);
-        set.add(Signal::SIGALRM);
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(io::Error::from)?;
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(io::Error::from)?;
-        Ok(LogSignals { fd })
+        Ok(LogSignals {
+            signals: crate::signals::Signals::block(&[SIGTERM, SIGALRM])?,
+        })
     }
 
     /// Every pending signal, in arrival order.
     pub fn drain(&mut self) -> Vec<LogSignal> {
         let mut out = vec![];
-        while let Ok(Some(info)) = self.fd.read_signal() {
-            match i32::try_from(info.ssi_signo)
-                .ok()
-                .and_then(|s| Signal::try_from(s).ok())
-            {
-                Some(Signal::SIGTERM) => out.push(LogSignal::Term),
-                Some(Signal::SIGALRM) => out.push(LogSignal::Alarm),
+        while let Some(sig) = self.signals.pending() {
+            match sig {
+                SIGTERM => out.push(LogSignal::Term),
+                SIGALRM => out.push(LogSignal::Alarm),
                 _ => {}
             }
         }
@@ -242,34 +229,20 @@ pub fn run_processor(
     // Out of the way of 0-5 first, so the dup2 calls in the child cannot clobber each other.
     let state_hi = rustix::io::fcntl_dupfd_cloexec(&state, 10)?;
     let newstate_hi = rustix::io::fcntl_dupfd_cloexec(&newstate, 10)?;
-    let (s_raw, n_raw) = (state_hi.as_raw_fd(), newstate_hi.as_raw_fd());
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(processor)
-        .current_dir(dir)
-        .stdin(Stdio::from(input))
-        .stdout(Stdio::from(output));
-    // SAFETY: the closure runs between fork and exec and only makes single syscalls
-    // (sigprocmask, dup2) on fds that stay open in the parent until the child has exec'd;
-    // it allocates nothing and cannot panic.
-    unsafe {
-        cmd.pre_exec(move || {
-            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-                .map_err(io::Error::from)?;
-            for (src, dst) in [(s_raw, 4), (n_raw, 5)] {
-                // SAFETY: fds 4 and 5 are only borrowed as dup2 targets; ManuallyDrop keeps
-                // them from being closed here.
-                let mut target = ManuallyDrop::new(OwnedFd::from_raw_fd(dst));
-                let source = BorrowedFd::borrow_raw(src);
-                rustix::io::dup2(source, &mut target)?;
-            }
-            Ok(())
-        });
-    }
-    let status = cmd.status();
-    drop(state_hi);
-    drop(newstate_hi);
-    status
+    let opts = crate::spawn::Spawn {
+        stdin: Some(OwnedFd::from(input)),
+        stdout: Some(OwnedFd::from(output)),
+        fds: vec![(&state_hi, 4), (&newstate_hi, 5)],
+        cwd: Some(dir),
+        ..crate::spawn::Spawn::default()
+    };
+    let pid = crate::spawn::spawn(
+        std::ffi::OsStr::new("/bin/sh"),
+        &[std::ffi::OsStr::new("-c"), processor],
+        opts,
+    )?;
+    let status = crate::process::wait_for(pid)?;
+    Ok(ExitStatus::from_raw(status))
 }
 
 /// A processor's exit in words, for the warning when it fails.

@@ -21,6 +21,22 @@ pub fn reap() -> Option<(u32, i32)> {
     }
 }
 
+/// Waits for the child `pid` to exit; its raw wait status.
+pub fn wait_for(pid: u32) -> io::Result<i32> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::from_raw_os_error(Errno::CHILD.raw_os_error()))?;
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(status.as_raw()),
+            Ok(None) => {}
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Sends `sig` to `pid`, or to the process group `pid` leads when `group`.
 pub fn signal(pid: u32, sig: i32, group: bool) -> io::Result<()> {
     let pid = i32::try_from(pid)
