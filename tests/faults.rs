@@ -111,6 +111,16 @@ fn copies(sb: &Sandbox, dir: &Path, n: u32) -> usize {
     by_file.max(procs(sb, &needle).len())
 }
 
+/// Waits (a run may be between its start and its exec) until exactly one copy of service `n`
+/// runs, failing at once if two ever do.
+fn one_copy(sb: &Sandbox, dir: &Path, n: u32) {
+    wait_until(Duration::from_secs(5), "one copy of the run", || {
+        let c = copies(sb, dir, n);
+        assert!(c <= 1, "{c} copies of {}", dir.display());
+        c == 1
+    });
+}
+
 /// Starts svscan on `scan` with its stderr in `err`.
 fn start_svscan(sb: &Sandbox, scan: &Path, err: &Path) -> Child {
     sb.command(bin("svscan"))
@@ -284,7 +294,7 @@ fn supervise_sigkill_at_random_moments() {
         runs.len(),
     );
     assert_eq!(duplicates, 0, "a second copy of the service ran");
-    assert_eq!(copies(&sb, dir, 0), 1);
+    one_copy(&sb, dir, 0);
     // Only the restarts asked for start a run; the kills are all survived by adoption.
     assert!(
         runs.len() as u64 <= 1 + kills / 3,
@@ -374,7 +384,7 @@ fn svscan_sigkill_at_random_moments() {
     assert_eq!(duplicates, 0);
     assert_eq!(log_sups, 3, "one log supervise per logged service");
     for (i, d) in dirs.iter().enumerate() {
-        assert_eq!(copies(&sb, d, i as u32), 1, "s{i}");
+        one_copy(&sb, d, i as u32);
     }
     // The survivor still runs the tree: a supervise killed now is replaced.
     let sup = procs(&sb, "supervise s1");
@@ -433,11 +443,25 @@ fn garbage_on_control_fifo() {
     assert_eq!(copies(&sb, &dir, 0), 0);
     svc(&sb, "-u", &dir);
     wait_up(&dir);
-    assert_eq!(copies(&sb, &dir, 0), 1);
+    one_copy(&sb, &dir, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Corrupt status and info
+
+/// Waits until supervise has stopped rewriting `status` (a change can take more than one write:
+/// down, then the pace's end), so a corruption is not overwritten before it is looked at.
+fn settle(dir: &Path) {
+    let status = dir.join("supervise/status");
+    let mut last = fs::read(&status).ok();
+    wait_until(Duration::from_secs(10), "status settled", || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = fs::read(&status).ok();
+        let same = now == last;
+        last = now;
+        same && read_status(dir).is_some_and(|s| s.want != Want::Up || s.pid != 0)
+    });
+}
 
 #[test]
 fn corrupt_status_and_info_are_refused_then_rewritten() {
@@ -450,6 +474,7 @@ fn corrupt_status_and_info_are_refused_then_rewritten() {
             .stderr(fs::File::create(sb.path("supervise.err")).unwrap()),
     );
     wait_up(&dir);
+    settle(&dir);
     let status = dir.join("supervise/status");
     let info = dir.join("supervise/info");
     let random_invalid = |rng: &mut Rng, len: usize| loop {
@@ -492,6 +517,7 @@ fn corrupt_status_and_info_are_refused_then_rewritten() {
             assert!(out.contains(&format!("up (pid {pid})")) && alive(pid));
         }
         assert!(copies(&sb, &dir, 0) <= 1);
+        settle(&dir);
     }
     for (what, bytes) in [
         ("truncated", b"version=1\nsta".to_vec()),
@@ -500,11 +526,13 @@ fn corrupt_status_and_info_are_refused_then_rewritten() {
         fs::write(&info, &bytes).unwrap();
         let (code, out, err) = run_output(sb.command(bin("svstat")).arg("-l").arg(&dir));
         assert_eq!(code, 0, "svstat -l on {what} info: {err}");
+        let st = read_status(&dir).unwrap();
         assert!(
-            out.lines()
-                .next()
-                .unwrap_or("")
-                .contains(if up { ": up " } else { ": down " }),
+            out.lines().next().unwrap_or("").contains(if st.pid != 0 {
+                ": up "
+            } else {
+                ": down "
+            }),
             "{what}: {out}"
         );
         svc(&sb, if up { "-d" } else { "-u" }, &dir);
@@ -515,6 +543,7 @@ fn corrupt_status_and_info_are_refused_then_rewritten() {
                     && t.contains(if up { "state=run" } else { "state=down" })
             })
         });
+        settle(&dir);
     }
     figure(
         "corrupt status and info: refused then rewritten",
@@ -612,7 +641,7 @@ fn hostile_service_dirs() {
     );
     // Each supervise keeps its service; nothing runs twice.
     for (i, name) in ["good", "sp ace", "new\nline"].iter().enumerate() {
-        assert_eq!(copies(&sb, &scan.join(name), i as u32), 1, "{name:?}");
+        one_copy(&sb, &scan.join(name), i as u32);
     }
     // Faults removed: everything comes up, the good service untouched.
     fs::remove_dir(runisdir.join("run")).unwrap();
@@ -631,8 +660,8 @@ fn hostile_service_dirs() {
         format!("{:.2} s", t0.elapsed().as_secs_f64()),
     );
     assert_eq!(read_status(&good).unwrap().pid, good_pid);
-    assert_eq!(copies(&sb, &runisdir, 4), 1);
-    assert_eq!(copies(&sb, &scan.join("noperm"), 3), 1);
+    one_copy(&sb, &runisdir, 4);
+    one_copy(&sb, &scan.join("noperm"), 3);
     assert!(svscan.try_wait().unwrap().is_none(), "svscan died");
     send_signal(svscan.id(), 9);
     let _ = svscan.wait();
@@ -776,7 +805,7 @@ fn full_filesystem_under_supervise() {
         "{text}"
     );
     assert!(sup.child.try_wait().unwrap().is_none(), "supervise died");
-    assert_eq!(copies(&sb, &dir, 0), 1);
+    one_copy(&sb, &dir, 0);
     // Space returns: the next change is written, and it is the truth.
     fs::remove_file(sdir.join("fill")).unwrap();
     svc(&sb, "-t", &dir);
@@ -784,7 +813,7 @@ fn full_filesystem_under_supervise() {
         s.pid != 0 && s.pid != pid && s.pid != pid2
     });
     assert!(alive(st.pid));
-    assert_eq!(copies(&sb, &dir, 0), 1);
+    one_copy(&sb, &dir, 0);
     figure(
         "full filesystem under supervise/",
         format!("filled {filled} bytes; supervise kept the service, warned, rewrote status"),
@@ -893,7 +922,7 @@ fn low_nofile_limit_for_svscan() {
         ),
     );
     for (i, d) in dirs.iter().enumerate() {
-        assert_eq!(copies(&sb, d, i as u32), 1, "s{i}");
+        one_copy(&sb, d, i as u32);
     }
     assert!(alive(me));
     kill_child(svscan);
@@ -979,7 +1008,7 @@ fn fork_failures_under_rlimit_nproc() {
         ),
     );
     for (i, d) in dirs.iter().enumerate() {
-        assert_eq!(copies(&sb, d, i as u32), 1, "s{i}");
+        one_copy(&sb, d, i as u32);
     }
     kill_child(svscan);
 }
