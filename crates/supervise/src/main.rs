@@ -245,11 +245,10 @@ impl Supervisor {
     fn perform(&mut self) {
         while let Some(action) = self.machine.next_action() {
             let now = self.clock.now();
-            // Show a change before starting a child can act on it: a finish script (or a
-            // client it wakes) must find the service already down in status.
-            if matches!(action, Action::SpawnRun | Action::SpawnFinish { .. })
-                && self.machine.take_dirty()
-            {
+            // Show the exit before ./finish can act on it: a finish script (or a client it
+            // wakes) must find the service already down in status. (Before ./run no such
+            // write is needed: the status written right after the spawn shows the new pid.)
+            if matches!(action, Action::SpawnFinish { .. }) && self.machine.take_dirty() {
                 self.write_status();
             }
             match action {
