@@ -794,22 +794,25 @@ fn full_filesystem_under_supervise() {
         procs(&sb, &format!("sleep {}", marker(0))).first().copied()
     });
     wait_until(Duration::from_secs(5), "warning", || {
-        count_in(&err, "supervise/status") > 0
+        count_in(&err, "unable to write") > 0
     });
     let text = fs::read_to_string(&err).unwrap();
     assert!(
-        text.contains(&format!(
-            "unable to write {}/supervise/status",
-            dir.display()
-        )),
+        text.contains(&format!("unable to write {}/supervise/", dir.display())),
         "{text}"
     );
     assert!(sup.child.try_wait().unwrap().is_none(), "supervise died");
     one_copy(&sb, &dir, 0);
-    // Space returns: the next change is written, and it is the truth.
+    // Space returns: status tells the truth again within its retry (about a second), without
+    // waiting for another change.
     fs::remove_file(sdir.join("fill")).unwrap();
+    let st = wait_status(&dir, "status rewritten once space returned", |s| {
+        s.pid == pid2
+    });
+    assert!(alive(st.pid));
+    // And later changes are written as usual.
     svc(&sb, "-t", &dir);
-    let st = wait_status(&dir, "status rewritten", |s| {
+    let st = wait_status(&dir, "status after a restart", |s| {
         s.pid != 0 && s.pid != pid && s.pid != pid2
     });
     assert!(alive(st.pid));

@@ -75,6 +75,8 @@ struct Supervisor {
     run_since: Option<std::time::Duration>,
     /// pidfd of an adopted `./run` (not our child: its end shows as the pidfd turning readable).
     adopted: Option<(u32, OwnedFd)>,
+    /// A status or info write failed (disk full, ...): when to try again (monotonic).
+    status_retry: Option<std::time::Duration>,
 }
 
 impl Supervisor {
@@ -129,6 +131,7 @@ impl Supervisor {
             run_identity: None,
             run_since: None,
             adopted: None,
+            status_retry: None,
         };
         s.adopt_leftover(now);
         s.write_status();
@@ -151,10 +154,11 @@ impl Supervisor {
                 return ExitCode::SUCCESS;
             }
             let now = self.clock.now();
-            let timeout = self
-                .machine
-                .next_deadline()
-                .map(|d| d.saturating_sub(now.mono));
+            let deadline = match (self.machine.next_deadline(), self.status_retry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = deadline.map(|d| d.saturating_sub(now.mono));
             let mut fds = vec![self.signals.as_fd(), self.control.as_fd()];
             let pipe_at = self.ready_pipe.as_ref().map(|p| {
                 fds.push(p.as_fd());
@@ -197,6 +201,9 @@ impl Supervisor {
             }
             if self.machine.next_deadline().is_some_and(|d| d <= now.mono) {
                 self.machine.timer(now);
+            }
+            if self.status_retry.is_some_and(|d| d <= now.mono) {
+                self.write_status();
             }
         }
     }
@@ -591,18 +598,12 @@ impl Supervisor {
                 info.as_bytes(),
             ) {
                 Ok(()) => self.last_info = info,
-                Err(e) => diag::warn(
-                    PROG,
-                    &format!(
-                        "unable to write {}/supervise/info: {}",
-                        self.name,
-                        diag::reason(&e)
-                    ),
-                ),
+                Err(e) => return self.write_failed("info", &e),
             }
         }
         let bytes = self.machine.status().pack();
         if self.last_written == Some(bytes) {
+            self.status_retry = None;
             return;
         }
         match files::replace(
@@ -610,16 +611,28 @@ impl Supervisor {
             Path::new(layout::STATUS),
             &bytes,
         ) {
-            Ok(()) => self.last_written = Some(bytes),
-            Err(e) => diag::warn(
+            Ok(()) => {
+                self.last_written = Some(bytes);
+                self.status_retry = None;
+            }
+            Err(e) => self.write_failed("status", &e),
+        }
+    }
+
+    /// A status file could not be written: warn once, and try again every second until it can
+    /// (a status that lies is worse than a late one).
+    fn write_failed(&mut self, file: &str, e: &std::io::Error) {
+        if self.status_retry.is_none() {
+            diag::warn(
                 PROG,
                 &format!(
-                    "unable to write {}/supervise/status: {}",
+                    "unable to write {}/supervise/{file}: {}, retrying",
                     self.name,
-                    diag::reason(&e)
+                    diag::reason(e)
                 ),
-            ),
+            );
         }
+        self.status_retry = Some(self.clock.now().mono + std::time::Duration::from_secs(1));
     }
 }
 
