@@ -75,20 +75,6 @@ fn figure(name: &str, value: impl std::fmt::Display) {
     eprintln!("fault-figure: {name} = {value}");
 }
 
-fn cmdline(pid: u32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
-}
-
-/// Tagged live processes whose command line contains `needle`.
-fn procs(sb: &Sandbox, needle: &str) -> Vec<u32> {
-    sb.tagged_pids()
-        .into_iter()
-        .filter(|&p| cmdline(p).contains(needle))
-        .collect()
-}
-
 /// A run script that marks itself as service `n`'s run twice over: its pid appended to `runs`
 /// in the service directory, and `sleep 20n` as its command line.
 fn marked_run(n: u32) -> String {
@@ -108,7 +94,7 @@ fn copies(sb: &Sandbox, dir: &Path, n: u32) -> usize {
         .filter_map(|l| l.trim().parse::<u32>().ok())
         .filter(|&p| alive(p) && cmdline(p).contains(&needle))
         .count();
-    by_file.max(procs(sb, &needle).len())
+    by_file.max(sb.procs(&needle).len())
 }
 
 /// Waits (a run may be between its start and its exec) until exactly one copy of service `n`
@@ -242,7 +228,7 @@ fn supervise_sigkill_at_random_moments() {
     };
     for i in 0..kills {
         let sup = wait_for(Duration::from_secs(10), "one supervise s0", || {
-            let s = procs(&sb, "supervise s0");
+            let s = sb.procs("supervise s0");
             (s.len() == 1 && supervised(dir)).then(|| s[0])
         });
         let until = Instant::now() + rng.millis(300);
@@ -263,7 +249,7 @@ fn supervise_sigkill_at_random_moments() {
             "status up from a new supervise",
             || {
                 sample(&mut samples, &mut duplicates);
-                let s = procs(&sb, "supervise s0");
+                let s = sb.procs("supervise s0");
                 s.len() == 1
                     && s[0] != sup
                     && supervised(dir)
@@ -321,7 +307,8 @@ fn svscan_sigkill_at_random_moments() {
                 *duplicates += 1;
             }
             let name = format!("supervise s{i}");
-            let mains = procs(&sb, &name)
+            let mains = sb
+                .procs(&name)
                 .into_iter()
                 .filter(|&p| cmdline(p).trim_end() == name)
                 .count();
@@ -362,7 +349,7 @@ fn svscan_sigkill_at_random_moments() {
     }
     lived += t0.elapsed();
     let failed: usize = errs.iter().map(|e| count_in(e, "unable to acquire")).sum();
-    let log_sups = procs(&sb, "supervise log").len();
+    let log_sups = sb.procs("supervise log").len();
     figure("svscan kills", kills);
     figure(
         "failed supervise starts after svscan restarts",
@@ -387,10 +374,10 @@ fn svscan_sigkill_at_random_moments() {
         one_copy(&sb, d, i as u32);
     }
     // The survivor still runs the tree: a supervise killed now is replaced.
-    let sup = procs(&sb, "supervise s1");
+    let sup = sb.procs("supervise s1");
     send_signal(sup[0], 9);
     wait_until(Duration::from_secs(10), "s1's supervise replaced", || {
-        let s = procs(&sb, "supervise s1");
+        let s = sb.procs("supervise s1");
         s.len() == 1 && s[0] != sup[0] && supervised(&dirs[1])
     });
     kill_child(last);
@@ -695,13 +682,13 @@ fn no_zombies_during_a_crash_loop() {
     let svscan = start_svscan(&sb, &scan, &err);
     let me = svscan.id();
     wait_until(Duration::from_secs(10), "supervise processes up", || {
-        procs(&sb, "supervise").len() >= 5
+        sb.procs("supervise").len() >= 5
     });
     let end = Instant::now() + Duration::from_secs(secs);
     let (mut samples, mut seen, mut lasting) = (0, 0, 0);
     let mut previous: Vec<u32> = Vec::new();
     while Instant::now() < end {
-        let mut parents = procs(&sb, "supervise");
+        let mut parents = sb.procs("supervise");
         parents.push(me);
         let z = zombies_of(&parents);
         samples += 1;
@@ -791,7 +778,7 @@ fn full_filesystem_under_supervise() {
     wait_until(Duration::from_secs(10), "service down", || !alive(pid));
     svc(&sb, "-u", &dir);
     let pid2 = wait_for(Duration::from_secs(10), "service up again", || {
-        procs(&sb, &format!("sleep {}", marker(0))).first().copied()
+        sb.procs(&format!("sleep {}", marker(0))).first().copied()
     });
     wait_until(Duration::from_secs(5), "warning", || {
         count_in(&err, "unable to write") > 0

@@ -104,6 +104,14 @@ impl Sandbox {
         tagged_pids(&self.tag)
     }
 
+    /// Tagged live processes whose command line contains `needle`.
+    pub fn procs(&self, needle: &str) -> Vec<u32> {
+        self.tagged_pids()
+            .into_iter()
+            .filter(|&p| cmdline(p).contains(needle))
+            .collect()
+    }
+
     /// Kills every process carrying the tag; returns how many there were.
     pub fn kill_all(&self) -> usize {
         let mut total = 0;
@@ -172,6 +180,13 @@ pub fn send_signal(pid: u32, sig: i32) {
         return;
     };
     let _ = rustix::process::kill_process(pid, sig);
+}
+
+/// The command line of a process, arguments joined by spaces (empty when it is gone).
+pub fn cmdline(pid: u32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
 }
 
 /// True when `/proc/PID/stat` says the process is a zombie (or it is gone).

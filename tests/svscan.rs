@@ -53,20 +53,6 @@ fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
     }
 }
 
-fn cmdline(pid: u32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
-}
-
-/// Tagged live processes whose command line contains `needle`.
-fn procs(sb: &Sandbox, needle: &str) -> Vec<u32> {
-    sb.tagged_pids()
-        .into_iter()
-        .filter(|&p| cmdline(p).contains(needle))
-        .collect()
-}
-
 fn read_ts(path: &Path) -> Option<u128> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -232,30 +218,30 @@ fn killed_supervise_restarts_without_second_run() {
 
     // Kill -9 the service's supervise: a new one comes and adopts the run (same pid), and never
     // two runs at once.
-    let sup = procs(&sb, "supervise one");
+    let sup = sb.procs("supervise one");
     assert_eq!(sup.len(), 1, "{sup:?}");
     send_signal(sup[0], 9);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        assert!(procs(&sb, "sleep 1001").len() <= 1, "two runs at once");
-        let s = procs(&sb, "supervise one");
+        assert!(sb.procs("sleep 1001").len() <= 1, "two runs at once");
+        let s = sb.procs("supervise one");
         if s.len() == 1 && s[0] != sup[0] && read_status(&svc).is_some_and(|st| st.pid == run1) {
             break;
         }
         assert!(Instant::now() < deadline, "supervise not restarted");
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(procs(&sb, "sleep 1001").len(), 1);
+    assert_eq!(sb.procs("sleep 1001").len(), 1);
 
     // The same for the logger's supervise.
-    let logsup: Vec<u32> = procs(&sb, "supervise log");
+    let logsup: Vec<u32> = sb.procs("supervise log");
     assert_eq!(logsup.len(), 1);
     send_signal(logsup[0], 9);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        assert!(procs(&sb, "sleep 1002").len() <= 1, "two loggers at once");
-        let s = procs(&sb, "supervise log");
-        if s.len() == 1 && s[0] != logsup[0] && procs(&sb, "sleep 1002").len() == 1 {
+        assert!(sb.procs("sleep 1002").len() <= 1, "two loggers at once");
+        let s = sb.procs("supervise log");
+        if s.len() == 1 && s[0] != logsup[0] && sb.procs("sleep 1002").len() == 1 {
             break;
         }
         assert!(Instant::now() < deadline, "log supervise not restarted");
@@ -270,13 +256,13 @@ fn killed_supervise_restarts_without_second_run() {
     fs::rename(&two, scan.join("two")).unwrap();
     wait_up(&scan.join("two"));
     for _ in 0..50 {
-        assert_eq!(procs(&sb, "supervise one").len(), 1, "duplicate supervise");
+        assert_eq!(sb.procs("supervise one").len(), 1, "duplicate supervise");
         assert_eq!(
-            procs(&sb, "supervise log").len(),
+            sb.procs("supervise log").len(),
             1,
             "duplicate log supervise"
         );
-        assert_eq!(procs(&sb, "sleep 1001").len(), 1, "duplicate service");
+        assert_eq!(sb.procs("sleep 1001").len(), 1, "duplicate service");
         std::thread::sleep(Duration::from_millis(10));
     }
     let runs = lines(&sb.path("runs"));
@@ -311,12 +297,12 @@ fn removal_stops_service_after_logger_got_everything() {
     wait_until(Duration::from_secs(10), "1000 lines logged", || {
         count_lines(&out) >= 1000
     });
-    assert_eq!(procs(&sb, "supervise").len(), 2);
+    assert_eq!(sb.procs("supervise").len(), 2);
     fs::remove_dir_all(&svc).unwrap();
     wait_until(
         Duration::from_secs(10),
         "service and logger stopped",
-        || procs(&sb, "supervise").is_empty() && procs(&sb, "cat >>").is_empty(),
+        || sb.procs("supervise").is_empty() && sb.procs("cat >>").is_empty(),
     );
     let got = lines(&out);
     assert_eq!(got.len(), 1001, "every line, then the service's last words");
@@ -607,8 +593,8 @@ fn restarted_svscan_takes_over_supervise_and_log_pipe() {
     wait_until(Duration::from_secs(10), "first line logged", || {
         lines(&out).iter().any(|l| l.starts_with("started-"))
     });
-    let sup = procs(&sb, "supervise tk");
-    let logsup = procs(&sb, "supervise log");
+    let sup = sb.procs("supervise tk");
+    let logsup = sb.procs("supervise log");
     assert_eq!((sup.len(), logsup.len()), (1, 1));
 
     // svscan dies; another takes over.
@@ -633,13 +619,13 @@ fn restarted_svscan_takes_over_supervise_and_log_pipe() {
     };
     tick(1);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(procs(&sb, "supervise tk"), sup, "no competing supervise");
-    assert_eq!(procs(&sb, "supervise log"), logsup);
+    assert_eq!(sb.procs("supervise tk"), sup, "no competing supervise");
+    assert_eq!(sb.procs("supervise log"), logsup);
 
     // The log's supervise dies: svscan2 restarts it on the recovered pipe.
     send_signal(logsup[0], 9);
     wait_until(Duration::from_secs(10), "log supervise replaced", || {
-        let s = procs(&sb, "supervise log");
+        let s = sb.procs("supervise log");
         s.len() == 1 && s[0] != logsup[0]
     });
     // Whether the new supervise adopted the old logger or started another, a logger started
@@ -654,7 +640,7 @@ fn restarted_svscan_takes_over_supervise_and_log_pipe() {
         Duration::from_secs(10),
         "service supervise replaced",
         || {
-            let s = procs(&sb, "supervise tk");
+            let s = sb.procs("supervise tk");
             s.len() == 1 && s[0] != sup[0]
         },
     );
@@ -702,7 +688,7 @@ fn takeover_recovers_pipe_from_the_log_side_alone() {
     wait_until(Duration::from_secs(10), "first line logged", || {
         count_lines(&out) >= 1
     });
-    let sup = procs(&sb, "supervise half");
+    let sup = sb.procs("supervise half");
     send_signal(svscan.id(), 9);
     send_signal(sup[0], 9);
     let _ = svscan.wait();
@@ -719,7 +705,7 @@ fn takeover_recovers_pipe_from_the_log_side_alone() {
         .spawn()
         .unwrap();
     wait_until(Duration::from_secs(10), "service supervised again", || {
-        procs(&sb, "supervise half").len() == 1
+        sb.procs("supervise half").len() == 1
     });
     if alive(run1) && wait_up(&svc) == run1 {
         // Adopted: make it write again by restarting it.
