@@ -347,3 +347,28 @@ pub fn spawn(cmd: &mut Command) -> Proc {
         child: cmd.spawn().unwrap(),
     }
 }
+
+/// The open descriptors of `pid`, sorted, once they equal `expected` or after 5 s. A program
+/// that has just exec'd may hold a file open for a moment while it starts (sleep reads its
+/// locale files); a leaked descriptor stays, so the caller's assertion still catches it.
+pub fn settled_fds(pid: u32, expected: &[&str]) -> Vec<String> {
+    let fds = || -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = fds();
+        if now == expected || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

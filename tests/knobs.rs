@@ -130,16 +130,9 @@ fn notification_fd_marks_ready_after_the_service_says_so() {
         ready + 1_000_000 >= mark,
         "ready time precedes the service's mark"
     );
-    // The fd reached the run as fd 3 and nothing else leaked (look once sh has exec'd sleep).
-    wait_until(Duration::from_secs(5), "run execs sleep", || {
-        fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
-    });
-    let fds: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    let mut fds = fds;
-    fds.sort();
+    // The fd reached the run as fd 3 and nothing else leaked. sleep opens locale files for a
+    // moment while it starts, so wait for its descriptors to settle: a leak would stay.
+    let fds = settled_fds(pid, &["0", "1", "2", "3"]);
     let links: Vec<String> = fds
         .iter()
         .map(|f| format!("{f}->{:?}", fs::read_link(format!("/proc/{pid}/fd/{f}"))))

@@ -403,12 +403,7 @@ fn child_gets_clean_signals_and_only_fds_0_to_2() {
     };
     assert_eq!(field("SigBlk:"), "0000000000000000");
     assert_eq!(field("SigIgn:"), "0000000000000000");
-    let mut fds: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    fds.sort();
-    assert_eq!(fds, vec!["0", "1", "2"]);
+    assert_eq!(settled_fds(pid, &["0", "1", "2"]), vec!["0", "1", "2"]);
     // run leads its own session (setsid by default).
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let rest: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
