@@ -14,7 +14,7 @@ use std::os::unix::fs::MetadataExt;
 
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, Signal};
+use rustix::process::PidfdGetfdFlags;
 
 /// A live process, by pid and pidfd.
 #[derive(Debug)]
@@ -150,11 +150,7 @@ fn verified(pid: u32, id: FileId) -> Option<Holder> {
 
 /// `pidfd_open(pid)`.
 pub fn open(pid: u32) -> io::Result<OwnedFd> {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| io::Error::from_raw_os_error(Errno::SRCH.raw_os_error()))?;
-    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
+    crate::process::pidfd_open(pid)
 }
 
 /// True once the process behind `pidfd` has exited (its pidfd polls readable).
@@ -170,9 +166,7 @@ pub fn exited(pidfd: impl AsFd) -> bool {
 
 /// Sends `sig` through a pidfd (never to a recycled pid).
 pub fn signal(pidfd: impl AsFd, sig: i32) -> io::Result<()> {
-    let sig = Signal::from_named_raw(sig)
-        .ok_or_else(|| io::Error::from_raw_os_error(Errno::INVAL.raw_os_error()))?;
-    Ok(rustix::process::pidfd_send_signal(pidfd, sig)?)
+    crate::process::pidfd_signal(pidfd, sig)
 }
 
 /// A duplicate of descriptor `fd` of the process: `pidfd_getfd` (Linux 5.6), else, where that
@@ -181,19 +175,7 @@ pub fn take_fd(holder: &Holder, fd: i32) -> io::Result<OwnedFd> {
     match rustix::process::pidfd_getfd(&holder.pidfd, fd, PidfdGetfdFlags::empty()) {
         Ok(fd) => Ok(fd),
         Err(Errno::NOSYS) => {
-            let path = format!("/proc/{}/fd/{fd}", holder.pid);
-            let mode = if fd == 0 {
-                OFlags::RDONLY
-            } else {
-                OFlags::WRONLY
-            };
-            let f = rustix::fs::open(
-                path.as_str(),
-                mode | OFlags::CLOEXEC | OFlags::NONBLOCK,
-                Mode::empty(),
-            )?;
-            let flags = rustix::fs::fcntl_getfl(&f)?;
-            rustix::fs::fcntl_setfl(&f, flags - OFlags::NONBLOCK)?;
+            let f = open_pipe_end(&format!("/proc/{}/fd/{fd}", holder.pid), fd == 0)?;
             if exited(&holder.pidfd) {
                 return Err(io::Error::from_raw_os_error(Errno::SRCH.raw_os_error()));
             }
@@ -212,15 +194,19 @@ pub fn pipe_id(fd: impl AsFd) -> Option<FileId> {
 /// The other end of the pipe `fd` is one end of: a new open of `/proc/self/fd/N` for reading
 /// (`read`) or writing. Blocking, close-on-exec. Opening never waits: we hold `fd`, the other end.
 pub fn other_end(fd: BorrowedFd<'_>, read: bool) -> io::Result<OwnedFd> {
-    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    open_pipe_end(&format!("/proc/self/fd/{}", fd.as_raw_fd()), read)
+}
+
+/// Opens a pipe end through a `/proc/.../fd/N` path for reading or writing, without waiting
+/// for the other side (non-blocking open), then switches it to blocking; close-on-exec.
+fn open_pipe_end(path: &str, read: bool) -> io::Result<OwnedFd> {
     let mode = if read { OFlags::RDONLY } else { OFlags::WRONLY };
     let f = rustix::fs::open(
-        path.as_str(),
+        path,
         mode | OFlags::CLOEXEC | OFlags::NONBLOCK,
         Mode::empty(),
     )?;
-    let flags = rustix::fs::fcntl_getfl(&f)?;
-    rustix::fs::fcntl_setfl(&f, flags - OFlags::NONBLOCK)?;
+    crate::fifo::set_blocking(&f)?;
     Ok(f)
 }
 
