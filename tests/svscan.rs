@@ -707,6 +707,9 @@ fn takeover_recovers_pipe_from_the_log_side_alone() {
     wait_until(Duration::from_secs(10), "service supervised again", || {
         sb.procs("supervise half").len() == 1
     });
+    // The new supervise exists; wait until it listens (the status file may still be the old
+    // one's until then).
+    wait_supervised(&svc);
     if alive(run1) && wait_up(&svc) == run1 {
         // Adopted: make it write again by restarting it.
         control(&svc, b"t");
