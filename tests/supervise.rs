@@ -573,7 +573,9 @@ fn history_records_starts_and_exits() {
         "{h:?}"
     );
     assert!(matches!(h[2].event, Event::Start { .. }));
-    // svstat -H N shows the newest N records after the usual line.
+    // svstat -H N shows the newest N records after the usual line (history is appended just
+    // before status is written: wait for the status too).
+    wait_up(&dir);
     let (code, out, _) = run_output(sb.command(bin("svstat")).args(["-H", "2"]).arg(&dir));
     assert_eq!(code, 0);
     let shown: Vec<&str> = out.lines().collect();

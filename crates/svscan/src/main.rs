@@ -208,6 +208,7 @@ impl Svscan {
     }
 
     fn run(&mut self) -> ExitCode {
+        self.let_orphans_lock();
         self.rescan();
         loop {
             if self.perform() {
@@ -529,6 +530,23 @@ impl Svscan {
 
     /// Looks for a supervise already running for `side`: the holder of its lock, watched
     /// through a pidfd; failing that, its `ok` FIFO.
+    /// A supervise that a killed svscan forked a moment before its death may not hold its lock
+    /// yet; starting a competitor now would make one of them die on the lock. At start only, and
+    /// only while such processes exist (our supervise binary, working in the scan directory,
+    /// holding no lock), give them up to half a second to take their locks; then the scan
+    /// below finds them as holders and watches them instead.
+    fn let_orphans_lock(&self) {
+        let Ok(dir) = std::env::current_dir() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while !takeover::unlocked_supervisors(&self.supervise, &dir).is_empty()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn existing(&mut self, key: Key, side: Side, name: &str) -> Existing {
         let lock = rel(side, "supervise/lock");
         self.locks();

@@ -11,6 +11,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
@@ -208,6 +209,29 @@ fn open_pipe_end(path: &str, read: bool) -> io::Result<OwnedFd> {
     )?;
     crate::fifo::set_blocking(&f)?;
     Ok(f)
+}
+
+/// Pids of running `program` processes whose working directory is `dir` or below it and that
+/// hold no lock at all: supervise processes forked by a killed svscan that have not yet taken
+/// their lock (they run in the scan directory or a service directory until they do).
+pub fn unlocked_supervisors(program: &std::ffi::OsStr, dir: &Path) -> Vec<u32> {
+    let locks = read_locks();
+    let holders: Vec<u32> = parse_locks(&locks).map(|(pid, ..)| pid).collect();
+    let own = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|&pid| pid != own && !holders.contains(&pid))
+        .filter(|&pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| exe.as_os_str() == program)
+                && std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|cwd| cwd.starts_with(dir))
+        })
+        .collect()
 }
 
 #[cfg(test)]
