@@ -171,3 +171,18 @@ pub fn pidfd_signal(fd: impl std::os::fd::AsFd, sig: i32) -> io::Result<()> {
     rustix::process::pidfd_send_signal(fd, sig)?;
     Ok(())
 }
+
+/// Names this process `name` in `/proc/PID/comm` (what `ps`, `top` and `pgrep` show), for a
+/// program of the multi-call executable started under a name the kernel did not see (svscan
+/// execs its own executable as supervise). Names are cut to 15 bytes by the kernel.
+pub fn set_comm(name: &str) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), name.as_bytes().get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    if let Ok(c) = std::ffi::CStr::from_bytes_until_nul(&buf) {
+        // Cosmetic: a failure leaves the executable's own name.
+        let _ = rustix::thread::set_name(c);
+    }
+}

@@ -228,10 +228,20 @@ pub fn unlocked_supervisors(program: &std::ffi::OsStr, dir: &Path) -> Vec<u32> {
         .filter(|&pid| {
             std::fs::read_link(format!("/proc/{pid}/exe"))
                 .is_ok_and(|exe| exe.as_os_str() == program)
+                && runs_as_supervise(pid)
                 && std::fs::read_link(format!("/proc/{pid}/cwd"))
                     .is_ok_and(|cwd| cwd.starts_with(dir))
         })
         .collect()
+}
+
+/// Whether `pid`'s argv[0] is `supervise` (a path or the bare name): the multi-call executable
+/// runs every program, so the executable alone does not say which one this is.
+fn runs_as_supervise(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();
+        argv0.rsplit(|&b| b == b'/').next() == Some(&b"supervise"[..])
+    })
 }
 
 #[cfg(test)]

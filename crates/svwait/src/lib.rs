@@ -29,8 +29,8 @@ use vigil_sys::wait::Waiter;
 const PROG: &str = "svwait";
 const USAGE: &str = "svwait [-u|-U|-d|-D] [-a|-o] [-t ms] dir...";
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The program, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
     let Ok((opts, dirs)) = getopt::parse(&args, "uUdDaot:") else {
         return diag::usage(PROG, USAGE);
     };

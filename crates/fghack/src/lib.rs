@@ -42,8 +42,8 @@ const FORWARDED: [i32; 9] = [
 /// daemontools' fghack hands the child the pipe plus 30 duplicates.
 const COPIES: RawFd = 31;
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The program, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
     let Some((prog, rest)) = args.split_first() else {
         return diag::usage(PROG, "fghack child");
     };

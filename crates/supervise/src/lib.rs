@@ -32,8 +32,8 @@ use vigil_sys::{fifo, files, poll, process, spawn};
 const PROG: &str = "supervise";
 const SIGCHLD: i32 = 17;
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The program, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
     let [dir] = args.as_slice() else {
         return diag::usage(PROG, "supervise dir");
     };

@@ -17,7 +17,8 @@ use vigil_sys::logio;
 /// `@` and 24 hex digits.
 const LABEL_LEN: usize = 25;
 
-fn main() -> ExitCode {
+/// tai64nlocal, called with its arguments after argv[0] (it takes none and ignores them).
+pub fn main(_args: Vec<std::ffi::OsString>) -> ExitCode {
     let zone = logio::load_local_zone();
     let mut input = std::io::BufReader::with_capacity(65536, std::io::stdin().lock());
     let mut out = std::io::BufWriter::with_capacity(65536, std::io::stdout().lock());

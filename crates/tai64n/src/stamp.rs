@@ -13,7 +13,8 @@ use std::time::SystemTime;
 use vigil_core::tai::Tai64n;
 use vigil_sys::logio;
 
-fn main() -> ExitCode {
+/// tai64n, called with its arguments after argv[0] (it takes none and ignores them).
+pub fn main(_args: Vec<std::ffi::OsString>) -> ExitCode {
     let mut input = std::io::BufReader::with_capacity(65536, std::io::stdin().lock());
     let mut out = std::io::BufWriter::with_capacity(65536, std::io::stdout().lock());
     let mut at_start = true;

@@ -19,6 +19,7 @@
 
 mod logdir;
 
+use std::ffi::OsString;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
@@ -45,11 +46,9 @@ fn fatal(code: u8, text: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn main() -> ExitCode {
-    let args: Vec<Vec<u8>> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.as_bytes().to_vec())
-        .collect();
+/// The program, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let args: Vec<Vec<u8>> = args.into_iter().map(|a| a.as_bytes().to_vec()).collect();
     let script = match Script::parse(&args) {
         Ok(s) => s,
         Err(e) => return fatal(EXIT_USAGE, &format!("bad action {}: {}", e.arg, e.reason)),

@@ -42,13 +42,15 @@ use vigil_sys::{fifo, poll, process, spawn};
 
 const PROG: &str = "svscan";
 const USAGE: &str = "svscan [ -t timeout ] [ dir ]";
+/// argv[0] of the supervise processes svscan starts from its own executable.
+const SUPERVISE: &str = "supervise";
 const SIGCHLD: i32 = 17;
 const ENXIO: i32 = 6;
 const ENOENT: i32 = 2;
 const ENOSPC: i32 = 28;
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The program, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
     let Ok((opts, rest)) = getopt::parse(&args, "t:") else {
         return diag::usage(PROG, USAGE);
     };
@@ -494,6 +496,7 @@ impl Svscan {
                 spawn::Spawn {
                     setsid: true,
                     stdout: end,
+                    arg0: Some(OsStr::new(SUPERVISE)),
                     ..spawn::Spawn::default()
                 },
             ),
@@ -503,6 +506,7 @@ impl Svscan {
                     setsid: true,
                     stdin: end,
                     cwd: Some(&path),
+                    arg0: Some(OsStr::new(SUPERVISE)),
                     ..spawn::Spawn::default()
                 },
             ),
@@ -735,11 +739,13 @@ fn rustix_cwd() -> BorrowedFd<'static> {
     takeover::cwd()
 }
 
-/// The `supervise` beside our own executable, so two installations never mix; else PATH's.
+/// Our own executable: supervise is one of its programs (run as argv[0] `supervise`), so
+/// svscan and every supervise share one copy of the text. `/proc/self/exe` names the file we
+/// were started from even if it was replaced since (a package upgrade); a new svscan picks up
+/// the new one.
 fn supervise_program() -> OsString {
-    std::fs::read_link("/proc/self/exe")
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("supervise")))
-        .filter(|p| p.exists())
-        .map_or_else(|| OsString::from("supervise"), PathBuf::into_os_string)
+    std::fs::read_link("/proc/self/exe").map_or_else(
+        |_| OsString::from("/proc/self/exe"),
+        PathBuf::into_os_string,
+    )
 }

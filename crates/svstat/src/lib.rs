@@ -48,8 +48,8 @@ enum Format {
     Json,
 }
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The program, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
     let mut format = Format::Daemontools;
     let mut history: Option<usize> = None;
     let mut first = 0;

@@ -43,8 +43,8 @@ fn usage(text: &str) -> ExitCode {
     ExitCode::from(diag::EXIT_USAGE)
 }
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The program, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
     let spec = format!("{}W:T:", String::from_utf8_lossy(SVC_LETTERS));
     let (opts, dirs) = match getopt::parse(&args, &spec) {
         Ok(v) => v,

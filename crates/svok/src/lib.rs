@@ -17,8 +17,8 @@ const PROG: &str = "svok";
 const ENOENT: i32 = 2;
 const ENXIO: i32 = 6;
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The program, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
     let [dir] = args.as_slice() else {
         return diag::usage(PROG, "svok dir");
     };

@@ -1,0 +1,96 @@
+//! vigil — every program of the suite in one executable (busybox / uutils' coreutils shape).
+//!
+//! Usage: `NAME ARGS…` through a link named NAME (what `scripts/install` and the build make),
+//! or `vigil NAME ARGS…`; `vigil --list` prints the names, one a line.
+//!
+//! One executable means one copy of the text in memory for svscan and every supervise (svscan
+//! runs supervise from this same executable), and one file to install. Each program lives in
+//! its own crate as `main(args) -> ExitCode`; this file only chooses which one runs.
+//!
+//! Exit codes: the program's own; 100 for a name that is not one of ours.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+use std::process::ExitCode;
+
+use vigil_sys::diag;
+
+include!("programs.rs");
+
+type Entry = fn(Vec<OsString>) -> ExitCode;
+
+/// The entry point of program `name`.
+fn entry(name: &[u8]) -> Option<Entry> {
+    Some(match name {
+        b"fghack" => fghack::main,
+        b"multilog" => multilog::main,
+        b"supervise" => supervise::main,
+        b"svc" => svc::main,
+        b"svok" => svok::main,
+        b"svscan" => svscan::main,
+        b"svstat" => svstat::main,
+        b"svwait" => svwait::main,
+        b"tai64n" => tai64n::stamp::main,
+        b"tai64nlocal" => tai64n::local::main,
+        _ => return None,
+    })
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let mut rest: Vec<OsString> = args.collect();
+    let called = Path::new(&argv0)
+        .file_name()
+        .map_or(&b""[..], |n| n.as_bytes())
+        .to_vec();
+    let name = match entry(&called) {
+        Some(_) => called,
+        None if rest.is_empty() => return list_usage(),
+        None => rest.remove(0).into_vec(),
+    };
+    if name == b"--list" {
+        let mut out = String::new();
+        for p in PROGRAMS {
+            out.push_str(p);
+            out.push('\n');
+        }
+        let _ = std::io::stdout().write_all(out.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let Some(run) = entry(&name) else {
+        return list_usage();
+    };
+    // svscan execs this file as argv[0] `supervise`, and `vigil svc …` runs svc: the kernel
+    // named the process after the file, so let ps, top and pgrep see the program instead.
+    vigil_sys::process::set_comm(&String::from_utf8_lossy(&name));
+    run(rest)
+}
+
+fn list_usage() -> ExitCode {
+    diag::usage(
+        "vigil",
+        &format!("vigil {{{}}} [args...]", PROGRAMS.join("|")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_program_has_an_entry() {
+        for p in PROGRAMS {
+            assert!(entry(p.as_bytes()).is_some(), "{p} has no entry point");
+        }
+    }
+
+    #[test]
+    fn unknown_names_have_none() {
+        assert!(entry(b"vigil").is_none());
+        assert!(entry(b"").is_none());
+    }
+}
