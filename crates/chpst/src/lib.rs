@@ -40,7 +40,7 @@ const SPEC: &str = "u:U:b:e:/:n:l:L:m:d:o:p:f:c:r:t:vVP012";
 const USAGE: &str = "usage: chpst [-vVP012] [-u user[:group]] [-U user[:group]] [-b argv0] \
 [-e dir] [-/ root] [-n nice] [-l|-L lock] [-m n] [-d n] [-o n] [-p n] [-f n] [-c n] [-t n] prog";
 
-/// Everything the options ask for; the last of a repeated option wins.
+/// Everything the options ask for; the last of a repeated option wins (but one lock only).
 #[derive(Default)]
 struct Plan {
     session: bool,
@@ -82,6 +82,8 @@ fn plan_from(opts: Vec<Opt>) -> Option<Plan> {
             Opt::Arg(b'e', v) => plan.env_dir = Some(v),
             Opt::Arg(b'/', v) => plan.root = Some(v.into()),
             Opt::Arg(b'n', v) => plan.nice = Some(parse_nice(v.as_bytes())?),
+            // As runit's: one lock only, a second -l or -L is a usage error.
+            Opt::Arg(b'l' | b'L', _) if plan.lock.is_some() => return None,
             Opt::Arg(b'l', v) => plan.lock = Some((v, true)),
             Opt::Arg(b'L', v) => plan.lock = Some((v, false)),
             Opt::Arg(letter, v) => {

@@ -58,6 +58,9 @@ pub fn chpst_resources(letter: u8) -> &'static [Resource] {
 /// A decimal number of digits only; a value beyond u64 saturates (to "unlimited", which the
 /// hard limit then caps).
 ///
+/// daemontools compat: softlimit 0.76 wraps such a number modulo 2^64 (`-t
+/// 99999999999999999999999` sets 200376420520689663 seconds); saturating is what was meant.
+///
 /// daemontools compat: softlimit 0.76 crashes on an empty number (`softlimit -m ''`); here it
 /// is a usage error like any other non-number.
 pub fn parse_number(text: &[u8]) -> Option<u64> {

@@ -8,6 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -15,18 +16,50 @@ use std::process::Command;
 /// Environment changes to make in the program: `Some` sets, `None` removes.
 pub type EnvChanges = Vec<(OsString, Option<OsString>)>;
 
-/// Runs `argv[0]` (searched in PATH, the PATH after `env` is applied, when it has no `/`)
-/// with `argv` as its arguments, or `argv0` as its argument 0 instead when given. Returns only
-/// on failure, with the reason.
+/// Where a program name without `/` is looked for when PATH is not set (daemontools' default).
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+/// Runs `argv[0]` with `argv` as its arguments (`argv0` replaces argument 0 when given) and the
+/// environment changed by `env`. Returns only on failure, with the reason.
+///
+/// A name without `/` is searched in this process's PATH, not in a PATH that `env` sets: so
+/// `envdir` with a `PATH` file still finds its child where the caller's PATH says, as
+/// daemontools' and runit's do. Entries where the file is missing are passed over; an entry
+/// where it exists but cannot be run (access denied, a directory) is remembered and the search
+/// goes on; the reason reported is the last such one, else "file does not exist".
 pub fn exec(argv: &[OsString], env: &EnvChanges, argv0: Option<&OsStr>) -> io::Error {
+    let not_found = || io::Error::from_raw_os_error(rustix::io::Errno::NOENT.raw_os_error());
     let Some((prog, args)) = argv.split_first() else {
-        return io::Error::from_raw_os_error(rustix::io::Errno::NOENT.raw_os_error());
+        return not_found();
     };
-    let mut cmd = Command::new(prog);
-    cmd.args(args);
-    if let Some(name) = argv0 {
-        cmd.arg0(name);
+    let name = argv0.unwrap_or(prog);
+    if prog.as_bytes().contains(&b'/') {
+        return exec_path(Path::new(prog), name, args, env);
     }
+    let path = std::env::var_os("PATH");
+    let path = path.as_ref().map_or(DEFAULT_PATH, |p| p.as_bytes());
+    let mut reason = not_found();
+    for dir in path.split(|&b| b == b':') {
+        let dir = if dir.is_empty() { b"." } else { dir };
+        let candidate = Path::new(OsStr::from_bytes(dir)).join(prog);
+        let e = exec_path(&candidate, name, args, env);
+        match e.raw_os_error().map(rustix::io::Errno::from_raw_os_error) {
+            Some(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {}
+            Some(
+                rustix::io::Errno::ACCESS | rustix::io::Errno::PERM | rustix::io::Errno::ISDIR,
+            ) => {
+                reason = e;
+            }
+            _ => return e,
+        }
+    }
+    reason
+}
+
+/// One execve of `path`, argument 0 `name`.
+fn exec_path(path: &Path, name: &OsStr, args: &[OsString], env: &EnvChanges) -> io::Error {
+    let mut cmd = Command::new(path);
+    cmd.arg0(name).args(args);
     for (key, value) in env {
         match value {
             Some(v) => cmd.env(key, v),

@@ -34,9 +34,13 @@ pub fn set_soft(r: Resource, want: Soft) -> io::Result<()> {
     Ok(())
 }
 
-/// Adds `inc` to the nice value, as nice(2) does.
+/// Adds `inc` to the nice value, as nice(3) does: a refused raise is EPERM ("permission
+/// denied"), as glibc's nice reports the EACCES of setpriority(2).
 pub fn add_nice(inc: i32) -> io::Result<()> {
     let now = rustix::process::getpriority_process(None::<Pid>)?;
-    rustix::process::setpriority_process(None, now.saturating_add(inc))?;
-    Ok(())
+    match rustix::process::setpriority_process(None, now.saturating_add(inc)) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::ACCESS) => Err(rustix::io::Errno::PERM.into()),
+        Err(e) => Err(e.into()),
+    }
 }
