@@ -584,3 +584,113 @@ fn chpst_matches_runit() {
     }
     eprintln!("chpst: {n} cases in all");
 }
+
+/// One line of /proc/PID/status, e.g. `Uid:` -> "65534\t65534\t65534\t65534".
+fn status_field(pid: u32, key: &str) -> String {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+        .unwrap_or_default()
+}
+
+/// The soft limit column of one /proc/PID/limits line.
+fn soft_limit(pid: u32, name: &str) -> String {
+    fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn environ(pid: u32) -> Vec<String> {
+    fs::read(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .split(|&b| b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+/// Fields of /proc/PID/stat after the command name (field 3 first).
+fn stat_fields(pid: u32) -> Vec<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn run_scripts_use_the_helpers_under_svscan() {
+    if !need_root("run_scripts_use_the_helpers_under_svscan") {
+        return;
+    }
+    let sb = Sandbox::new("h-svscan");
+    let scan = sb.path("service");
+    fs::create_dir_all(&scan).unwrap();
+    // Complete service dirs are made outside the scan dir, then moved in.
+    let make = |name: &str, run: &str| {
+        let dir = sb.service(&format!("staging/{name}"), run);
+        fs::create_dir_all(dir.join("env")).unwrap();
+        fs::write(dir.join("env/GREETING"), "hello from envdir\n").unwrap();
+        fs::write(dir.join("env/VIGIL_DROP"), "").unwrap();
+        // chpst takes its lock as the new user (as runit's does): the file must be writable.
+        fs::write(dir.join("lock"), "").unwrap();
+        fs::set_permissions(dir.join("lock"), fs::Permissions::from_mode(0o666)).unwrap();
+        fs::rename(&dir, scan.join(name)).unwrap();
+        scan.join(name)
+    };
+    let dt = make(
+        "daemontools",
+        "exec setlock ./lock setuidgid nobody envdir ./env softlimit -m 200000000 -o 77 \
+         pgrphack sleep 1000",
+    );
+    let rn = make(
+        "runit",
+        "exec chpst -u nobody:adm:daemon -e ./env -m 200000000 -o 66 -n 3 -P -l ./lock sleep 1000",
+    );
+    let path = format!("{}:{PATH}", bin_dir().display());
+    let err = fs::File::create(sb.path("svscan.err")).unwrap();
+    let _svscan = spawn(
+        sb.command(bin("svscan"))
+            .arg(&scan)
+            .env("PATH", &path)
+            .env("VIGIL_DROP", "inherited")
+            .stderr(err),
+    );
+    for dir in [&dt, &rn] {
+        let pid = wait_up(dir);
+        // The whole chain exec'd in place: supervise's child is now sleep itself.
+        wait_until(Duration::from_secs(10), "the chain to reach sleep", || {
+            cmdline(pid).starts_with("sleep")
+        });
+        let env = environ(pid);
+        assert!(
+            env.contains(&"GREETING=hello from envdir".to_string()),
+            "{env:?}"
+        );
+        assert!(!env.iter().any(|v| v.starts_with("VIGIL_DROP=")), "{env:?}");
+        assert!(status_field(pid, "Uid:").starts_with("65534\t65534"));
+        assert_eq!(soft_limit(pid, "Max data size"), "200000000");
+        let stat = stat_fields(pid);
+        // New process group and session: pgrp (field 5) and session (6) are its own pid.
+        assert_eq!(stat[2], pid.to_string(), "pgrp of {}", dir.display());
+        assert_eq!(stat[3], pid.to_string(), "session of {}", dir.display());
+        // 0-2 from supervise, 3 the lock: nothing else leaked through the chain.
+        let fds = settled_fds(pid, &["0", "1", "2", "3"]);
+        assert_eq!(fds, ["0", "1", "2", "3"], "{}", dir.display());
+        let lock = fs::read_link(format!("/proc/{pid}/fd/3")).unwrap();
+        assert_eq!(lock, dir.join("lock"));
+    }
+    let dt_pid = wait_up(&dt);
+    assert_eq!(status_field(dt_pid, "Gid:"), "65534\t65534\t65534\t65534");
+    assert_eq!(status_field(dt_pid, "Groups:"), "65534");
+    assert_eq!(soft_limit(dt_pid, "Max open files"), "77");
+    let rn_pid = wait_up(&rn);
+    assert!(status_field(rn_pid, "Gid:").starts_with("4\t4"));
+    assert_eq!(status_field(rn_pid, "Groups:"), "1 4");
+    assert_eq!(soft_limit(rn_pid, "Max open files"), "66");
+    // nice (field 19) 3 above svscan's.
+    let base: i32 = stat_fields(std::process::id())[16].parse().unwrap();
+    assert_eq!(stat_fields(rn_pid)[16], (base + 3).to_string());
+    sb.kill_all();
+}
