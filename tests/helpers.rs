@@ -162,6 +162,8 @@ fn envdir_matches_daemontools() {
     fs::set_permissions(locked.join("X"), fs::Permissions::from_mode(0o000)).unwrap();
     let closed = env_dir(&sb, "closed", &[("X", b"1")]);
     fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
+    let search_only = env_dir(&sb, "searchonly", &[("X", b"1")]);
+    fs::set_permissions(&search_only, fs::Permissions::from_mode(0o711)).unwrap();
     env_dir(&sb, "path", &[("PATH", b"/nonexistent")]);
     let mut cases: Vec<&[&str]> = vec![
         &[],
@@ -179,6 +181,7 @@ fn envdir_matches_daemontools() {
         // Read as nobody, the file (mode 000) and the directory (0700, root's) are refused.
         cases.push(&["-c", "exec /usr/bin/setuidgid nobody \"$0\" locked env"]);
         cases.push(&["-c", "exec /usr/bin/setuidgid nobody \"$0\" closed env"]);
+        cases.push(&["-c", "exec /usr/bin/setuidgid nobody \"$0\" searchonly env"]);
     } else {
         eprintln!("SKIP envdir permission cases: need root");
     }

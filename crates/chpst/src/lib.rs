@@ -170,6 +170,10 @@ fn run(plan: Plan, prog: &[OsString]) -> Result<std::convert::Infallible, ExitCo
                     "unable to switch to directory: {shown}: {}",
                     diag::reason(&e)
                 )),
+                EnvDirError::OpenList(e) => fatal(&format!(
+                    "unable to open directory: {shown}: {}",
+                    diag::reason(&e)
+                )),
                 EnvDirError::List(e) => fatal(&format!(
                     "unable to read directory: {shown}: {}",
                     diag::reason(&e)
@@ -231,7 +235,7 @@ fn run(plan: Plan, prog: &[OsString]) -> Result<std::convert::Infallible, ExitCo
     };
     for &(resource, soft) in &plan.limits {
         limits::set_soft(resource, soft)
-            .map_err(|e| fatal(&format!("unable to set rlimit: {}", diag::reason(&e))))?;
+            .map_err(|e| fatal(&format!("unable to setrlimit(): {}", diag::reason(&e))))?;
     }
     for &fd in &plan.close {
         exec::close_standard(fd);

@@ -36,8 +36,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 diag::reason(&e)
             ));
         }
-        Err(EnvDirError::List(e)) => {
-            return fatal(format!("unable to read {shown}: {}", diag::reason(&e)));
+        Err(EnvDirError::OpenList(e) | EnvDirError::List(e)) => {
+            return fatal(format!(
+                "unable to read directory {shown}: {}",
+                diag::reason(&e)
+            ));
         }
         Err(EnvDirError::Read(name, e)) => {
             let name = String::from_utf8_lossy(name.as_bytes());

@@ -59,7 +59,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         if let Err(e) = limits::set_soft(resource, soft) {
             return diag::fatal(
                 PROG,
-                &format!("unable to setrlimit: {}", diag::reason(&e)),
+                &format!("setrlimit failed: {}", diag::reason(&e)),
                 EXIT_TEMP,
             );
         }

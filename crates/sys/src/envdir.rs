@@ -7,14 +7,18 @@ use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
+use rustix::fs::{Access, AtFlags, CWD};
 use vigil_core::envdir::{Change, change_of, is_variable};
 
 /// What went wrong, and where: the caller words it in its own program's grammar.
 #[derive(Debug)]
 pub enum EnvDirError {
-    /// The directory itself (daemontools: `unable to switch to directory DIR`).
+    /// Entering the directory: missing, not a directory, no search permission (daemontools:
+    /// `unable to switch to directory DIR`).
     Open(io::Error),
-    /// Listing it (`unable to read DIR`).
+    /// Opening it for listing, e.g. no read permission (`unable to read directory DIR`).
+    OpenList(io::Error),
+    /// Listing it (`unable to read directory DIR`).
     List(io::Error),
     /// One file, by name (`unable to read DIR/NAME`).
     Read(OsString, io::Error),
@@ -52,7 +56,15 @@ pub fn read_changes(
     dir: &Path,
     strictness: Strictness,
 ) -> Result<Vec<(OsString, Change)>, EnvDirError> {
-    let list = std::fs::read_dir(dir).map_err(EnvDirError::Open)?;
+    // daemontools and runit chdir into the directory first, then list it: check what chdir
+    // would (search permission) before what listing needs (read permission), so each failure
+    // gets their words, without moving this process.
+    if !std::fs::metadata(dir).map_err(EnvDirError::Open)?.is_dir() {
+        return Err(EnvDirError::Open(rustix::io::Errno::NOTDIR.into()));
+    }
+    rustix::fs::accessat(CWD, dir, Access::EXEC_OK, AtFlags::EACCESS)
+        .map_err(|e| EnvDirError::Open(e.into()))?;
+    let list = std::fs::read_dir(dir).map_err(EnvDirError::OpenList)?;
     let mut changes = Vec::new();
     for entry in list {
         let entry = entry.map_err(EnvDirError::List)?;
