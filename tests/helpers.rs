@@ -697,3 +697,51 @@ fn run_scripts_use_the_helpers_under_svscan() {
     assert_eq!(stat_fields(rn_pid)[16], (base + 3).to_string());
     sb.kill_all();
 }
+
+/// runit's chpst, called through links named like daemontools' programs, emulates them with
+/// its own words; vigil's executable runs its daemontools-compatible programs under those
+/// names. Ours must equal daemontools' in every case; where runit's emulation differs is
+/// printed (the man page chpst(8) lists it).
+#[test]
+fn daemontools_names_are_daemontools_not_chpst_emulation() {
+    let sb = Sandbox::new("h-names");
+    let links = sb.path("runit");
+    fs::create_dir_all(&links).unwrap();
+    fs::create_dir_all(sb.path("e/sub")).unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        ("envdir", &[]),
+        ("envdir", &["/nonexistent", "true"]),
+        ("envdir", &["e", "true"]),
+        ("envuidgid", &["nosuchaccount", "true"]),
+        ("setuidgid", &["nosuchaccount", "true"]),
+        ("setuidgid", &["nobody"]),
+        ("pgrphack", &["/nonexistent/prog"]),
+        ("setlock", &[]),
+        ("setlock", &["/nonexistent/dir/lk", "true"]),
+        ("softlimit", &["-m", "x", "true"]),
+        ("softlimit", &["-z", "true"]),
+    ];
+    let mut differ = 0;
+    for (name, args) in cases {
+        let link = links.join(name);
+        if !link.exists() {
+            std::os::unix::fs::symlink(require_peer("chpst"), &link).unwrap();
+        }
+        let daemontools = run(&sb.root, &require_peer(name), args);
+        let ours = run(&sb.root, &bin(name), args);
+        let runit = run(&sb.root, &link, args);
+        assert_eq!(ours, daemontools, "{name} {args:?}");
+        if runit != daemontools {
+            differ += 1;
+            eprintln!("runit's chpst as {name} {args:?} differs: {runit:?}");
+        }
+    }
+    eprintln!(
+        "names: {} cases as daemontools', runit's emulation differs in {differ}",
+        cases.len()
+    );
+    assert!(
+        differ > 0,
+        "runit's emulation was expected to differ somewhere"
+    );
+}
