@@ -70,6 +70,7 @@ fn plan_from(opts: Vec<Opt>) -> Option<Plan> {
     for opt in opts {
         match opt {
             Opt::Flag(b'P') => plan.session = true,
+            // daemontools compat: runit prints its `$Id: … $` string; we print our version.
             Opt::Flag(b'V') => {
                 diag::line(concat!("vigil chpst ", env!("CARGO_PKG_VERSION")));
                 return None;

@@ -14,6 +14,10 @@ pub const PASSWD: &str = "/etc/passwd";
 pub const GROUP: &str = "/etc/group";
 
 /// The whole text of an account file; a missing file lists no account.
+///
+/// daemontools compat: a file that exists but cannot be read is an error of its own
+/// (`unable to read /etc/passwd: REASON`, exit 111) where the C library would just report the
+/// account as unknown.
 fn read_accounts(path: &str) -> io::Result<Vec<u8>> {
     match std::fs::read(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
