@@ -5,12 +5,15 @@
 //! without a process in sight.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod control;
+pub mod envdir;
 pub mod errstr;
 pub mod getopt;
 pub mod history;
 pub mod info;
 pub mod layout;
+pub mod limit;
 pub mod machine;
 pub mod multilog;
 pub mod scan;

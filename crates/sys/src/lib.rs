@@ -3,15 +3,21 @@
 //! Program crates are wiring between these functions and the pure decisions in `vigil-core`.
 //! Errors are `std::io::Error`; [`diag`] turns them into daemontools' words.
 
+pub mod account;
 pub mod clock;
 pub mod diag;
+pub mod envdir;
+pub mod exec;
 pub mod fifo;
 pub mod files;
 pub mod inotify;
+pub mod limits;
+pub mod lock;
 pub mod logio;
 pub mod notify;
 pub mod poll;
 pub mod process;
+pub mod proctitle;
 pub mod signals;
 pub mod spawn;
 pub mod takeover;

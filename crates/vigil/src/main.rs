@@ -25,8 +25,16 @@ type Entry = fn(Vec<OsString>) -> ExitCode;
 /// The entry point of program `name`.
 fn entry(name: &[u8]) -> Option<Entry> {
     Some(match name {
+        b"chpst" => chpst::main,
+        b"envdir" => envdir::main,
+        b"envuidgid" => envuidgid::main,
         b"fghack" => fghack::main,
         b"multilog" => multilog::main,
+        b"pgrphack" => pgrphack::main,
+        b"readproctitle" => readproctitle::main,
+        b"setlock" => setlock::main,
+        b"setuidgid" => setuidgid::main,
+        b"softlimit" => softlimit::main,
         b"supervise" => supervise::main,
         b"svc" => svc::main,
         b"svok" => svok::main,
