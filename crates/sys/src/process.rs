@@ -56,6 +56,22 @@ pub fn signal(pid: u32, sig: i32, group: bool) -> io::Result<()> {
 /// Marks every inherited descriptor above 2 close-on-exec, so `./run` gets fds 0-2 only, whatever
 /// the process that started us left open.
 pub fn cloexec_inherited() {
+    // One syscall on Linux >= 5.11: close_range(3, ~0, CLOSE_RANGE_CLOEXEC). rustix has no
+    // wrapper for it.
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; it takes no
+    // pointers and closes nothing, so no owner of a descriptor is affected.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    // Older kernels: walk /proc/self/fd.
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
@@ -104,21 +120,52 @@ pub fn raise_nofile_limit() -> io::Result<Option<u64>> {
     Ok(lim.maximum)
 }
 
-/// Fields 3 onwards of `/proc/PID/stat` (state first), `None` when the process is gone or a
-/// zombie. The command name may hold spaces and parentheses: fields start after the last ")".
-fn live_stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(") ")?;
-    let fields: Vec<String> = rest.split(' ').map(str::to_owned).collect();
-    match fields.first().map(String::as_str) {
-        Some("Z" | "X") | None => None,
-        Some(_) => Some(fields),
+/// Field `n` (1-based, as proc(5) numbers them; `n` >= 3) of `/proc/PID/stat` as a number,
+/// `None` when the process is gone or a zombie. Read into a stack buffer and parsed in place:
+/// supervise asks this at every start of `./run`, so no allocation. The command name may hold
+/// spaces and parentheses: fields start after the last ")".
+fn live_stat_field(pid: u32, n: usize) -> Option<u64> {
+    let mut path = [0u8; 32];
+    let path = proc_path(&mut path, pid, b"stat")?;
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    while let Some(rest) = buf.get_mut(len..).filter(|r| !r.is_empty()) {
+        match rustix::io::read(&fd, rest) {
+            Ok(0) => break,
+            Ok(k) => len += k,
+            Err(Errno::INTR) => {}
+            Err(_) => return None,
+        }
     }
+    let stat = buf.get(..len)?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ' || b == b'\n');
+    if matches!(fields.next()?, b"Z" | b"X") {
+        return None;
+    }
+    let field = fields.nth(n.checked_sub(4)?)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+/// `/proc/PID/NAME` as a C string in `buf`.
+fn proc_path<'a>(buf: &'a mut [u8; 32], pid: u32, name: &[u8]) -> Option<&'a std::ffi::CStr> {
+    use std::io::Write;
+    let mut w = &mut buf[..];
+    write!(w, "/proc/{pid}/").ok()?;
+    w.write_all(name).ok()?;
+    w.write_all(&[0]).ok()?;
+    std::ffi::CStr::from_bytes_until_nul(&buf[..]).ok()
 }
 
 /// The parent pid of `pid` (field 4 of `/proc/PID/stat`), `None` when it is gone or a zombie.
 pub fn parent_of(pid: u32) -> Option<u32> {
-    live_stat_fields(pid)?.get(1)?.parse().ok()
+    u32::try_from(live_stat_field(pid, 4)?).ok()
 }
 
 /// The children of `pid`, from `/proc/PID/task/*/children` (empty when it is gone).
@@ -142,7 +189,7 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 /// The start time of a live process in clock ticks since boot (`/proc/PID/stat` field 22);
 /// `None` when it is gone or a zombie. With the boot id it names one process for good.
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    live_stat_fields(pid)?.get(19)?.parse().ok()
+    live_stat_field(pid, 22)
 }
 
 /// This boot's id (`/proc/sys/kernel/random/boot_id`).
@@ -184,5 +231,22 @@ pub fn set_comm(name: &str) {
     if let Ok(c) = std::ffi::CStr::from_bytes_until_nul(&buf) {
         // Cosmetic: a failure leaves the executable's own name.
         let _ = rustix::thread::set_name(c);
+    }
+}
+
+#[cfg(test)]
+mod stat_tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_of_this_process() {
+        let me = own_pid();
+        let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get().unsigned_abs());
+        assert_eq!(parent_of(me), ppid);
+        let text = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
+        let after = text.rsplit_once(") ").unwrap().1;
+        let ticks: u64 = after.split(' ').nth(19).unwrap().parse().unwrap();
+        assert_eq!(start_ticks(me), Some(ticks));
+        assert_eq!(start_ticks(u32::MAX), None);
     }
 }
