@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use vigil_sys::diag;
 
 include!("programs.rs");
+include!(concat!(env!("OUT_DIR"), "/help.rs"));
 
 type Entry = fn(Vec<OsString>) -> ExitCode;
 
@@ -72,6 +73,25 @@ fn main() -> ExitCode {
     let Some(run) = entry(&name) else {
         return list_usage();
     };
+    // daemontools compat: daemontools' programs know neither option (`supervise --help` would
+    // supervise a directory of that name). Only as the first argument, so `envdir ./env prog
+    // --help` still hands `--help` to prog.
+    match rest.first().map(|a| a.as_bytes()) {
+        Some(b"--help") => {
+            let _ = std::io::stdout().write_all(help(&name).unwrap_or_default().as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Some(b"--version") => {
+            let text = format!(
+                "{} (vigil) {}\n",
+                String::from_utf8_lossy(&name),
+                env!("CARGO_PKG_VERSION")
+            );
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     // svscan execs this file as argv[0] `supervise`, and `vigil svc …` runs svc: the kernel
     // named the process after the file, so let ps, top and pgrep see the program instead.
     vigil_sys::process::set_comm(&String::from_utf8_lossy(&name));
@@ -93,6 +113,18 @@ mod tests {
     fn every_listed_program_has_an_entry() {
         for p in PROGRAMS {
             assert!(entry(p.as_bytes()).is_some(), "{p} has no entry point");
+        }
+    }
+
+    #[test]
+    fn every_program_has_help_from_its_man_page() {
+        for p in PROGRAMS {
+            let h = help(p.as_bytes()).unwrap_or_default();
+            assert!(h.starts_with(&format!("usage: {p}")), "{p}: {h}");
+            assert!(
+                !h.contains(&format!("{p}: \n")),
+                "{p} has no NAME line: {h}"
+            );
         }
     }
 
