@@ -6,7 +6,7 @@ use std::fs;
 use vigil_tests::*;
 
 fn programs() -> Vec<String> {
-    let (code, out, err) = run_output(&mut std::process::Command::new(bin("vigil")).arg("--list"));
+    let (code, out, err) = run_output(std::process::Command::new(bin("vigil")).arg("--list"));
     assert_eq!(code, 0, "vigil --list: {err}");
     let names: Vec<String> = out.lines().map(str::to_owned).collect();
     assert!(names.len() >= 10, "too few programs: {names:?}");
@@ -66,10 +66,10 @@ fn help_after_the_first_argument_belongs_to_the_program() {
     // envdir hands everything after its directory to the child: --help there is the child's.
     let sb = Sandbox::new("cli-child");
     fs::create_dir(sb.path("env")).unwrap();
-    let (code, out, err) = run_output(
-        sb.command(bin("envdir"))
-            .arg(sb.path("env"))
-            .args(["/usr/bin/printf", "%s\\n", "--help"]),
-    );
+    let (code, out, err) = run_output(sb.command(bin("envdir")).arg(sb.path("env")).args([
+        "/usr/bin/printf",
+        "%s\\n",
+        "--help",
+    ]));
     assert_eq!((code, out.as_str(), err.as_str()), (0, "--help\n", ""));
 }
