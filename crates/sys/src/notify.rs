@@ -47,3 +47,26 @@ impl std::os::fd::AsFd for NotifySocket {
         self.sock.as_fd()
     }
 }
+
+/// Tells the service manager that started us (systemd `Type=notify`) that we are ready: one
+/// `READY=1` datagram to `$NOTIFY_SOCKET` (a path, or `@name` in the abstract namespace). The
+/// variable is removed first, so nothing we start later inherits it and speaks for us. Without
+/// the variable this does nothing and returns false.
+pub fn notify_ready() -> io::Result<bool> {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(false);
+    };
+    // SAFETY: called from single-threaded programs (svscan), before any thread could read the
+    // environment concurrently.
+    unsafe { std::env::remove_var("NOTIFY_SOCKET") };
+    let sock = UnixDatagram::unbound()?;
+    let bytes = target.as_encoded_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+        sock.send_to_addr(b"READY=1", &addr)?;
+    } else {
+        sock.send_to(b"READY=1", Path::new(&target))?;
+    }
+    Ok(true)
+}
