@@ -213,14 +213,18 @@ impl Svscan {
     }
 
     fn run(&mut self) -> ExitCode {
+        // systemd Type=notify: READY=1 once the first scan has started every service.
+        let notify = vigil_sys::notify::take_notify_socket();
         self.let_orphans_lock();
         self.rescan();
         if self.perform() {
             return ExitCode::SUCCESS;
         }
-        // systemd Type=notify: the first scan has started every service.
-        if let Err(e) = vigil_sys::notify::notify_ready() {
-            diag::warn(PROG, &format!("unable to notify $NOTIFY_SOCKET: {}", diag::reason(&e)));
+        if let Some(Err(e)) = notify.map(|n| vigil_sys::notify::notify_ready(&n)) {
+            diag::warn(
+                PROG,
+                &format!("unable to notify $NOTIFY_SOCKET: {}", diag::reason(&e)),
+            );
         }
         loop {
             if self.perform() {
