@@ -312,7 +312,8 @@ fn in_root(sb: &Sandbox, scenario: &str, args: &[&str]) -> String {
             .args(args)
             .env("INROOT_FILES", sys.join("lib.sh"))
             .env("TMPDIR", &sb.root),
-        Duration::from_secs(240),
+        // The first run builds the cached root (debootstrap): minutes; later runs: seconds.
+        Duration::from_secs(900),
     );
     eprintln!("{scenario} stderr:\n{err}");
     eprintln!("{scenario} stdout:\n{out}");
@@ -737,4 +738,57 @@ fn container_pid1_reaps_orphans_obeys_signals_and_stops_within_grace() {
         .spawn()
         .unwrap();
     assert_eq!(wait_exit(&mut bad, Duration::from_secs(10)), 111);
+}
+
+#[test]
+fn stage3_stops_what_a_killed_stage2_left_and_drains_every_logger() {
+    let sb = Sandbox::new("deploy-stage3");
+    let prefix = sb.path("prefix");
+    install(None, &["--prefix", prefix.to_str().unwrap()]);
+    let scan = sb.path("scan");
+    for i in 0..3 {
+        let dir = sb.service(&format!("stage/c{i}"), COUNTER_RUN);
+        fs::create_dir_all(dir.join("log")).unwrap();
+        write_script(&dir.join("log/run"), "exec multilog t ./main");
+    }
+    sb.service("stage/plain", "exec sleep 1000");
+    fs::rename(sb.path("stage"), &scan).unwrap();
+    let mut svscan = sb
+        .command(prefix.join("bin/svscan"))
+        .arg(&scan)
+        .spawn()
+        .unwrap();
+    for i in 0..3 {
+        let current = scan.join(format!("c{i}/log/main/current"));
+        wait_until(Duration::from_secs(10), "20 lines logged", || {
+            fs::read_to_string(&current).is_ok_and(|t| t.lines().count() >= 20)
+        });
+    }
+    wait_up(&scan.join("plain"));
+    // Stage 2 died without stopping anything (its init's grace period ran out).
+    send_signal(svscan.id(), 9);
+    svscan.wait().unwrap();
+    assert!(!sb.procs("supervise").is_empty());
+    let t0 = Instant::now();
+    let (code, _, err) = run_long(
+        sb.command(prefix.join("lib/vigil/runit/3"))
+            .env("SCANDIR", &scan)
+            .env("STAGE3_TIMEOUT", "3000"),
+        Duration::from_secs(30),
+    );
+    eprintln!(
+        "stage 3 after a killed stage 2: exit {code} in {:?} {err}",
+        t0.elapsed()
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "waited for a timeout"
+    );
+    for i in 0..3 {
+        assert_log_complete(&scan.join(format!("c{i}/log/main/current")));
+    }
+    wait_until(Duration::from_secs(5), "nothing left", || {
+        sb.tagged_pids().is_empty()
+    });
 }
