@@ -18,6 +18,9 @@
 //! svscan exits 0. SIGCHLD: reaps every child at once, also orphans (svscan makes itself a child
 //! subreaper unless it is PID 1).
 //!
+//! Readiness: when started with `$NOTIFY_SOCKET` (systemd `Type=notify`), svscan sends `READY=1`
+//! once its first scan has started every service, and removes the variable.
+//!
 //! Exit codes: 0 after a shutdown; 100 usage; 111 when DIR cannot be entered or signals cannot be
 //! set up.
 #![forbid(unsafe_code)]
@@ -210,8 +213,19 @@ impl Svscan {
     }
 
     fn run(&mut self) -> ExitCode {
+        // systemd Type=notify: READY=1 once the first scan has started every service.
+        let notify = vigil_sys::notify::take_notify_socket();
         self.let_orphans_lock();
         self.rescan();
+        if self.perform() {
+            return ExitCode::SUCCESS;
+        }
+        if let Some(Err(e)) = notify.map(|n| vigil_sys::notify::notify_ready(&n)) {
+            diag::warn(
+                PROG,
+                &format!("unable to notify $NOTIFY_SOCKET: {}", diag::reason(&e)),
+            );
+        }
         loop {
             if self.perform() {
                 return ExitCode::SUCCESS;

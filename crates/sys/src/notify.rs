@@ -47,3 +47,29 @@ impl std::os::fd::AsFd for NotifySocket {
         self.sock.as_fd()
     }
 }
+
+/// The service manager's readiness socket (systemd `Type=notify`): `$NOTIFY_SOCKET`, removed
+/// from the environment so nothing started later inherits it and speaks for us. Call it before
+/// starting anything; `None` when the variable is not set.
+pub fn take_notify_socket() -> Option<std::ffi::OsString> {
+    let target = std::env::var_os("NOTIFY_SOCKET")?;
+    // SAFETY: called from single-threaded programs (svscan) at setup, before any thread could
+    // read the environment concurrently.
+    unsafe { std::env::remove_var("NOTIFY_SOCKET") };
+    Some(target)
+}
+
+/// Tells the service manager that we are ready: one `READY=1` datagram to `target` (a path, or
+/// `@name` in the abstract namespace), as taken by [`take_notify_socket`].
+pub fn notify_ready(target: &std::ffi::OsStr) -> io::Result<()> {
+    let sock = UnixDatagram::unbound()?;
+    let bytes = target.as_encoded_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+        sock.send_to_addr(b"READY=1", &addr)?;
+    } else {
+        sock.send_to(b"READY=1", Path::new(target))?;
+    }
+    Ok(())
+}
