@@ -3,7 +3,7 @@
 //! runit backend) in that root, runit-style stage 2 as PID 1, svscan as a container's PID 1,
 //! svscan's READY=1 to systemd and the systemd unit.
 //!
-//! The binary installed is `${VIGIL_BIN:-target/release/vigil}` (built by scripts/install when
+//! The binary installed is `${VIGIL_BIN:-target/bin/vigil}` (built by scripts/install when
 //! missing). The tests that need root (namespaces, chroot) print SKIP when not root. The Debian
 //! root comes from scripts/debroot (cached under /var/tmp).
 #![allow(
@@ -30,7 +30,7 @@ fn repo() -> PathBuf {
 
 /// The executable the deploy scripts install.
 fn vigil_bin() -> PathBuf {
-    std::env::var_os("VIGIL_BIN").map_or_else(|| repo().join("target/release/vigil"), PathBuf::from)
+    std::env::var_os("VIGIL_BIN").map_or_else(|| repo().join("target/bin/vigil"), PathBuf::from)
 }
 
 fn is_root() -> bool {
