@@ -202,3 +202,59 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u3
     // The child is reaped by the caller's waitpid loop; dropping `Child` neither waits nor kills.
     Ok(child.id())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn errno(r: io::Result<u32>) -> Option<i32> {
+        match r {
+            Ok(pid) => {
+                let _ = crate::process::wait_for(pid);
+                None
+            }
+            Err(e) => e.raw_os_error(),
+        }
+    }
+
+    #[test]
+    fn exec_errors_come_back_and_no_shell_is_tried() {
+        let dir = std::env::temp_dir().join(format!("vigil-spawn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str, mode: u32| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p
+        };
+        let empty = file("empty", "", 0o755);
+        let script = file("script", "touch ran\n", 0o755);
+        file("plain", "", 0o644);
+        let path = OsString::from(format!("{}:/usr/bin:/bin", dir.display()));
+        let spawn_in = |prog: &OsStr| {
+            let opts = Spawn {
+                cwd: Some(&dir),
+                env: vec![(OsStr::new("PATH"), path.as_os_str())],
+                ..Spawn::default()
+            };
+            spawn(prog, &[], opts)
+        };
+        assert_eq!(errno(spawn_in(empty.as_os_str())), Some(libc::ENOEXEC));
+        assert_eq!(errno(spawn_in(script.as_os_str())), Some(libc::ENOEXEC));
+        assert_eq!(errno(spawn_in(OsStr::new("script"))), Some(libc::ENOEXEC));
+        assert_eq!(errno(spawn_in(OsStr::new("./empty"))), Some(libc::ENOEXEC));
+        assert_eq!(errno(spawn_in(OsStr::new("plain"))), Some(libc::EACCES));
+        assert_eq!(
+            errno(spawn_in(OsStr::new("vigil-no-such-program"))),
+            Some(libc::ENOENT)
+        );
+        assert_eq!(errno(spawn_in(OsStr::new("true"))), None);
+        assert!(
+            !dir.join("ran").exists(),
+            "a file without #! was run by a shell"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
