@@ -157,3 +157,54 @@ fn svok_exit_codes() {
     let _ = sup.wait();
     assert_eq!(run_output(sb.command(bin("svok")).arg(&dir)).0, 100);
 }
+
+/// An unprivileged svstat or svc before a root-owned 0700 `supervise/` (root ignores
+/// permissions, so the test needs root to drop them): svstat cannot tell whether a supervise
+/// runs (`"supervised": null`), and `svc -W` exits 102 as svc(8) says.
+#[test]
+fn unreadable_supervise_dir_is_unknown_to_svstat_and_102_to_svc_wait() {
+    use std::os::unix::fs::PermissionsExt;
+    if !rustix::process::getuid().is_root() {
+        eprintln!(
+            "SKIP unreadable_supervise_dir_is_unknown_to_svstat_and_102_to_svc_wait: needs root"
+        );
+        return;
+    }
+    let sb = Sandbox::new("svstat-denied");
+    let dir = sb.service("s", "exec sleep 1000");
+    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    wait_up(&dir);
+    fs::set_permissions(dir.join("supervise"), fs::Permissions::from_mode(0o700)).unwrap();
+    for p in [&sb.root, &dir] {
+        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let as_nobody = |program: &str| {
+        let mut c = sb.command("setpriv");
+        c.args(["--reuid=61001", "--regid=61001", "--clear-groups"])
+            .arg(bin(program));
+        c
+    };
+    let (code, out, err) = run_output(as_nobody("svstat").arg("--json").arg(&dir));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(r#""supervised":null,"error":"unable to open supervise/ok: access denied""#),
+        "{out}"
+    );
+    let (code, _, err) = run_output(
+        as_nobody("svc")
+            .args(["-u", "-W", "U", "-T", "1000"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 102, "{err}");
+    // As root the same directory is supervised.
+    let (_, out, _) = run_output(sb.command(bin("svstat")).arg("--json").arg(&dir));
+    assert!(out.contains(r#""supervised":true,"#), "{out}");
+    // A directory with no supervise: false, not unknown.
+    let none = sb.path("none");
+    fs::create_dir_all(&none).unwrap();
+    let (_, out, _) = run_output(sb.command(bin("svstat")).arg("--json").arg(&none));
+    assert!(out.contains(r#""supervised":false,"#), "{out}");
+    send_signal(sup.id(), 9);
+    let _ = sup.wait();
+    sb.kill_all();
+}

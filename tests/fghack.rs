@@ -1,5 +1,5 @@
 //! fghack: holds a daemon that double-forks and closes every fd; svc -d stops it, svc -h reaches
-//! it; usage and exec errors in daemontools' words; the daemon's exit status passed on.
+//! it; usage and exec errors in daemontools' words; the child's exit status, as daemontools'.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -88,21 +88,33 @@ fn holds_double_forking_daemon_and_forwards_signals() {
 }
 
 #[test]
-fn exits_with_the_daemons_status_when_it_ends() {
+fn holds_the_daemon_but_reports_the_childs_status_as_daemontools() {
     let sb = Sandbox::new("fghack-status");
     let d = daemon(&sb);
     let log = sb.path("daemon.log");
-    let (code, _, _) = run_output(sb.command(bin("fghack")).arg(&d).arg(&log).arg("0.3"));
-    assert_eq!(code, 4, "the daemon's exit code, not its parent's 0");
+    // Held until the daemon (exit 4) is gone; the status is its parent's 0, as in daemontools.
+    let (code, _, err) = run_output(sb.command(bin("fghack")).arg(&d).arg(&log).arg("0.3"));
+    assert_eq!((code, err.as_str()), (0, ""));
     let pid = daemon_pid(&log).unwrap();
-    assert!(!alive(pid));
-    // A plain child holding the pipe in the background: held until it is done.
-    let (code, _, _) =
-        run_output(
-            sb.command(bin("fghack"))
-                .args(["sh", "-c", "(sleep 0.2; exit 3) & exit 0"]),
-        );
-    assert_eq!(code, 3);
+    assert!(!alive(pid), "fghack returned before the daemon exited");
+    let djb = require_peer("fghack");
+    for script in [
+        "(sleep 0.2 &); exit 3",
+        "(sleep 0.2; exit 5) & exit 0",
+        "exit 7",
+        "kill -9 $$",
+        "kill -TERM $$",
+        "(sleep 0.3; kill -9 $$) & sleep 1; exit 4",
+    ] {
+        let ours = run_output(sb.command(bin("fghack")).args(["sh", "-c", script]));
+        let theirs = run_output(sb.command(&djb).args(["sh", "-c", script]));
+        assert_eq!(ours, theirs, "sh -c {script:?}: (code, stdout, stderr)");
+    }
+    let (code, _, err) = run_output(sb.command(bin("fghack")).args(["sh", "-c", "kill -9 $$"]));
+    assert_eq!(
+        (code, err.as_str()),
+        (111, "fghack: fatal: child crashed\n")
+    );
 }
 
 #[test]
@@ -115,6 +127,45 @@ fn usage_and_exec_errors_as_daemontools() {
     assert_eq!(
         err,
         "fghack: fatal: unable to run /nonexistent/prog: file does not exist\n"
+    );
+    // No shell for a file the kernel cannot run: an empty one, a script without #!.
+    use std::os::unix::fs::PermissionsExt;
+    let djb = require_peer("fghack");
+    for (name, text) in [("empty", ""), ("nohashbang", "echo ran > ran\n")] {
+        let p = sb.path(name);
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        let ours = run_output(
+            sb.command(bin("fghack"))
+                .current_dir(&sb.root)
+                .arg(format!("./{name}")),
+        );
+        assert_eq!(
+            ours,
+            (
+                111,
+                String::new(),
+                format!("fghack: fatal: unable to run ./{name}: exec format error\n")
+            )
+        );
+        let theirs = run_output(
+            sb.command(&djb)
+                .current_dir(&sb.root)
+                .arg(format!("./{name}")),
+        );
+        assert_eq!(ours, theirs);
+        // Found through PATH too.
+        let ours = run_output(
+            sb.command(bin("fghack"))
+                .env("PATH", format!("{}:/usr/bin:/bin", sb.root.display()))
+                .arg(name),
+        );
+        assert_eq!(ours.0, 111, "{ours:?}");
+        assert!(ours.2.ends_with("exec format error\n"), "{ours:?}");
+    }
+    assert!(
+        !sb.path("ran").exists(),
+        "a script without #! was run by a shell"
     );
 }
 

@@ -124,10 +124,6 @@ fn bad_scripts_exit_100_with_a_fatal_message() {
     let ml = bin("multilog");
     for bad in [
         &["x"][..],
-        &["s100"],
-        &["s16777216"],
-        &["n1"],
-        &["nabc"],
         &["="],
         &["./d", "t"],
         &["t", "t"],
@@ -536,6 +532,71 @@ fn same_lines_and_layout_as_debian_multilog() {
     assert_eq!(log_bytes(&ours), b"old\nnew\n");
 }
 
+/// Archives in a log directory.
+fn archives(dir: &Path) -> usize {
+    log_files(dir).len().saturating_sub(1)
+}
+
+#[test]
+fn s_and_n_out_of_range_are_clamped_as_debian_multilog_does() {
+    let sb = Sandbox::new("ml-clamp");
+    let djb = require_peer("multilog");
+    // 300 lines of 100 bytes: several files at the smallest size. 17000 lines of 1000 bytes:
+    // more than the largest size.
+    let small: String = (0..300).map(|i| format!("{i:099}\n")).collect();
+    let big: String = (0..17_000).map(|i| format!("{i:0999}\n")).collect();
+    // (as written, as daemontools takes it, input)
+    let cases: [(&[&str], &[&str], &str); 13] = [
+        (&["s100", "n1000"], &["s4096", "n1000"], &small),
+        (&["s0", "n1000"], &["s4096", "n1000"], &small),
+        (&["s", "n1000"], &["s4096", "n1000"], &small),
+        (&["sabc", "n1000"], &["s4096", "n1000"], &small),
+        (&["s4095", "n1000"], &["s4096", "n1000"], &small),
+        (&["s5000x", "n1000"], &["s5000", "n1000"], &small),
+        (&["s4096", "n1"], &["s4096", "n2"], &small),
+        (&["s4096", "n0"], &["s4096", "n2"], &small),
+        (&["s4096", "n"], &["s4096", "n2"], &small),
+        (&["s4096", "nabc"], &["s4096", "n2"], &small),
+        (&["s4096", "n3x"], &["s4096", "n3"], &small),
+        (&["s100000000"], &["s16777215"], &big),
+        (&["s16777216"], &["s16777215"], &big),
+    ];
+    for (i, (given, taken, input)) in cases.iter().enumerate() {
+        for (who, prog) in [("ours", bin("multilog")), ("djb", djb.clone())] {
+            let mut seen = vec![];
+            for (j, actions) in [given, taken].iter().enumerate() {
+                let dir = format!("./{who}-{i}-{j}");
+                let mut script = actions.to_vec();
+                script.push(&dir);
+                let (code, err) = run_with_input(&sb, &prog, &script, input.as_bytes());
+                assert_eq!(code, 0, "{who} {actions:?}: {err}");
+                let d = sb.path(&dir);
+                let bytes = log_bytes(&d);
+                assert!(input.as_bytes().ends_with(&bytes), "{who} {actions:?}");
+                seen.push((archives(&d), bytes.len(), err));
+                fs::remove_dir_all(&d).unwrap();
+            }
+            assert_eq!(
+                (seen[0].0, seen[0].1),
+                (seen[1].0, seen[1].1),
+                "{who}: {given:?} must log as {taken:?}"
+            );
+            if who == "ours" {
+                let arg = given.iter().zip(*taken).find(|(g, t)| g != t).unwrap();
+                let warning = &seen[0].2;
+                assert!(
+                    warning.starts_with(&format!(
+                        "multilog: warning: action {} taken as {}: ",
+                        arg.0, arg.1
+                    )) && warning.lines().count() == 1,
+                    "{given:?}: {warning}"
+                );
+                assert_eq!(seen[1].2, "", "{taken:?} is taken as written");
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // No loss
 
@@ -587,12 +648,48 @@ fn spawn_writer(mut w: File, n: usize) -> std::thread::JoinHandle<()> {
     })
 }
 
+/// Writes lines `0..n` in `CHUNKS` chunks; chunk `c` waits until `kills` reaches
+/// `c - AHEAD`, so the input cannot end before `CHUNKS - 1 - AHEAD` kills, and every kill
+/// lets more input in (the next logger always has lines to make progress on).
+fn spawn_paced_writer(
+    mut w: File,
+    n: usize,
+    kills: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let per = n.div_ceil(KILL_CHUNKS);
+        for c in 0..KILL_CHUNKS {
+            let need = c.saturating_sub(KILL_AHEAD);
+            // The main thread panics (and the test fails) if kills stop; the writer then
+            // gets EPIPE once the pipe's read ends are closed.
+            while kills.load(std::sync::atomic::Ordering::SeqCst) < need {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let mut buf = Vec::with_capacity(per * 8);
+            for i in (c * per)..((c + 1) * per).min(n) {
+                buf.extend_from_slice(format!("{i:07}\n").as_bytes());
+            }
+            if w.write_all(&buf).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Chunks of input in the kill test, and how many of them the writer may be ahead of the
+/// kills: the input ends only after `KILL_CHUNKS - 1 - KILL_AHEAD` (> 50) kills, or when the
+/// test lets the rest in.
+const KILL_CHUNKS: usize = 60;
+const KILL_AHEAD: usize = 8;
+const _: () = assert!(KILL_CHUNKS - 1 - KILL_AHEAD > 50);
+
 #[test]
 fn no_line_lost_when_killed_50_times() {
     let sb = Sandbox::new("ml-kill");
     const N: usize = 1_000_000;
     let (reader, writer) = pipe();
-    let writer_thread = spawn_writer(writer, N);
+    let kill_count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer_thread = spawn_paced_writer(writer, N, kill_count.clone());
     let script = ["s1000000", "n10000", "./log"];
     let dir = sb.path("log");
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
@@ -606,12 +703,10 @@ fn no_line_lost_when_killed_50_times() {
     while kills < 50 {
         let before = size();
         let mut child = start_piped(&sb, &bin("multilog"), &script, &reader, &sb.path("err"));
-        if writer_thread.is_finished() && before > 0 {
-            // Input complete: let this one run to the end.
-            child.kill().ok();
-            child.wait().unwrap();
-            break;
-        }
+        assert!(
+            !writer_thread.is_finished(),
+            "the input ended after only {kills} kills"
+        );
         // Kill at a random moment once the logger has started making progress.
         wait_until(LIMIT, "logger makes progress", || {
             size() > before || !alive(child.id())
@@ -620,8 +715,10 @@ fn no_line_lost_when_killed_50_times() {
         send_signal(child.id(), 9);
         child.wait().unwrap();
         kills += 1;
+        kill_count.store(kills, std::sync::atomic::Ordering::SeqCst);
     }
-    // The last logger reads to the end of input.
+    // The last logger reads to the end of input, all of it let in now.
+    kill_count.store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
     let mut last = start_piped(&sb, &bin("multilog"), &script, &reader, &sb.path("err"));
     drop(reader);
     writer_thread.join().unwrap();

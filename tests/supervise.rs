@@ -588,3 +588,48 @@ fn history_records_starts_and_exits() {
         "{out}"
     );
 }
+
+#[test]
+fn run_without_hashbang_is_an_exec_format_error_not_a_shell_script() {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, text) in [
+        ("empty", ""),
+        ("nohashbang", "echo ran > ran\nexec sleep 1000\n"),
+    ] {
+        let sb = Sandbox::new(&format!("enoexec-{name}"));
+        let dir = sb.path("s");
+        fs::create_dir_all(&dir).unwrap();
+        let run = dir.join("run");
+        fs::write(&run, text).unwrap();
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
+        let err = sb.path("stderr");
+        let mut sup = sb
+            .command(bin("supervise"))
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let want = format!(
+            "supervise: fatal: unable to start {}/run: exec format error",
+            dir.display()
+        );
+        // As daemontools' pathexec: reported and retried, never handed to /bin/sh.
+        wait_until(Duration::from_secs(5), "two exec format errors", || {
+            fs::read_to_string(&err)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| *l == want)
+                .count()
+                >= 2
+        });
+        assert!(alive(sup.id()));
+        assert!(!dir.join("ran").exists(), "{name}: run was run by a shell");
+        assert_eq!(read_status(&dir).map(|st| st.pid), Some(0), "{name}");
+        let text = fs::read_to_string(&err).unwrap();
+        assert!(text.lines().all(|l| l == want), "{name}: {text}");
+        send_signal(sup.id(), 9);
+        let _ = sup.wait();
+        sb.kill_all();
+    }
+}

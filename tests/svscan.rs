@@ -725,3 +725,82 @@ fn takeover_recovers_pipe_from_the_log_side_alone() {
     assert!(!text.contains("unable to acquire"), "{text}");
     stop(svscan2);
 }
+
+/// The README's demo: svscan over (a copy of) `service-examples`, then Ctrl-C. Every service
+/// stops with it, `flaky`'s `sleep 10` included; and `svstat service-examples/*` reads only
+/// service directories.
+#[test]
+fn service_examples_stop_whole_on_sigint() {
+    let sb = Sandbox::new("examples");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../service-examples");
+    let dir = sb.path("examples");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&src)
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let path = format!(
+        "{}:{}",
+        bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = fs::File::create(sb.path("svscan.out")).unwrap();
+    let mut scan = sb
+        .command(bin("svscan"))
+        .arg(&dir)
+        .env("PATH", path)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let flaky = wait_up(&dir.join("flaky"));
+    wait_up(&dir.join("clock"));
+    wait_up(&dir.join("clock/log"));
+    // What the shell's `service-examples/*` names (no dot files).
+    let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    entries.sort();
+    let (code, out, err) = run_output(sb.command(bin("svstat")).args(&entries));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("unable to") && out.lines().count() == entries.len(),
+        "svstat service-examples/*: {out}"
+    );
+    let sleep = wait_for(Duration::from_secs(5), "flaky's sleep", || {
+        sb.tagged_pids()
+            .into_iter()
+            .find(|&p| cmdline(p).starts_with("sleep") && parent_of(p) == Some(flaky))
+    });
+    send_signal(scan.id(), 2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(st) = scan.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > deadline {
+            sb.kill_all();
+            panic!("svscan did not exit on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(code, Some(0));
+    // The sleep had 8 s or more left: gone within 2 s only if the stop reached it.
+    wait_until(
+        Duration::from_secs(2),
+        "no process of the tree left",
+        || sb.tagged_pids().is_empty(),
+    );
+    assert!(!alive(sleep) || is_zombie(sleep));
+}
+
+/// The parent pid of `pid`, from /proc.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}

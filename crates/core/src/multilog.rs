@@ -70,6 +70,9 @@ pub struct Script {
     pub actions: Vec<Action>,
     pub dirs: Vec<DirSpec>,
     pub status_files: Vec<Vec<u8>>,
+    /// Values read differently from how they are written (`s100` taken as `s4096`), as
+    /// `action ARG taken as VALUE: WHY`, for the program to print once at start.
+    pub warnings: Vec<String>,
 }
 
 /// Why a script argument was refused; the program prints `multilog: fatal: ARG: REASON`
@@ -101,12 +104,59 @@ fn parse_number(digits: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// daemontools' reading of an `s` or `n` value: the leading decimal digits (none reads as 0),
+/// anything after them ignored. Returns the value, saturated at `u64::MAX`, and whether
+/// anything followed the digits.
+///
+/// daemontools compat: daemontools' number wraps around past 2^64 - 1 (`s18446744073709551616`
+/// is 0, so 4096); here it saturates, so a huge value means the largest one.
+fn scan_number(arg: &[u8]) -> (u64, bool) {
+    let mut n: u64 = 0;
+    let mut used = 0;
+    for &d in arg.iter().take_while(|d| d.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+        used += 1;
+    }
+    (n, used < arg.len())
+}
+
+/// Reads the value of an `s` or `n` action the way daemontools does and clamps it into
+/// `min..=max`; a warning naming the action is pushed when it is not taken as written.
+fn clamp_value(
+    arg: &[u8],
+    rest: &[u8],
+    min: u32,
+    max: u32,
+    range: &str,
+    warnings: &mut Vec<String>,
+) -> u32 {
+    let (n, junk) = scan_number(rest);
+    let value = u32::try_from(n.clamp(u64::from(min), u64::from(max))).unwrap_or(max);
+    let taken = arg
+        .get(..1)
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let arg = String::from_utf8_lossy(arg);
+    if u64::from(value) != n {
+        warnings.push(format!("action {arg} taken as {taken}{value}: {range}"));
+    } else if junk {
+        warnings.push(format!(
+            "action {arg} taken as {taken}{value}: only the leading digits count"
+        ));
+    }
+    value
+}
+
 impl Script {
     /// Parses multilog's arguments.
     ///
+    /// `s` and `n` are read as daemontools reads them (leading digits, none is 0, the rest
+    /// ignored) and clamped into range as it does; each value not taken as written leaves a
+    /// warning in [`Script::warnings`].
+    ///
     /// daemontools compat: daemontools' multilog silently ignores an action it does not know
-    /// (a misplaced `t`, a typo) and clamps `s` and `n` into range; vigil refuses the script so
-    /// the mistake shows at the first start instead of as missing logs.
+    /// (a misplaced `t`, a typo); vigil refuses the script so the mistake shows at the first
+    /// start instead of as missing logs.
     pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> Result<Script, ScriptError> {
         let mut script = Script::default();
         let mut size = DEFAULT_SIZE;
@@ -154,18 +204,24 @@ impl Script {
                     script.status_files.push(rest.to_vec());
                 }
                 b's' => {
-                    size = parse_number(rest)
-                        .filter(|n| (u64::from(MIN_SIZE)..=u64::from(MAX_SIZE)).contains(n))
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| err(arg, "size must be a number from 4096 to 16777215"))?;
+                    size = clamp_value(
+                        arg,
+                        rest,
+                        MIN_SIZE,
+                        MAX_SIZE,
+                        "size is 4096 to 16777215",
+                        &mut script.warnings,
+                    );
                 }
                 b'n' => {
-                    num = parse_number(rest)
-                        .filter(|&n| n >= u64::from(MIN_NUM) && n <= u64::from(u32::MAX))
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| {
-                            err(arg, "number of files must be a number of at least 2")
-                        })?;
+                    num = clamp_value(
+                        arg,
+                        rest,
+                        MIN_NUM,
+                        u32::MAX,
+                        "number of files is at least 2",
+                        &mut script.warnings,
+                    );
                 }
                 b'a' => {
                     max_age = match parse_number(rest) {
@@ -281,10 +337,10 @@ pub fn is_archive(name: &[u8]) -> bool {
 /// Where the logger is with one batch of input (a prefix of the pipe's contents).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
-    /// About to append the batch's output to `current`, starting at `offset`; the batch is
-    /// certainly still in the pipe.
+    /// Appending the batch's output to `current`, starting at `offset`; the batch is still in
+    /// the pipe unless it was taken out just before a kill (its hash then tells).
     Writing,
-    /// Output written; the batch is about to be taken out of the pipe (or already was).
+    /// Output written and the batch taken out of the pipe.
     Written,
 }
 
@@ -555,23 +611,7 @@ mod tests {
 
     #[test]
     fn bad_scripts() {
-        for bad in [
-            "x",
-            "s100",
-            "s16777216",
-            "sabc",
-            "s",
-            "n1",
-            "n",
-            "nx",
-            "=",
-            "",
-            "tt",
-            "e2",
-            "a-1",
-            "foo",
-            "10",
-        ] {
+        for bad in ["x", "=", "", "tt", "e2", "a-1", "foo", "10"] {
             assert!(parse(&[bad]).is_err(), "{bad:?} accepted");
         }
         assert_eq!(
@@ -579,7 +619,60 @@ mod tests {
             "timestamp actions must come first"
         );
         assert!(parse(&["t", "t"]).is_err());
-        assert!(parse(&["s4096", "s16777215", "n2", "a0"]).is_ok());
+        let s = parse(&["s4096", "s16777215", "n2", "a0"]).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn sizes_and_counts_clamp_as_daemontools_with_a_warning() {
+        let dir = |args: &[&str]| {
+            let mut all = args.to_vec();
+            all.push("./d");
+            let s = parse(&all).unwrap();
+            (s.dirs[0].size, s.dirs[0].num, s.warnings)
+        };
+        for (arg, size) in [
+            ("s", MIN_SIZE),
+            ("s0", MIN_SIZE),
+            ("s100", MIN_SIZE),
+            ("s4095", MIN_SIZE),
+            ("sabc", MIN_SIZE),
+            ("s-5", MIN_SIZE),
+            ("s16777216", MAX_SIZE),
+            ("s100000000", MAX_SIZE),
+            ("s18446744073709551616", MAX_SIZE),
+            ("s5000x", 5000),
+        ] {
+            let (got, _, warnings) = dir(&[arg]);
+            assert_eq!(got, size, "{arg}");
+            assert_eq!(warnings.len(), 1, "{arg}: {warnings:?}");
+            assert!(warnings[0].starts_with(&format!("action {arg} taken as s{size}: ")));
+        }
+        for (arg, num) in [
+            ("n", MIN_NUM),
+            ("n0", MIN_NUM),
+            ("n1", MIN_NUM),
+            ("nx", MIN_NUM),
+            ("n3x", 3),
+            ("n99999999999", u32::MAX),
+        ] {
+            let (_, got, warnings) = dir(&[arg]);
+            assert_eq!(got, num, "{arg}");
+            assert_eq!(warnings.len(), 1, "{arg}: {warnings:?}");
+        }
+        assert_eq!(
+            dir(&["s100"]).2,
+            vec!["action s100 taken as s4096: size is 4096 to 16777215".to_string()]
+        );
+        assert_eq!(
+            dir(&["n1"]).2,
+            vec!["action n1 taken as n2: number of files is at least 2".to_string()]
+        );
+        assert_eq!(
+            dir(&["s5000x"]).2,
+            vec!["action s5000x taken as s5000: only the leading digits count".to_string()]
+        );
+        assert_eq!(dir(&["s4096", "n2"]), (4096, 2, vec![]));
     }
 
     #[test]

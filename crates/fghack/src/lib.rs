@@ -9,9 +9,11 @@
 //! forwards TERM, INT, HUP, QUIT, USR1, USR2, ALRM, CONT and WINCH to all of its descendants, so
 //! `svc -d`, `svc -h` and the like reach the daemon.
 //!
-//! Exit: the wait status of the last descendant to exit (the daemon): its exit code, or the same
-//! signal raised on fghack itself; 100 usage (`fghack: usage: fghack child`); 111 when the child
-//! cannot be run (`fghack: fatal: unable to run PROG: ERR`) or signals cannot be set up.
+//! Exit, once every descendant is gone, as daemontools' fghack: the child's exit code (the
+//! process fghack started, not the daemon it left behind), or 111 with `fghack: fatal: child
+//! crashed` when a signal killed the child; 100 usage (`fghack: usage: fghack child`); 111 when
+//! the child cannot be run (`fghack: fatal: unable to run PROG: ERR`, ENOEXEC included: no
+//! shell is tried) or signals cannot be set up.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
@@ -83,26 +85,26 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         fds,
         ..spawn::Spawn::default()
     };
-    match spawn::spawn(prog, &args, opts) {
-        Ok(_) => {}
+    let child = match spawn::spawn(prog, &args, opts) {
+        Ok(pid) => pid,
         Err(e) => return fatal(&format!("unable to run {prog_name}"), &e),
-    }
+    };
     drop(copies);
     drop(write_end);
-    watch(&mut signals, read_end)
+    watch(&mut signals, read_end, child)
 }
 
 /// Waits for the pipe to close and every descendant to exit, forwarding signals meanwhile.
-fn watch(signals: &mut Signals, read_end: PipeReader) -> ExitCode {
+fn watch(signals: &mut Signals, read_end: PipeReader, child: u32) -> ExitCode {
     let me = process::own_pid();
     let mut pipe = Some(read_end);
-    // The wait status of the last descendant reaped: in the end, the daemon's.
-    let mut last: Option<i32> = None;
+    // The wait status of the child fghack started.
+    let mut status: Option<i32> = None;
     let mut buf = [0u8; 512];
     let mut ready = [false; 2];
     loop {
         if pipe.is_none() && process::children_of(me).is_empty() {
-            return finish(last);
+            return finish(status);
         }
         let fds: Vec<BorrowedFd<'_>> = std::iter::once(signals.as_fd())
             .chain(pipe.as_ref().map(AsFd::as_fd))
@@ -122,8 +124,10 @@ fn watch(signals: &mut Signals, read_end: PipeReader) -> ExitCode {
         if ready.first().copied().unwrap_or(false) {
             while let Some(s) = signals.pending() {
                 if s == SIGCHLD {
-                    while let Some((_, status)) = process::reap() {
-                        last = Some(status);
+                    while let Some((pid, st)) = process::reap() {
+                        if pid == child {
+                            status = Some(st);
+                        }
                     }
                 } else {
                     forward(me, s);
@@ -147,16 +151,14 @@ fn forward(me: u32, s: i32) {
     }
 }
 
-/// Leaves with the daemon's status: its exit code, or dies of the same signal.
-fn finish(last: Option<i32>) -> ExitCode {
-    let Some(status) = last else {
+/// Leaves with the child's status, as daemontools' fghack reports it: the child's, even when
+/// fghack held on to a daemon the child left behind (scripts written for daemontools test it).
+fn finish(status: Option<i32>) -> ExitCode {
+    let Some(status) = status else {
         return ExitCode::SUCCESS;
     };
-    let termsig = status & 0x7f;
-    if termsig == 0 {
-        return ExitCode::from(u8::try_from((status >> 8) & 0xff).unwrap_or(EXIT_TEMP));
+    if status & 0x7f != 0 {
+        return diag::fatal(PROG, "child crashed", EXIT_TEMP);
     }
-    let _ = signals::unblock_all();
-    let _ = process::signal(process::own_pid(), termsig, false);
-    diag::fatal(PROG, "child crashed", EXIT_TEMP)
+    ExitCode::from(u8::try_from((status >> 8) & 0xff).unwrap_or(EXIT_TEMP))
 }

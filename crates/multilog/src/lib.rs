@@ -53,6 +53,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fatal(EXIT_USAGE, &format!("bad action {}: {}", e.arg, e.reason)),
     };
+    for w in &script.warnings {
+        logio::say(&format!("multilog: warning: {w}"));
+    }
     let mut signals = match LogSignals::install() {
         Ok(s) => s,
         Err(e) => {
@@ -199,7 +202,9 @@ impl Logger {
         let journals: Vec<_> = self.dirs.iter().map(Logdir::read_journal).collect();
         let mut unconsumed = None;
         if journals.iter().flatten().any(|j| j.phase == Phase::Writing) {
-            // The pipe may still be filling after a restart: what matters is its head.
+            // The pipe may still be filling after a restart: what matters is its head. It
+            // differs from the batch unless the logger died between taking the batch out and
+            // recording that (`Written`) and the next batch is the same bytes.
             let _ = peek.look(input, &mut self.buf);
             for j in journals
                 .iter()
@@ -555,19 +560,17 @@ impl Logger {
         self.batch = self.batch.wrapping_add(1);
         let hash = fnv1a(self.buf.get(..used).unwrap_or_default());
         let (batch, len) = (self.batch, used as u64);
-        for d in self.dirs.iter_mut().filter(|d| !d.out.is_empty()) {
+        // Where each directory's output of this batch starts: the offset a restarted logger
+        // cuts `current` back to while the batch is still in the pipe.
+        let starts: Vec<u64> = self.dirs.iter().map(|d| d.bytes).collect();
+        for (d, &start) in self.dirs.iter_mut().zip(&starts) {
+            if d.out.is_empty() {
+                continue;
+            }
             if journal {
-                d.journal(Phase::Writing, batch, len, hash, signals);
+                d.journal(Phase::Writing, batch, (len, hash), start, signals);
             }
             d.write_out(signals);
-        }
-        if journal {
-            for d in self.dirs.iter_mut().filter(|d| d.wrote_batch) {
-                d.journal(Phase::Written, batch, len, hash, signals);
-            }
-        }
-        for d in &mut self.dirs {
-            d.wrote_batch = false;
         }
         if !self.stdout_out.is_empty() {
             if let Err(e) = logio::write_fd(logio::stdout_fd(), &self.stdout_out) {
@@ -588,6 +591,14 @@ impl Logger {
                 pause(signals);
             }
             self.buf.drain(..used.min(self.buf.len()));
+        }
+        // Only now is the batch out of the pipe: a logger killed before this line finds
+        // `Writing` and the batch at the pipe's head, and cuts its output off again.
+        for (d, &start) in self.dirs.iter_mut().zip(&starts) {
+            if journal && d.wrote_batch {
+                d.journal(Phase::Written, batch, (len, hash), start, signals);
+            }
+            d.wrote_batch = false;
         }
     }
 

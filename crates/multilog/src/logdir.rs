@@ -216,13 +216,14 @@ impl Logdir {
         Ok(())
     }
 
-    /// Records where this directory is with a batch; retried until it succeeds.
+    /// Records where this directory is with a batch whose output starts at `offset` in
+    /// `current`; retried until it succeeds.
     pub fn journal(
         &mut self,
         phase: Phase,
         batch: u64,
-        len: u64,
-        hash: u64,
+        (len, hash): (u64, u64),
+        offset: u64,
         signals: &mut LogSignals,
     ) {
         let rec = Journal {
@@ -230,7 +231,7 @@ impl Logdir {
             batch,
             len,
             hash,
-            offset: self.bytes,
+            offset,
         }
         .encode();
         while let Err(e) = self.lock.write_all_at(&rec, 0) {

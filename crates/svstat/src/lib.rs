@@ -40,6 +40,7 @@ use vigil_core::status::Status;
 use vigil_sys::{clock, diag, fifo};
 
 const ENXIO: i32 = 6;
+const ENOENT: i32 = 2;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -131,6 +132,11 @@ fn gather(dir: &OsString, name: String, rich: bool) -> Report {
     let base = match fifo::open_dir(dir.as_ref()) {
         Ok(fd) => fd,
         Err(e) => {
+            // A directory that does not exist has no supervise; any other failure leaves
+            // it unknown.
+            if e.raw_os_error() == Some(ENOENT) {
+                r.supervised = Some(false);
+            }
             r.error = fail("unable to chdir", &e);
             return r;
         }
@@ -143,9 +149,16 @@ fn gather(dir: &OsString, name: String, rich: bool) -> Report {
         }
     };
     match fifo::open_write_at(&base, layout::OK) {
-        Ok(_) => r.supervised = true,
-        Err(e) if e.raw_os_error() == Some(ENXIO) => return r,
+        Ok(_) => r.supervised = Some(true),
+        Err(e) if e.raw_os_error() == Some(ENXIO) => {
+            r.supervised = Some(false);
+            return r;
+        }
         Err(e) => {
+            // No `ok` at all: no supervise ever ran here. Access denied and the like: unknown.
+            if e.raw_os_error() == Some(ENOENT) {
+                r.supervised = Some(false);
+            }
             r.error = fail("unable to open supervise/ok", &e);
             return r;
         }

@@ -10,7 +10,7 @@
 //! | field | value |
 //! |---|---|
 //! | `dir` | the argument as given (invalid UTF-8 replaced by U+FFFD) |
-//! | `supervised` | a supervise holds `supervise/ok` open |
+//! | `supervised` | `true`: a supervise holds `supervise/ok` open; `false`: none does (or the directory or `supervise/ok` does not exist); `null`: svstat could not tell (`error` says why, e.g. access denied) |
 //! | `error` | what stopped svstat reading the status, in daemontools' words (`unable to chdir: file does not exist`), else `null`; "supervise not running" is not an error: `supervised` says it |
 //! | `up` | `./run` is running (status pid not 0) |
 //! | `pid` | its pid, `null` when down |
@@ -43,7 +43,8 @@ use vigil_core::tai::Tai64n;
 #[derive(Debug, Default)]
 pub struct Report {
     pub name: String,
-    pub supervised: bool,
+    /// `None` when svstat could not find out (access denied, …).
+    pub supervised: Option<bool>,
     /// Text after `DIR: ` when the status could not be read.
     pub error: Option<String>,
     pub status: Option<Status>,
@@ -129,7 +130,7 @@ impl Report {
     pub fn json(&self, now: Tai64n) -> String {
         let mut o = Obj::default();
         o.str("dir", Some(&self.name));
-        o.raw("supervised", Some(self.supervised.to_string()));
+        o.raw("supervised", self.supervised.map(|b| b.to_string()));
         o.str("error", self.error.as_deref());
         let st = self.status.as_ref();
         let info = self.info.as_ref();
@@ -262,7 +263,7 @@ mod tests {
     fn running() -> Report {
         Report {
             name: "/s/a".into(),
-            supervised: true,
+            supervised: Some(true),
             error: None,
             status: Some(Status {
                 stamp: Tai64n::from_unix(1000, 0),
@@ -319,10 +320,18 @@ mod tests {
         );
         let none = Report {
             name: "x".into(),
+            supervised: Some(false),
             error: Some("unable to chdir: file does not exist".into()),
             ..Report::default()
         };
         let j = none.json(now);
         assert!(j.starts_with(r#"{"dir":"x","supervised":false,"error":"unable to chdir: file does not exist","up":null,"pid":null,"#), "{j}");
+        let unknown = Report {
+            name: "x".into(),
+            error: Some("unable to open supervise/ok: access denied".into()),
+            ..Report::default()
+        };
+        let j = unknown.json(now);
+        assert!(j.starts_with(r#"{"dir":"x","supervised":null,"error":"unable to open supervise/ok: access denied","#), "{j}");
     }
 }

@@ -4,13 +4,132 @@
 //! inherits our blocked SIGTERM cannot be stopped), default dispositions (reset at our start),
 //! only fds 0-2 (everything of ours is close-on-exec) plus any fds asked for, and optionally
 //! its own session. Between fork and exec only async-signal-safe calls are made.
+//!
+//! The exec is ours, not std's: std's `Command` ends in glibc's `execvp`, which runs a file
+//! the kernel refuses with ENOEXEC (an empty file, a script without `#!`) through `/bin/sh`.
+//! daemontools' pathexec does not, and neither does this: the program is looked up in PATH
+//! before the fork, and the child `execve`s each candidate itself, so ENOEXEC comes back to
+//! the caller as the spawn's error (std reports a failing `pre_exec` through its pipe).
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+
+/// PATH when the environment has none (as glibc's and daemontools' default).
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+/// Everything `execve` needs, built before the fork: the files to try in order, argv and
+/// envp as C strings with their NULL-terminated pointer arrays.
+struct Exec {
+    candidates: Vec<CString>,
+    _argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    _envp: Vec<CString>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the pointers point into the CStrings owned by the same struct (their heap buffers do
+// not move with them); they are only read, in the child, while the struct is alive.
+unsafe impl Send for Exec {}
+// SAFETY: as above; nothing is ever written through the pointers.
+unsafe impl Sync for Exec {}
+
+fn c_string(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+impl Exec {
+    /// `program` as execvp looks it up: as is when it holds a `/`, else in each PATH entry.
+    fn new(
+        program: &OsStr,
+        arg0: &OsStr,
+        args: &[&OsStr],
+        env: &[(&OsStr, &OsStr)],
+    ) -> io::Result<Exec> {
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| !env.iter().any(|(n, _)| n == k))
+            .collect();
+        vars.extend(
+            env.iter()
+                .map(|(k, v)| (k.to_os_string(), v.to_os_string())),
+        );
+        let name = program.as_bytes();
+        let candidates = if name.contains(&b'/') {
+            vec![c_string(name)?]
+        } else {
+            let path = vars
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map_or(DEFAULT_PATH, |(_, v)| v.as_bytes());
+            let mut out = Vec::new();
+            for dir in path.split(|&b| b == b':') {
+                let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+                let mut file = dir.to_vec();
+                file.push(b'/');
+                file.extend_from_slice(name);
+                out.push(c_string(&file)?);
+            }
+            out
+        };
+        let argv = std::iter::once(arg0)
+            .chain(args.iter().copied())
+            .map(|a| c_string(a.as_bytes()))
+            .collect::<io::Result<Vec<_>>>()?;
+        let envp = vars
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                c_string(&kv)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Exec {
+            candidates,
+            argv_ptrs: pointers(&argv),
+            _argv: argv,
+            envp_ptrs: pointers(&envp),
+            _envp: envp,
+        })
+    }
+
+    /// In the child: execs the first candidate that exists. Returns only on failure, with
+    /// EACCES if a candidate was found but not executable, else the first other error
+    /// (ENOEXEC among them), else ENOENT. Async-signal-safe: no allocation.
+    fn exec(&self) -> io::Error {
+        let mut denied = false;
+        for file in &self.candidates {
+            // SAFETY: every pointer is a NUL-terminated string or the final NULL, built
+            // before the fork and alive with `self`.
+            unsafe {
+                libc::execve(
+                    file.as_ptr(),
+                    self.argv_ptrs.as_ptr(),
+                    self.envp_ptrs.as_ptr(),
+                )
+            };
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ENOENT | libc::ENOTDIR) => {}
+                Some(libc::EACCES) => denied = true,
+                _ => return e,
+            }
+        }
+        io::Error::from_raw_os_error(if denied { libc::EACCES } else { libc::ENOENT })
+    }
+}
 
 /// How to start one child.
 #[derive(Default)]
@@ -29,20 +148,17 @@ pub struct Spawn<'a> {
     pub env: Vec<(&'a OsStr, &'a OsStr)>,
 }
 
-/// Forks and execs `program` with `args`; returns the child's pid. Exec failures come back as
-/// `Err` with the exec errno (std reports them through a close-on-exec pipe).
+/// Forks and execs `program` (looked up in PATH unless it holds a `/`) with `args`; returns
+/// the child's pid. Exec failures come back as `Err` with the exec errno, ENOEXEC included
+/// (std reports them through a close-on-exec pipe).
 pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u32> {
+    let exec = Exec::new(program, opts.arg0.unwrap_or(program), args, &opts.env)?;
+    let cwd = opts
+        .cwd
+        .map(|d| c_string(d.as_os_str().as_bytes()))
+        .transpose()?;
+    // std's own exec is never reached: the pre_exec closure execs or fails.
     let mut cmd = Command::new(program);
-    cmd.args(args);
-    if let Some(a0) = opts.arg0 {
-        cmd.arg0(a0);
-    }
-    for (k, v) in &opts.env {
-        cmd.env(k, v);
-    }
-    if let Some(d) = opts.cwd {
-        cmd.current_dir(d);
-    }
     if let Some(fd) = opts.stdin {
         cmd.stdin(Stdio::from(fd));
     }
@@ -56,8 +172,8 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u3
         .map(|(src, dst)| (src.as_raw_fd(), *dst))
         .collect();
     // SAFETY: the closure runs in the child between fork and exec. It makes only raw syscalls
-    // (sigprocmask, setsid, dup2/fcntl through rustix or nix), allocates nothing (`moves` was
-    // built before the fork) and cannot panic.
+    // (sigprocmask, setsid, dup2/fcntl, chdir, execve through rustix, nix or libc), allocates
+    // nothing (`moves`, `cwd` and `exec` were built before the fork) and cannot panic.
     unsafe {
         cmd.pre_exec(move || {
             crate::signals::unblock_all()?;
@@ -76,10 +192,69 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u3
                     rustix::io::dup2(src_fd, &mut target)?;
                 }
             }
-            Ok(())
+            if let Some(d) = &cwd {
+                rustix::process::chdir(d.as_c_str())?;
+            }
+            Err(exec.exec())
         });
     }
     let child = cmd.spawn()?;
     // The child is reaped by the caller's waitpid loop; dropping `Child` neither waits nor kills.
     Ok(child.id())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn errno(r: io::Result<u32>) -> Option<i32> {
+        match r {
+            Ok(pid) => {
+                let _ = crate::process::wait_for(pid);
+                None
+            }
+            Err(e) => e.raw_os_error(),
+        }
+    }
+
+    #[test]
+    fn exec_errors_come_back_and_no_shell_is_tried() {
+        let dir = std::env::temp_dir().join(format!("vigil-spawn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str, mode: u32| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p
+        };
+        let empty = file("empty", "", 0o755);
+        let script = file("script", "touch ran\n", 0o755);
+        file("plain", "", 0o644);
+        let path = OsString::from(format!("{}:/usr/bin:/bin", dir.display()));
+        let spawn_in = |prog: &OsStr| {
+            let opts = Spawn {
+                cwd: Some(&dir),
+                env: vec![(OsStr::new("PATH"), path.as_os_str())],
+                ..Spawn::default()
+            };
+            spawn(prog, &[], opts)
+        };
+        assert_eq!(errno(spawn_in(empty.as_os_str())), Some(libc::ENOEXEC));
+        assert_eq!(errno(spawn_in(script.as_os_str())), Some(libc::ENOEXEC));
+        assert_eq!(errno(spawn_in(OsStr::new("script"))), Some(libc::ENOEXEC));
+        assert_eq!(errno(spawn_in(OsStr::new("./empty"))), Some(libc::ENOEXEC));
+        assert_eq!(errno(spawn_in(OsStr::new("plain"))), Some(libc::EACCES));
+        assert_eq!(
+            errno(spawn_in(OsStr::new("vigil-no-such-program"))),
+            Some(libc::ENOENT)
+        );
+        assert_eq!(errno(spawn_in(OsStr::new("true"))), None);
+        assert!(
+            !dir.join("ran").exists(),
+            "a file without #! was run by a shell"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
