@@ -28,6 +28,7 @@ fn entry(name: &[u8]) -> Option<Entry> {
         b"fghack" => fghack::main,
         b"multilog" => multilog::main,
         b"supervise" => supervise::main,
+        b"sv" => sv::main,
         b"svc" => svc::main,
         b"svok" => svok::main,
         b"svscan" => svscan::main,
@@ -49,6 +50,11 @@ fn main() -> ExitCode {
         .to_vec();
     let name = match entry(&called) {
         Some(_) => called,
+        // runit's sv linked as an init script (`/etc/init.d/NAME -> vigil`): any name that is
+        // neither a program nor the executable's own (vigil, vigil-*) is a service name.
+        None if is_init_script(&called) => {
+            return sv::main_lsb(std::ffi::OsStr::from_bytes(&called), rest);
+        }
         None if rest.is_empty() => return list_usage(),
         None => rest.remove(0).into_vec(),
     };
@@ -68,6 +74,11 @@ fn main() -> ExitCode {
     // named the process after the file, so let ps, top and pgrep see the program instead.
     vigil_sys::process::set_comm(&String::from_utf8_lossy(&name));
     run(rest)
+}
+
+/// Called by a name that only an init-script link gives: not ours, not `vigil…`.
+fn is_init_script(called: &[u8]) -> bool {
+    !called.is_empty() && !called.starts_with(b"vigil")
 }
 
 fn list_usage() -> ExitCode {
@@ -92,5 +103,13 @@ mod tests {
     fn unknown_names_have_none() {
         assert!(entry(b"vigil").is_none());
         assert!(entry(b"").is_none());
+    }
+
+    #[test]
+    fn init_script_names() {
+        assert!(is_init_script(b"ssh"));
+        assert!(!is_init_script(b"vigil"));
+        assert!(!is_init_script(b"vigil-0.1"));
+        assert!(!is_init_script(b""));
     }
 }

@@ -4,6 +4,7 @@ pub const PROGRAMS: &[&str] = &[
     "fghack",
     "multilog",
     "supervise",
+    "sv",
     "svc",
     "svok",
     "svscan",
