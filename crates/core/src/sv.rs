@@ -197,7 +197,11 @@ pub fn judge(acts: &[u8], rec: &Record, start: Tai64n) -> Verdict {
                     !newer || rec.pid == 0 || rec.got_term
                 }
             }
-            b'o' => (rec.pid == 0 && !newer) || (rec.pid != 0 && rec.want != b'd'),
+            // runit compat: runit waits for want `d` with a pid; vigil's supervise (as
+            // daemontools') records a once run as want 0, which is as good.
+            b'o' => (rec.pid == 0 && !newer) || (rec.pid != 0 && rec.want == b'u'),
+            b'p' => rec.pid != 0 && !rec.paused,
+            b'c' => rec.pid != 0 && rec.paused,
             _ => false,
         };
         if pending {
@@ -308,6 +312,13 @@ mod tests {
         assert_eq!(judge(b"C", &up_old, start), Verdict::DoneIfChecked);
         assert_eq!(judge(b"x", &up_old, start), Verdict::Pending);
         assert_eq!(judge(b"h", &up_old, start), Verdict::Done);
+        assert_eq!(judge(b"p", &up_old, start), Verdict::Pending);
+        assert_eq!(judge(b"c", &up_old, start), Verdict::Done);
+        let mut paused = up_old;
+        paused.paused = true;
+        assert_eq!(judge(b"p", &paused, start), Verdict::Done);
+        assert_eq!(judge(b"c", &paused, start), Verdict::Pending);
+        assert_eq!(judge(b"c", &down, start), Verdict::Done);
         assert_eq!(judge(b"o", &down, start), Verdict::Pending);
         assert_eq!(
             judge(b"o", &rec(0, STATE_DOWN, b'd', 101), start),

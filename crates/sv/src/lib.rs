@@ -351,21 +351,20 @@ impl Sv {
     /// Sends the command; true when the directory is to be waited for.
     fn control(&mut self, svc: &Service) -> bool {
         let first = self.first_act();
-        if matches!(first, b'u' | b'C') && !supervised(&svc.base) {
+        if first == b'C' {
+            // Nothing to send: the wait reads (and reports) everything.
+            return true;
+        }
+        if first == b'u' && !supervised(&svc.base) {
             // runit compat: runit fails at once here; a supervisor about to start (svscan
             // has just seen the directory) is waited for, up to the timeout.
             // Whatever the outcome, the reading below reports what is missing in runit's words.
             let _ = wait_supervised(&svc.path, self.deadline);
         }
-        let rec = match self.get(&svc.base, &svc.name) {
-            Got::Record(r) => r,
-            other => {
-                self.report(&other, "");
-                return false;
-            }
-        };
-        if first == b'C' || rec.want == first {
-            return true;
+        let got = self.get(&svc.base, &svc.name);
+        if !matches!(got, Got::Record(_)) {
+            self.report(&got, "");
+            return false;
         }
         let fd = match fifo::open_write_at(&svc.base, layout::CONTROL) {
             Ok(fd) => fd,
@@ -400,6 +399,14 @@ impl Sv {
     }
 
     fn wait_all(&mut self, mut pending: Vec<Service>) -> Result<(), String> {
+        if self.first_act() == b'C' {
+            for svc in &pending {
+                if !supervised(&svc.base) {
+                    // runit compat: as for start, a supervisor about to start is waited for.
+                    let _ = wait_supervised(&svc.path, self.deadline);
+                }
+            }
+        }
         let mut waiter = Waiter::new().map_err(|f| f.message())?;
         let mut unwatched = false;
         for svc in &pending {
