@@ -366,6 +366,12 @@ fn broken_and_orphaned_directories() {
     }
     let o = p.same(&["status", "orphan"]);
     assert_eq!(o.out, "fail: orphan: runsv not running\n");
+    // One failure per directory, at most 99.
+    let many: Vec<String> = (0..120).map(|i| format!("missing{i}")).collect();
+    let mut args = vec!["status"];
+    args.extend(many.iter().map(String::as_str));
+    assert_eq!(p.same(&args).code, 99);
+    assert_eq!(p.same(&args[..4]).code, 3);
     p.same(&["-v", "exit", "orphan"]);
     p.same(&["-w", "1", "force-shutdown", "orphan"]);
     // With a reader on ok, the short status shows.

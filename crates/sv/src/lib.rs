@@ -253,7 +253,8 @@ impl Sv {
                 ));
             }
         };
-        let mut buf = [0u8; 21];
+        // As runit: the first 20 bytes; a shorter file is bad format.
+        let mut buf = [0u8; 20];
         match fifo::read_full(&fd, &mut buf) {
             Err(e) => Got::Broken(format!(
                 "warning: {name}: unable to read {}: {}",
@@ -262,8 +263,6 @@ impl Sv {
             )),
             Ok(n) => match buf.get(..n).and_then(Record::parse) {
                 Some(r) => Got::Record(r),
-                // runit compat: runit reads 20 bytes and ignores any more; a longer file is
-                // not a status any supervisor writes, so it is bad format here.
                 None => Got::Broken(format!(
                     "warning: {name}: unable to read {}: bad format",
                     layout::STATUS
