@@ -61,6 +61,13 @@ impl Pair {
         let mut sups = Vec::new();
         for side in ["r", "v"] {
             fs::create_dir_all(sb.path(&format!("{side}/lsb"))).unwrap();
+            // The init-script links: runit's sv on the r side, ours on the v side.
+            let target = if side == "r" {
+                PathBuf::from("/usr/bin/sv")
+            } else {
+                bin("sv")
+            };
+            symlink(&target, sb.path(&format!("{side}/lsb/nope"))).unwrap();
             for s in svcs {
                 let dir = sb.service(&format!("{side}/{}", s.name), s.run);
                 if s.down {
@@ -72,11 +79,6 @@ impl Pair {
                 if s.log {
                     sb.service(&format!("{side}/{}/log", s.name), SLEEPER);
                 }
-                let target = if side == "r" {
-                    PathBuf::from("/usr/bin/sv")
-                } else {
-                    bin("sv")
-                };
                 symlink(&target, sb.path(&format!("{side}/lsb/{}", s.name))).unwrap();
                 if !s.supervised {
                     continue;
@@ -93,11 +95,7 @@ impl Pair {
                     }
                 }
             }
-            symlink("/usr/bin/sv", sb.path(&format!("{side}/lsb/nope"))).unwrap();
         }
-        // the v side's link must be ours
-        fs::remove_file(sb.path("v/lsb/nope")).unwrap();
-        symlink(bin("sv"), sb.path("v/lsb/nope")).unwrap();
         for side in ["r", "v"] {
             for s in svcs.iter().filter(|s| s.supervised) {
                 let dir = sb.path(&format!("{side}/{}", s.name));
@@ -144,6 +142,28 @@ impl Pair {
     /// Runs runit's sv on `r/` and ours on `v/`; asserts equal results; returns ours.
     fn same(&self, args: &[&str]) -> Out {
         self.same_env(None, args, &[])
+    }
+
+    /// As [`Pair::same`], for waits on several directories: each line is printed when its
+    /// directory is done, so the order follows timing (runit's too).
+    fn same_any_order(&self, args: &[&str]) {
+        let sorted = |side| {
+            let mut o = self.run(side, None, args, &[]);
+            let mut lines: Vec<&str> = o.out.lines().collect();
+            lines.sort_unstable();
+            o.out = lines.join("\n");
+            o
+        };
+        let (r, v) = std::thread::scope(|s| {
+            let r = s.spawn(|| sorted("r"));
+            let v = sorted("v");
+            (r.join().unwrap(), v)
+        });
+        assert_eq!(
+            r, v,
+            "{:?} {args:?}: runit's sv (left) and ours (right)",
+            self.kind
+        );
     }
 
     fn same_env(&self, lsb: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Out {
@@ -275,7 +295,7 @@ fn scenario(kind: Kind) {
     );
     p.same(&["-v", "pause", "a"]);
     p.same(&["-v", "cont", "a"]);
-    p.same(&["-w", "5", "stop", "a", "b"]);
+    p.same_any_order(&["-w", "5", "stop", "a", "b"]);
     if kind == Kind::Runsv {
         p.same(&["-w", "5", "once", "b"]);
     } else {
@@ -295,7 +315,10 @@ fn scenario(kind: Kind) {
         (o.code, o.out.as_str()),
         (1, "timeout: run: c: (pid N) Ns\n")
     );
-    p.same(&["-w", "1", "start", "c", "d"]);
+    p.same_any_order(&["-w", "1", "start", "c", "d"]);
+    let o = p.same(&["-w", "1", "force-restart", "c"]);
+    assert_eq!((o.code, o.out.as_str()), (1, "kill: run: c: (pid N) Ns\n"));
+    p.same(&["-w", "5", "try-restart", "b"]);
     // Not supervised: ours waits for a supervisor up to the timeout, then says what runit says.
     let o = p.same(&["-w", "1", "start", "unsup"]);
     assert_eq!(o.code, 1);

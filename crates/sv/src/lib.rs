@@ -522,7 +522,7 @@ fn supervised(base: impl AsFd) -> bool {
 /// Runs `./check` in the service directory when there is one; true when it is absent or
 /// exits 0. Its stdout goes to /dev/null so that only sv's own lines reach sv's stdout.
 fn run_check(dir: &Path) -> bool {
-    let script = dir.join("check");
+    let script = dir.join(layout::CHECK);
     if !script.exists() {
         return true;
     }
