@@ -30,6 +30,8 @@ pub const NOTIFY_SOCKET: &str = "supervise/notify";
 
 pub const RUN: &str = "run";
 pub const FINISH: &str = "finish";
+/// runit's readiness probe, run by `sv` while it waits for a service to be up.
+pub const CHECK: &str = "check";
 pub const DOWN: &str = "down";
 pub const LOG: &str = "log";
 

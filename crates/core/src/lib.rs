@@ -18,6 +18,7 @@ pub mod machine;
 pub mod multilog;
 pub mod scan;
 pub mod status;
+pub mod sv;
 pub mod svstat;
 pub mod tai;
 pub mod wait;

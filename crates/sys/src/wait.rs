@@ -298,3 +298,98 @@ fn read_info(base: impl AsFd) -> Option<Info> {
     let n = fifo::read_full(&fd, &mut buf).ok()?;
     Info::parse(std::str::from_utf8(buf.get(..n)?).ok()?)
 }
+
+impl Waiter {
+    /// Sleeps until something changes under a watched `supervise/`, a watched supervise goes
+    /// away, or `until` passes. For a caller that judges every directory itself on each wake
+    /// (runit's `sv`, whose notion of "done" includes running `./check`).
+    pub fn wait_change(&mut self, until: Option<Instant>) -> Result<(), Failure> {
+        let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Ok(());
+        }
+        let mut fds: Vec<BorrowedFd<'_>> = vec![self.watcher.as_fd()];
+        let mut owners = Vec::new();
+        for (i, d) in self.dirs.iter().enumerate() {
+            if let Some(ok) = &d.ok {
+                fds.push(ok.as_fd());
+                owners.push(i);
+            }
+        }
+        let mut ready = vec![false; fds.len()];
+        poll::wait(&fds, &mut ready, timeout).map_err(|err| Failure::System {
+            what: "poll".into(),
+            err,
+        })?;
+        drop(fds);
+        if ready.first() == Some(&true) {
+            let mut fired = Vec::new();
+            self.watcher
+                .read_fired(&mut fired)
+                .map_err(|err| Failure::System {
+                    what: "read inotify events".into(),
+                    err,
+                })?;
+        }
+        for (&i, _) in owners.iter().zip(ready.iter().skip(1)).filter(|(_, r)| **r) {
+            // Gone: stop polling its write end, or every later poll returns at once.
+            if let Some(d) = self.dirs.get_mut(i) {
+                d.ok = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How often to look again while a directory's `supervise` cannot be watched (it is missing
+/// and so is the directory, or it is a symlink to a directory not made yet, as Debian's
+/// `/etc/sv/NAME/supervise -> /run/runit/supervise.NAME`).
+const UNWATCHABLE_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Waits until a supervisor runs in `dir` (its `supervise/ok` opens for writing) or `deadline`
+/// passes; returns whether one does. Event-driven: the service directory is watched for
+/// `supervise` to appear, then `supervise/` for `ok` and the first `status`, and `ok` is tried
+/// again after each event (a supervisor writes its first status after it opened `ok`).
+pub fn wait_supervised(dir: &Path, deadline: Instant) -> Result<bool, Failure> {
+    let sys = |what: String| move |err| Failure::System { what, err };
+    let watcher = Watcher::new().map_err(sys("create inotify instance".into()))?;
+    let base = fifo::open_dir(dir).map_err(|err| Failure::Chdir {
+        dir: dir.display().to_string(),
+        err,
+    })?;
+    let sup = dir.join(layout::SUPERVISE_DIR);
+    let dir_watched = watcher.watch_service_dir(dir).is_ok();
+    let mut sup_watched = false;
+    loop {
+        if !sup_watched {
+            sup_watched = watcher.watch_supervise_dir(&sup).is_ok();
+        }
+        match fifo::open_write_at(&base, layout::OK) {
+            Ok(_) => return Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(ENXIO | ENOENT)) => {}
+            Err(err) => return Err(sys(format!("open {}/{}", dir.display(), layout::OK))(err)),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        let timeout = if sup_watched || dir_watched && !is_dangling(&sup) {
+            left
+        } else {
+            left.min(UNWATCHABLE_RETRY)
+        };
+        let mut ready = [false];
+        poll::wait(&[watcher.as_fd()], &mut ready, Some(timeout)).map_err(sys("poll".into()))?;
+        if ready == [true] {
+            let mut fired = Vec::new();
+            watcher
+                .read_fired(&mut fired)
+                .map_err(sys("read inotify events".into()))?;
+        }
+    }
+}
+
+/// A symlink whose target does not exist (yet).
+fn is_dangling(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) && !path.exists()
+}

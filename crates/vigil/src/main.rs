@@ -37,6 +37,7 @@ fn entry(name: &[u8]) -> Option<Entry> {
         b"setuidgid" => setuidgid::main,
         b"softlimit" => softlimit::main,
         b"supervise" => supervise::main,
+        b"sv" => sv::main,
         b"svc" => svc::main,
         b"svok" => svok::main,
         b"svscan" => svscan::main,
@@ -58,6 +59,11 @@ fn main() -> ExitCode {
         .to_vec();
     let name = match entry(&called) {
         Some(_) => called,
+        // runit's sv linked as an init script (`/etc/init.d/NAME -> vigil`): any name that is
+        // neither a program nor the executable's own (vigil, vigil-*) is a service name.
+        None if is_init_script(&called) => {
+            return sv::main_lsb(std::ffi::OsStr::from_bytes(&called), rest);
+        }
         None if rest.is_empty() => return list_usage(),
         None => rest.remove(0).into_vec(),
     };
@@ -98,6 +104,11 @@ fn main() -> ExitCode {
     run(rest)
 }
 
+/// Called by a name that only an init-script link gives: not ours, not `vigil…`.
+fn is_init_script(called: &[u8]) -> bool {
+    !called.is_empty() && !called.starts_with(b"vigil")
+}
+
 fn list_usage() -> ExitCode {
     diag::usage(
         "vigil",
@@ -132,5 +143,13 @@ mod tests {
     fn unknown_names_have_none() {
         assert!(entry(b"vigil").is_none());
         assert!(entry(b"").is_none());
+    }
+
+    #[test]
+    fn init_script_names() {
+        assert!(is_init_script(b"ssh"));
+        assert!(!is_init_script(b"vigil"));
+        assert!(!is_init_script(b"vigil-0.1"));
+        assert!(!is_init_script(b""));
     }
 }

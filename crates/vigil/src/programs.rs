@@ -12,6 +12,7 @@ pub const PROGRAMS: &[&str] = &[
     "setuidgid",
     "softlimit",
     "supervise",
+    "sv",
     "svc",
     "svok",
     "svscan",

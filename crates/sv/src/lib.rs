@@ -1,0 +1,547 @@
+//! sv — runit's service control client, for runit's `runsv` and vigil's `supervise` alike.
+//!
+//! Usage: `sv [-v] [-w sec] command service ...`, or, linked as an init script
+//! (`/etc/init.d/NAME`, any name other than `sv`): `NAME [-w sec] command`.
+//!
+//! - command: `status`, `up`, `down`, `once`, `pause`, `cont`, `hup`, `alarm`, `interrupt`,
+//!   `quit`, `1`, `2`, `term`, `kill`, `exit` (only the first letter counts), or `start`,
+//!   `stop`, `reload`, `restart`, `shutdown`, `force-stop`, `force-reload`, `force-restart`,
+//!   `force-shutdown`, `try-restart`, `check` (spelled out). See [`vigil_core::sv`].
+//! - service: a name under `$SVDIR` (default `/etc/service`), or a path when it starts with `/`
+//!   or `.` or ends with `/`.
+//! - `-v` wait for up, down, once, term, cont, exit and report; `-w sec` wait at most sec
+//!   seconds (default `$SVWAIT`, else 7), implies `-v`.
+//!
+//! Messages and exit codes are runit's: all on stdout (`ok:`, `fail:`, `warning:`, `timeout:`,
+//! `kill:`), usage on stderr. Exit code: the number of directories that failed, at most 99;
+//! 100 usage. As an init script: 0 done, 1 failed or timed out, 2 usage; for `status`, 3 down
+//! and 4 status unknown; 151 system error.
+//!
+//! runit compat: two deliberate differences. (a) Waiting is event-driven (inotify on
+//! `supervise/`, through [`vigil_sys::wait`]) instead of a look every 0.42 s, so `-w 0` looks
+//! once; a failing `./check` is run again after 50 ms, doubling up to 0.42 s. (b) `start`, `up`
+//! and `check` on a directory no supervisor runs yet (no `supervise/ok`, or nobody reading it)
+//! wait up to the timeout for one to appear, instead of failing at once: a service linked into
+//! a scan directory can be started straight away. When nothing has to wait, the output is
+//! runit's to the byte.
+#![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use vigil_core::getopt::{self, Opt, OptError};
+use vigil_core::layout;
+use vigil_core::sv::{self, Action, Record, Verdict};
+use vigil_core::tai::Tai64n;
+use vigil_sys::clock::tai_now;
+use vigil_sys::spawn::{Spawn, spawn};
+use vigil_sys::wait::{Waiter, wait_supervised};
+use vigil_sys::{diag, fifo, process};
+
+const DEFAULT_SVDIR: &str = "/etc/service";
+const DEFAULT_WAIT: u64 = 7;
+const EXIT_USAGE: u8 = 100;
+const LSB_USAGE: u8 = 2;
+const LSB_FAILED: u8 = 1;
+const LSB_DOWN: u8 = 3;
+const LSB_UNKNOWN: u8 = 4;
+const LSB_SYSTEM: u8 = 151;
+const ENOENT: i32 = 2;
+const ENXIO: i32 = 6;
+/// runit's interval between looks; ours only when a directory cannot be watched.
+const RUNIT_INTERVAL: Duration = Duration::from_millis(420);
+const CHECK_RETRY_FIRST: Duration = Duration::from_millis(50);
+
+/// The program as `sv`, called with its arguments after argv[0].
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    run(None, &args)
+}
+
+/// The program as an init script: `name` is the base name it was called by, which is also the
+/// service.
+pub fn main_lsb(name: &OsStr, args: Vec<OsString>) -> ExitCode {
+    run(Some(name.as_bytes()), &args)
+}
+
+fn run(lsb: Option<&[u8]>, args: &[OsString]) -> ExitCode {
+    let prog = String::from_utf8_lossy(lsb.unwrap_or(b"sv")).into_owned();
+    let usage = || -> ExitCode {
+        let (text, code) = match lsb {
+            Some(_) => (format!("usage: {prog} [-w sec] command\n\n"), LSB_USAGE),
+            None => (
+                "usage: sv [-v] [-w sec] command service ...\n\n".to_string(),
+                EXIT_USAGE,
+            ),
+        };
+        let _ = io::stderr().write_all(text.as_bytes());
+        ExitCode::from(code)
+    };
+    let (opts, operands) = match getopt::parse(args, "vw:") {
+        Ok(x) => x,
+        Err(e) => {
+            let text = match e {
+                OptError::Illegal(c) => format!("{prog}: illegal option -- {}", char::from(c)),
+                OptError::MissingArg(c) => {
+                    format!("{prog}: option requires an argument -- {}", char::from(c))
+                }
+            };
+            diag::line(&text);
+            return usage();
+        }
+    };
+    let mut verbose = false;
+    let mut waitsec =
+        std::env::var_os("SVWAIT").map_or(DEFAULT_WAIT, |v| sv::parse_seconds(v.as_bytes()));
+    for o in &opts {
+        match o {
+            Opt::Flag(_) => verbose = true,
+            Opt::Arg(_, v) => {
+                waitsec = sv::parse_seconds(v.as_bytes());
+                verbose = true;
+            }
+        }
+    }
+    let (word, names): (&OsString, Vec<&[u8]>) = match (lsb, operands) {
+        (Some(name), [word, ..]) => (word, vec![name]),
+        (None, [word, rest @ ..]) if !rest.is_empty() => {
+            (word, rest.iter().map(|s| s.as_bytes()).collect())
+        }
+        _ => return usage(),
+    };
+    let Some(action) = sv::parse_action(word.as_bytes(), lsb.is_some()) else {
+        return usage();
+    };
+    let svdir = std::env::var_os("SVDIR").unwrap_or_else(|| DEFAULT_SVDIR.into());
+    let mut sv = Sv {
+        action,
+        verbose,
+        start: tai_now(),
+        deadline: Instant::now() + Duration::from_secs(waitsec),
+        failures: 0,
+        lsb: lsb.is_some(),
+        lsb_status: None,
+    };
+    match sv.run_all(Path::new(&svdir), &names) {
+        Ok(()) => {}
+        Err(text) => {
+            diag::line(&format!("{prog}: fatal: {text}"));
+            return ExitCode::from(if sv.lsb { LSB_SYSTEM } else { EXIT_USAGE });
+        }
+    }
+    ExitCode::from(sv.exit_code())
+}
+
+/// One directory on the command line.
+struct Service {
+    name: String,
+    path: PathBuf,
+    base: OwnedFd,
+    /// The record seen when `./check` last failed, and when to run it again.
+    checked: Option<(Record, Instant, Duration)>,
+}
+
+/// What reading `supervise/status` gave.
+enum Got {
+    Record(Record),
+    /// No supervisor (ENXIO on `supervise/ok`): runit's `runsv not running` line, and whether
+    /// it counts as a failure.
+    Absent(String, bool),
+    /// A warning line (counts as a failure).
+    Broken(String),
+}
+
+struct Sv {
+    action: Action,
+    verbose: bool,
+    start: Tai64n,
+    deadline: Instant,
+    failures: u32,
+    lsb: bool,
+    /// LSB `status` exit code, once known.
+    lsb_status: Option<u8>,
+}
+
+impl Sv {
+    fn exit_code(&self) -> u8 {
+        if !self.lsb {
+            return sv::exit_code(self.failures);
+        }
+        match self.lsb_status {
+            Some(code) => code,
+            None if self.failures > 0 => LSB_FAILED,
+            None => 0,
+        }
+    }
+
+    fn first_act(&self) -> u8 {
+        self.action.acts.first().copied().unwrap_or(0)
+    }
+
+    fn run_all(&mut self, svdir: &Path, names: &[&[u8]]) -> Result<(), String> {
+        let mut pending = Vec::new();
+        for raw in names {
+            let name = String::from_utf8_lossy(raw).into_owned();
+            let path = if sv::is_path(raw) {
+                PathBuf::from(OsStr::from_bytes(raw))
+            } else {
+                svdir.join(OsStr::from_bytes(raw))
+            };
+            let opened = if raw.is_empty() {
+                Err(io::Error::from_raw_os_error(ENOENT))
+            } else {
+                fifo::open_dir(&path)
+            };
+            let base = match opened {
+                Ok(fd) => fd,
+                Err(e) => {
+                    self.fail_chdir(&name, &e);
+                    continue;
+                }
+            };
+            let svc = Service {
+                name,
+                path,
+                base,
+                checked: None,
+            };
+            if self.action.status {
+                self.print_status(&svc);
+            } else if self.control(&svc) {
+                pending.push(svc);
+            }
+        }
+        if self.action.wait || (self.verbose && !self.action.status) {
+            self.wait_all(pending)?;
+        }
+        Ok(())
+    }
+
+    fn fail_chdir(&mut self, name: &str, e: &io::Error) {
+        self.failures += 1;
+        say(&format!(
+            "fail: {name}: unable to change to service directory: {}",
+            diag::reason(e)
+        ));
+    }
+
+    /// runit's reading of the status: `supervise/ok` first (is a supervisor there?), then 20
+    /// bytes of `supervise/status`.
+    fn get(&self, base: impl AsFd, name: &str) -> Got {
+        match fifo::open_write_at(&base, layout::OK) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(ENXIO) => return self.absent(name),
+            Err(e) => {
+                return Got::Broken(format!(
+                    "warning: {name}: unable to open {}: {}",
+                    layout::OK,
+                    diag::reason(&e)
+                ));
+            }
+        }
+        let fd = match fifo::open_file_at(&base, layout::STATUS) {
+            Ok(fd) => fd,
+            Err(e) => {
+                return Got::Broken(format!(
+                    "warning: {name}: unable to open {}: {}",
+                    layout::STATUS,
+                    diag::reason(&e)
+                ));
+            }
+        };
+        // As runit: the first 20 bytes; a shorter file is bad format.
+        let mut buf = [0u8; 20];
+        match fifo::read_full(&fd, &mut buf) {
+            Err(e) => Got::Broken(format!(
+                "warning: {name}: unable to read {}: {}",
+                layout::STATUS,
+                diag::reason(&e)
+            )),
+            Ok(n) => match buf.get(..n).and_then(Record::parse) {
+                Some(r) => Got::Record(r),
+                None => Got::Broken(format!(
+                    "warning: {name}: unable to read {}: bad format",
+                    layout::STATUS
+                )),
+            },
+        }
+    }
+
+    fn absent(&self, name: &str) -> Got {
+        let exit = self.first_act() == b'x';
+        let word = if exit { "ok" } else { "fail" };
+        Got::Absent(format!("{word}: {name}: runsv not running"), !exit)
+    }
+
+    /// Prints a line from [`Sv::get`] that is not a record and counts the failure.
+    fn report(&mut self, got: &Got, prefix: &str) {
+        match got {
+            Got::Record(_) => {}
+            Got::Absent(line, failed) => {
+                self.failures += u32::from(*failed);
+                say(&format!("{prefix}{line}"));
+            }
+            Got::Broken(line) => {
+                self.failures += 1;
+                say(&format!("{prefix}{line}"));
+            }
+        }
+    }
+
+    fn print_status(&mut self, svc: &Service) {
+        let now = tai_now();
+        let rec = match self.get(&svc.base, &svc.name) {
+            Got::Record(r) => r,
+            other => {
+                self.report(&other, "");
+                if self.lsb && matches!(other, Got::Broken(_)) {
+                    self.lsb_status = Some(LSB_UNKNOWN);
+                }
+                return;
+            }
+        };
+        let mut text = sv::format_status(&svc.name, &rec, has_down(&svc.base), now);
+        let mut last_pid = rec.pid;
+        match fifo::open_dir(&svc.path.join(layout::LOG)) {
+            Err(e) if e.raw_os_error() == Some(ENOENT) => {}
+            Err(e) => {
+                self.failures += 1;
+                text.push_str(&format!(
+                    "; warning: {}/log: unable to change directory: {}",
+                    svc.name,
+                    diag::reason(&e)
+                ));
+            }
+            Ok(log) => {
+                let log_name = format!("{}/{}", svc.name, layout::LOG);
+                match self.get(&log, &log_name) {
+                    Got::Record(l) => {
+                        text.push_str("; ");
+                        text.push_str(&sv::format_status("log", &l, has_down(&log), now));
+                        last_pid = l.pid;
+                    }
+                    Got::Absent(line, failed) => {
+                        self.failures += u32::from(failed);
+                        text.push_str("; ");
+                        text.push_str(&line);
+                    }
+                    Got::Broken(line) => {
+                        // runit compat: runit then prints the service's own record under the
+                        // name `log`; kept, as scripts may parse it.
+                        self.failures += 1;
+                        text.push_str("; ");
+                        text.push_str(&line);
+                        text.push('\n');
+                        text.push_str(&sv::format_status("log", &rec, has_down(&log), now));
+                    }
+                }
+            }
+        }
+        say(&text);
+        if self.lsb {
+            self.lsb_status = Some(if last_pid != 0 { 0 } else { LSB_DOWN });
+        }
+    }
+
+    /// Sends the command; true when the directory is to be waited for.
+    fn control(&mut self, svc: &Service) -> bool {
+        let first = self.first_act();
+        if first == b'C' {
+            // Nothing to send: the wait reads (and reports) everything.
+            return true;
+        }
+        if first == b'u' && !supervised(&svc.base) {
+            // runit compat: runit fails at once here; a supervisor about to start (svscan
+            // has just seen the directory) is waited for, up to the timeout.
+            // Whatever the outcome, the reading below reports what is missing in runit's words.
+            let _ = wait_supervised(&svc.path, self.deadline);
+        }
+        let got = self.get(&svc.base, &svc.name);
+        if !matches!(got, Got::Record(_)) {
+            self.report(&got, "");
+            return false;
+        }
+        let fd = match fifo::open_write_at(&svc.base, layout::CONTROL) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let got = if e.raw_os_error() == Some(ENXIO) {
+                    self.absent(&svc.name)
+                } else {
+                    Got::Broken(format!(
+                        "warning: {}: unable to open {}: {}",
+                        svc.name,
+                        layout::CONTROL,
+                        diag::reason(&e)
+                    ))
+                };
+                self.report(&got, "");
+                return false;
+            }
+        };
+        if let Err(e) = fifo::write_all(&fd, &self.action.acts) {
+            self.report(
+                &Got::Broken(format!(
+                    "warning: {}: unable to write to {}: {}",
+                    svc.name,
+                    layout::CONTROL,
+                    diag::reason(&e)
+                )),
+                "",
+            );
+            return false;
+        }
+        true
+    }
+
+    fn wait_all(&mut self, mut pending: Vec<Service>) -> Result<(), String> {
+        if self.first_act() == b'C' {
+            for svc in &pending {
+                if !supervised(&svc.base) {
+                    // runit compat: as for start, a supervisor about to start is waited for.
+                    let _ = wait_supervised(&svc.path, self.deadline);
+                }
+            }
+        }
+        let mut waiter = Waiter::new().map_err(|f| f.message())?;
+        let mut unwatched = false;
+        for svc in &pending {
+            unwatched |= waiter.add(&svc.path).is_err();
+        }
+        loop {
+            let mut next: Option<Instant> = None;
+            let mut i = 0;
+            while let Some(svc) = pending.get_mut(i) {
+                let (done, retry) = self.judge_one(svc);
+                if done {
+                    pending.remove(i);
+                } else {
+                    next = earliest(next, retry);
+                    i += 1;
+                }
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= self.deadline {
+                for svc in &pending {
+                    self.time_out(svc);
+                }
+                return Ok(());
+            }
+            if unwatched {
+                next = earliest(next, Some(now + RUNIT_INTERVAL));
+            }
+            let until = earliest(next, Some(self.deadline));
+            waiter.wait_change(until).map_err(|f| f.message())?;
+        }
+    }
+
+    /// Looks at one directory: whether its wait is over (printed), else when `./check` is due.
+    fn judge_one(&mut self, svc: &mut Service) -> (bool, Option<Instant>) {
+        let rec = match self.get(&svc.base, &svc.name) {
+            Got::Record(r) => r,
+            other => {
+                self.report(&other, "");
+                return (true, None);
+            }
+        };
+        match sv::judge(&self.action.acts, &rec, self.start) {
+            Verdict::Pending => return (false, None),
+            Verdict::Done => {}
+            Verdict::DoneIfChecked => {
+                let now = Instant::now();
+                let pause = match svc.checked {
+                    Some((seen, due, _)) if seen == rec && now < due => return (false, Some(due)),
+                    Some((_, _, pause)) => (pause * 2).min(RUNIT_INTERVAL),
+                    None => CHECK_RETRY_FIRST,
+                };
+                if !run_check(&svc.path) {
+                    let due = Instant::now() + pause;
+                    svc.checked = Some((rec, due, pause));
+                    return (false, Some(due));
+                }
+            }
+        }
+        let line = sv::format_status(&svc.name, &rec, has_down(&svc.base), tai_now());
+        say(&format!("ok: {line}"));
+        (true, None)
+    }
+
+    fn time_out(&mut self, svc: &Service) {
+        let prefix = if self.action.kill {
+            "kill: "
+        } else {
+            "timeout: "
+        };
+        match self.get(&svc.base, &svc.name) {
+            Got::Record(r) => {
+                self.failures += 1;
+                let line = sv::format_status(&svc.name, &r, has_down(&svc.base), tai_now());
+                say(&format!("{prefix}{line}"));
+            }
+            other => self.report(&other, prefix),
+        }
+        if self.action.kill
+            && let Ok(fd) = fifo::open_write_at(&svc.base, layout::CONTROL)
+        {
+            let _ = fifo::write_all(&fd, b"k");
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// One line on stdout, one write.
+fn say(text: &str) {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    let _ = io::stdout().lock().write_all(line.as_bytes());
+}
+
+fn has_down(base: impl AsFd) -> bool {
+    fifo::exists_at(base, layout::DOWN).unwrap_or(false)
+}
+
+/// A supervisor reads `supervise/ok`.
+fn supervised(base: impl AsFd) -> bool {
+    fifo::open_write_at(base, layout::OK).is_ok()
+}
+
+/// Runs `./check` in the service directory when there is one; true when it is absent or
+/// exits 0. Its stdout goes to /dev/null so that only sv's own lines reach sv's stdout.
+fn run_check(dir: &Path) -> bool {
+    let script = dir.join(layout::CHECK);
+    if !script.exists() {
+        return true;
+    }
+    let Ok(abs) = std::path::absolute(&script) else {
+        return false;
+    };
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map(OwnedFd::from)
+        .ok();
+    let opts = Spawn {
+        stdout: null,
+        cwd: Some(dir),
+        arg0: Some(OsStr::new("./check")),
+        ..Spawn::default()
+    };
+    match spawn(abs.as_os_str(), &[], opts) {
+        Ok(pid) => process::wait_for(pid).is_ok_and(|status| status == 0),
+        Err(_) => false,
+    }
+}
