@@ -1011,3 +1011,55 @@ fn dangling_symlink_warned_once_per_appearance() {
     wait_until(Duration::from_secs(5), "second warning", || count() == 2);
     stop(svscan);
 }
+
+/// issue 15.8: a service that ignores its down signal gets it once, not again when svscan
+/// escalates to the kill at shutdown; a removed service still stopping is killed at shutdown
+/// too (svscan used to wait for it for ever). The signals are counted with strace: the second
+/// TERM came a moment before the KILL, too close for the service to see it.
+#[test]
+fn stubborn_services_get_one_term_then_the_kill_at_shutdown() {
+    let sb = Sandbox::new("svscan-one-term");
+    let scan = sb.path("scan");
+    fs::create_dir_all(&scan).unwrap();
+    let run = "trap '' TERM\nexec sleep 1000";
+    for name in ["gone", "stay"] {
+        let dir = prepare(&sb, &format!("stage/{name}"), run);
+        fs::rename(&dir, scan.join(name)).unwrap();
+    }
+    let trace = sb.path("trace");
+    let mut strace = sb
+        .command("strace")
+        .args(["-f", "-qq", "-e", "trace=kill", "-e", "signal=none", "-o"])
+        .arg(&trace)
+        .arg(bin("svscan"))
+        .args(["-t", "700"])
+        .arg(&scan)
+        .spawn()
+        .unwrap();
+    let gone_pid = wait_up(&scan.join("gone"));
+    let stay_pid = wait_up(&scan.join("stay"));
+    let svscan = wait_for(Duration::from_secs(5), "svscan's pid", || {
+        sb.procs("svscan")
+            .into_iter()
+            .find(|&p| !cmdline(p).starts_with("strace"))
+    });
+    let gone = sb.path("gone");
+    fs::rename(scan.join("gone"), &gone).unwrap();
+    wait_status(&gone, "removed service told", |s| s.want == Want::Down);
+    send_signal(svscan, 15);
+    assert_eq!(wait_exit(&mut strace, Duration::from_secs(10)), 0);
+    let calls = lines(&trace);
+    for pid in [gone_pid, stay_pid] {
+        let terms = calls
+            .iter()
+            .filter(|l| l.contains(&format!("kill({pid}, SIGTERM)")))
+            .count();
+        assert_eq!(terms, 1, "pid {pid}: {calls:#?}");
+        assert!(
+            calls
+                .iter()
+                .any(|l| l.contains(&format!("kill(-{pid}, SIGKILL)"))),
+            "pid {pid} killed: {calls:#?}"
+        );
+    }
+}

@@ -105,6 +105,8 @@ struct Slot {
     kill_at: Option<Duration>,
     /// A supervise ran here before (ours or foreign): the next one is a handover.
     ran: bool,
+    /// The stop was escalated to a kill.
+    killed: bool,
 }
 
 impl Slot {
@@ -115,6 +117,7 @@ impl Slot {
             told: false,
             kill_at: None,
             ran: false,
+            killed: false,
         }
     }
 
@@ -251,6 +254,7 @@ impl Scan {
             slot.start_at = now + RESTART_PACE;
             slot.told = false;
             slot.kill_at = None;
+            slot.killed = false;
             slot.ran = true;
         }
         self.reconcile(now);
@@ -271,6 +275,7 @@ impl Scan {
         if let Some(slot) = self.slot_mut(key, side) {
             slot.state = State::Foreign;
             slot.told = false;
+            slot.killed = false;
             slot.start_at = now + RESTART_PACE;
             slot.ran = true;
         }
@@ -494,12 +499,22 @@ fn step(
         });
         return;
     }
+    // Told already without a deadline (a removed service still stopping) and now a shutdown:
+    // the deadline starts now, or svscan would wait for it for ever.
+    if slot.kill_at.is_none()
+        && !slot.killed
+        && let Some(t) = escalate
+    {
+        slot.kill_at = Some(now + t);
+    }
     if slot.kill_at.is_some_and(|t| t <= now) {
         slot.kill_at = None;
+        slot.killed = true;
+        // Only the kill: the down signal was sent with the stop, once is right.
         actions.push(Action::Control {
             key,
             side,
-            bytes: b"dx+k",
+            bytes: b"+k",
         });
     }
 }
@@ -746,7 +761,7 @@ mod tests {
             vec![Action::Control {
                 key: key(1),
                 side: Side::Main,
-                bytes: b"dx+k"
+                bytes: b"+k"
             }]
         );
         s.reaped(1, S + t);
@@ -762,6 +777,39 @@ mod tests {
             ]
         );
         s.reaped(2, S + t);
+        assert_eq!(
+            drain(&mut s),
+            vec![Action::Forget { key: key(1) }, Action::Exit]
+        );
+    }
+
+    #[test]
+    fn removed_service_still_stopping_is_killed_at_shutdown() {
+        let t = Duration::from_secs(3);
+        let mut s = Scan::new(t);
+        s.scanned(vec![seen(1, false)], Duration::ZERO);
+        let acts = drain(&mut s);
+        start_all(&mut s, &acts, &mut 0, Duration::ZERO);
+        s.scanned(vec![], S);
+        assert_eq!(drain(&mut s).len(), 1, "dx once");
+        assert_eq!(s.next_deadline(), None, "removal alone never kills");
+        s.shut_down(2 * S);
+        assert!(
+            drain(&mut s).is_empty(),
+            "no second dx: one down signal only"
+        );
+        assert_eq!(s.next_deadline(), Some(2 * S + t));
+        s.timer(2 * S + t);
+        assert_eq!(
+            drain(&mut s),
+            vec![Action::Control {
+                key: key(1),
+                side: Side::Main,
+                bytes: b"+k"
+            }]
+        );
+        assert_eq!(s.next_deadline(), None, "killed once");
+        s.reaped(1, 3 * S + t);
         assert_eq!(
             drain(&mut s),
             vec![Action::Forget { key: key(1) }, Action::Exit]
