@@ -854,9 +854,10 @@ fn takeover_replacement_keeps_want_down() {
     run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
     wait_down(&dir);
     // svscan2 watches the supervise it found (a new service proves it scanned).
-    let two = prepare(&sb, "stage/two", "exec sleep 1000");
-    fs::rename(&two, scan.join("two")).unwrap();
-    wait_up(&scan.join("two"));
+    // (Named so that `supervise t` matches only the service under test.)
+    let two = prepare(&sb, "stage/n2", "exec sleep 1000");
+    fs::rename(&two, scan.join("n2")).unwrap();
+    wait_up(&scan.join("n2"));
     let old = sb.procs("supervise t")[0];
     send_signal(old, 9);
     wait_new_supervise(&sb, "t", &dir, old);
