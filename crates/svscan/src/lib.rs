@@ -3,12 +3,16 @@
 //! Usage: `svscan [ -t ms ] [ dir ]` (dir defaults to the current directory).
 //!
 //! Every entry of DIR whose name does not begin with `.` and which is, or links to, a directory
-//! gets `supervise NAME`; if `NAME/log` exists, also `supervise log` run in `NAME`, its stdin the
+//! gets `supervise NAME`; if `NAME/log/run` exists (and is executable), also `supervise log` run
+//! in `NAME`, its stdin the
 //! read end of a pipe whose write end is the service's stdout. svscan holds both ends for as
 //! long as the service exists, so nothing is lost when either side restarts. Changes in DIR
 //! (and a `log` added to a service) are seen through inotify at once; without inotify, DIR is
 //! rescanned every 5 seconds. The `supervise` beside svscan's own executable is run, else the
-//! one on PATH.
+//! one on PATH. A supervise started in place of an earlier one keeps the want that one
+//! recorded (`HANDOVER_ENV`); only the first one started for a service applies `./down`.
+//!
+//! svscan holds `flock` on DIR itself for its lifetime: a second svscan on DIR exits 111.
 //!
 //! Options: `-t ms`: at shutdown, how long a service (and then a logger draining its pipe) may
 //! take to stop before it is killed (default 10000).
@@ -18,8 +22,8 @@
 //! svscan exits 0. SIGCHLD: reaps every child at once, also orphans (svscan makes itself a child
 //! subreaper unless it is PID 1).
 //!
-//! Exit codes: 0 after a shutdown; 100 usage; 111 when DIR cannot be entered or signals cannot be
-//! set up.
+//! Exit codes: 0 after a shutdown; 100 usage; 111 when DIR cannot be entered, another svscan
+//! holds its lock, or signals cannot be set up.
 #![forbid(unsafe_code)]
 
 use std::collections::{HashMap, HashSet};
