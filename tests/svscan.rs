@@ -1064,3 +1064,61 @@ fn stubborn_services_get_one_term_then_the_kill_at_shutdown() {
         );
     }
 }
+
+/// issue 15.2, takeover: an svscan SIGKILLed a moment after a fork leaves its lock in that
+/// child until the child's exec. A successor waits that out (the lock's recorded owner is
+/// dead) instead of refusing; a live holder is refused at once.
+#[test]
+fn lock_left_in_a_dead_owners_child_is_waited_out() {
+    let sb = Sandbox::new("svscan-lock-child");
+    let scan = sb.path("scan");
+    fs::create_dir_all(&scan).unwrap();
+    // The owner takes the lock, forks a child sharing it, and dies; the child keeps it 400 ms.
+    let script = "import fcntl, os, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n\
+        fcntl.flock(fd, fcntl.LOCK_EX)\n\
+        if os.fork() == 0:\n    time.sleep(0.4)\n    os._exit(0)\n\
+        os._exit(0)\n";
+    let (code, _, err) = run_output(sb.command("python3").arg("-c").arg(script).arg(&scan));
+    assert_eq!(code, 0, "{err}");
+    let t0 = Instant::now();
+    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let dir = prepare(&sb, "stage/s", "exec sleep 1000");
+    fs::rename(&dir, scan.join("s")).unwrap();
+    wait_up(&scan.join("s"));
+    assert!(svscan.try_wait().unwrap().is_none(), "refused");
+    eprintln!("started after the child's lock: {:?}", t0.elapsed());
+    send_signal(svscan.id(), 9);
+    let _ = svscan.wait();
+
+    // A live holder: refused at once.
+    let holder = "import fcntl, os, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n\
+        fcntl.flock(fd, fcntl.LOCK_EX)\n\
+        print('locked', flush=True)\n\
+        time.sleep(1000)\n";
+    let mut h = sb
+        .command("python3")
+        .arg("-c")
+        .arg(holder)
+        .arg(&scan)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(h.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "locked\n");
+    let t0 = Instant::now();
+    let (code, _, _) = run_output(sb.command(bin("svscan")).arg(&scan));
+    assert_eq!(code, 111);
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    stop(h);
+}

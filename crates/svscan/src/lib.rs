@@ -51,6 +51,7 @@ const SIGCHLD: i32 = 17;
 const ENXIO: i32 = 6;
 const ENOENT: i32 = 2;
 const ENOSPC: i32 = 28;
+const EAGAIN: i32 = 11;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -172,7 +173,7 @@ impl Svscan {
         })?;
         // One svscan per scan directory: a second one would start competing supervise processes
         // and, when stopped, stop every service.
-        let dir_lock = process::lock_dir(Path::new(".")).map_err(|e| {
+        let dir_lock = lock_scan_dir().map_err(|e| {
             diag::fatal(
                 PROG,
                 &format!("unable to acquire {dir_name} lock: {}", diag::reason(&e)),
@@ -750,6 +751,26 @@ impl Svscan {
             return;
         };
         let _ = process::signal(pid, sig, false);
+    }
+}
+
+/// Takes the lock on the scan directory (the current directory). A predecessor killed a moment
+/// after a fork leaves the lock in that child until its exec: while `/proc/locks` names only
+/// dead holders, try again for up to a second.
+fn lock_scan_dir() -> std::io::Result<OwnedFd> {
+    let here = Path::new(".");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match process::lock_dir(here) {
+            Err(e)
+                if e.raw_os_error() == Some(EAGAIN)
+                    && Instant::now() < deadline
+                    && takeover::lock_owner_gone(here) =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 
