@@ -7,6 +7,7 @@
 )]
 
 use std::fs;
+use std::time::Duration;
 
 use vigil_tests::*;
 
@@ -207,4 +208,73 @@ fn unreadable_supervise_dir_is_unknown_to_svstat_and_102_to_svc_wait() {
     send_signal(sup.id(), 9);
     let _ = sup.wait();
     sb.kill_all();
+}
+
+/// issue 15.8: svok ignores arguments after the first, as daemontools' does.
+#[test]
+fn svok_ignores_extra_arguments() {
+    let sb = Sandbox::new("svok-extra");
+    let dir = sb.service("s", "exec sleep 1000");
+    let _sup = spawn(sb.command(bin("supervise")).arg(&dir));
+    wait_up(&dir);
+    for svok in [bin("svok"), require_peer("svok")] {
+        let (code, out, err) = run_output(sb.command(&svok).arg(&dir).args(["extra", "-x"]));
+        assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""), "{svok:?}");
+        let never = sb.path("never");
+        fs::create_dir_all(&never).unwrap();
+        let (code, _, err) = run_output(sb.command(&svok).arg(&never).arg("extra"));
+        assert_eq!((code, err.as_str()), (100, ""), "{svok:?}");
+    }
+}
+
+/// issue 15.8: supervise writes its status again when it exits on `svc -x`, so a deleted
+/// `supervise/status` comes back (daemontools' supervise does the same).
+#[test]
+fn supervise_rewrites_deleted_status_on_exit() {
+    let sb = Sandbox::new("supervise-status-exit");
+    for (name, supervise) in [
+        ("ours", bin("supervise")),
+        ("theirs", require_peer("supervise")),
+    ] {
+        let dir = sb.service(name, "exec sleep 1000");
+        fs::write(dir.join("down"), "").unwrap();
+        let mut sup = spawn(sb.command(&supervise).arg(&dir));
+        wait_supervised(&dir);
+        wait_until(Duration::from_secs(5), "first status", || {
+            dir.join("supervise/status").exists()
+        });
+        fs::remove_file(dir.join("supervise/status")).unwrap();
+        control(&dir, b"x");
+        wait_until(Duration::from_secs(10), "supervise exits", || {
+            sup.child.try_wait().unwrap().is_some()
+        });
+        let st = read_status(&dir);
+        assert!(
+            st.is_some_and(|s| s.pid == 0),
+            "{name}: status not rewritten"
+        );
+    }
+}
+
+/// issue 15.8: an unknown option or a missing argument gives daemontools' usage text as the
+/// first line(s), word for word; our extensions only add lines after it.
+#[test]
+fn usage_starts_with_daemontools_lines() {
+    let sb = Sandbox::new("usage-lines");
+    let cases: [(&str, &[&str]); 5] = [
+        ("svc", &["-Z", "x"]),
+        ("svok", &[]),
+        ("supervise", &[]),
+        ("svstat", &["-Z", "x"]),
+        ("svok", &["-Z", "x"]),
+    ];
+    for (prog, args) in cases {
+        let (code_d, _, err_d) = run_output(sb.command(require_peer(prog)).args(args));
+        let (code, _, err) = run_output(sb.command(bin(prog)).args(args));
+        assert_eq!(code, code_d, "{prog} {args:?}: {err}");
+        assert!(
+            err.starts_with(&err_d),
+            "{prog} {args:?}: ours\n{err}\ndaemontools\n{err_d}"
+        );
+    }
 }

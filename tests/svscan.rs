@@ -804,3 +804,400 @@ fn parent_of(pid: u32) -> Option<u32> {
     let rest = stat.rsplit_once(')')?.1;
     rest.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Watches `dir`'s status for `window` and fails if its service is ever up: a bounded
+/// observation of "stays down", not a sleep to synchronise.
+fn assert_stays_down(dir: &Path, window: Duration) {
+    let deadline = Instant::now() + window;
+    while Instant::now() < deadline {
+        if let Some(st) = read_status(dir) {
+            assert_eq!(st.pid, 0, "{} came back up: {st:?}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The supervise of `name` (a service directly in the scan dir) once it differs from `old`
+/// and listens on `supervise/ok`.
+fn wait_new_supervise(sb: &Sandbox, name: &str, dir: &Path, old: u32) -> u32 {
+    let new = wait_for(Duration::from_secs(10), "replacement supervise", || {
+        let s = sb.procs(&format!("supervise {name}"));
+        (s.len() == 1 && s[0] != old).then(|| s[0])
+    });
+    wait_supervised(dir);
+    new
+}
+
+/// issue 15.1: a `log/` added to a running service hands its supervise over to one whose
+/// stdout is the log pipe, and the want survives: `svc -d` and `svc -o` given after the log
+/// appeared are not undone by the replacement, and the service's output reaches the logger
+/// from its next start on.
+#[test]
+fn log_added_keeps_want_down_and_once() {
+    let sb = Sandbox::new("svscan-log-want");
+    let scan = sb.path("scan");
+    let out = sb.path("log.out");
+    fs::create_dir_all(&scan).unwrap();
+    for name in ["d", "o"] {
+        let dir = prepare(
+            &sb,
+            &format!("stage/{name}"),
+            "echo started-$$\nexec sleep 1000",
+        );
+        fs::rename(&dir, scan.join(name)).unwrap();
+    }
+    let svscan = start_svscan(&sb, &scan, &[]);
+    let (d, o) = (scan.join("d"), scan.join("o"));
+    wait_up(&d);
+    let run_o = wait_up(&o);
+    for name in ["d", "o"] {
+        let log = sb.path(&format!("stage/{name}log"));
+        fs::create_dir_all(&log).unwrap();
+        write_script(&log.join("run"), &format!("exec cat >> {}", out.display()));
+    }
+    let (old_d, old_o) = (sb.procs("supervise d")[0], sb.procs("supervise o")[0]);
+
+    // svc -d right after the log appeared: the service goes down and stays down.
+    fs::rename(sb.path("stage/dlog"), d.join("log")).unwrap();
+    wait_up(&d.join("log"));
+    run_output(sb.command(bin("svc")).arg("-d").arg(&d));
+    wait_new_supervise(&sb, "d", &d, old_d);
+    assert_stays_down(&d, Duration::from_millis(1500));
+    let st = read_status(&d).unwrap();
+    assert_eq!(st.want, Want::Down, "{st:?}");
+
+    // svc -o, then the run ends: it is not started again by the replacement.
+    fs::rename(sb.path("stage/olog"), o.join("log")).unwrap();
+    wait_up(&o.join("log"));
+    run_output(sb.command(bin("svc")).arg("-o").arg(&o));
+    assert_eq!(read_status(&o).unwrap().pid, run_o);
+    run_output(sb.command(bin("svc")).arg("-t").arg(&o));
+    wait_new_supervise(&sb, "o", &o, old_o);
+    assert_stays_down(&o, Duration::from_millis(1500));
+
+    // The next start writes into the logger.
+    run_output(sb.command(bin("svc")).arg("-u").arg(&d));
+    let run_d = wait_up(&d);
+    wait_until(Duration::from_secs(10), "output in the logger", || {
+        lines(&out).contains(&format!("started-{run_d}"))
+    });
+    stop(svscan);
+}
+
+/// issue 15.1: a log added while the service is down (svc -d) takes over at once, so the
+/// first `svc -u` after it already writes into the logger, and the service stays down until
+/// then.
+#[test]
+fn log_added_to_stopped_service_joins_before_next_start() {
+    let sb = Sandbox::new("svscan-log-down");
+    let scan = sb.path("scan");
+    let out = sb.path("log.out");
+    fs::create_dir_all(&scan).unwrap();
+    let dir = prepare(&sb, "stage/s", "echo started-$$\nexec sleep 1000");
+    fs::rename(&dir, scan.join("s")).unwrap();
+    let svscan = start_svscan(&sb, &scan, &[]);
+    let dir = scan.join("s");
+    wait_up(&dir);
+    run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    wait_down(&dir);
+    let old = sb.procs("supervise s")[0];
+    let log = sb.path("stage/log");
+    fs::create_dir_all(&log).unwrap();
+    write_script(&log.join("run"), &format!("exec cat >> {}", out.display()));
+    fs::rename(&log, dir.join("log")).unwrap();
+    wait_new_supervise(&sb, "s", &dir, old);
+    assert_stays_down(&dir, Duration::from_millis(1000));
+    run_output(sb.command(bin("svc")).arg("-u").arg(&dir));
+    let pid = wait_up(&dir);
+    wait_until(Duration::from_secs(10), "first start logged", || {
+        lines(&out).contains(&format!("started-{pid}"))
+    });
+    stop(svscan);
+}
+
+/// issue 15.1: the want survives the takeover path too: a restarted svscan watches the
+/// supervise it found; when that supervise dies, its replacement keeps `svc -d`.
+#[test]
+fn takeover_replacement_keeps_want_down() {
+    let sb = Sandbox::new("svscan-takeover-want");
+    let scan = sb.path("scan");
+    fs::create_dir_all(&scan).unwrap();
+    let dir = prepare(&sb, "stage/t", "exec sleep 1000");
+    fs::rename(&dir, scan.join("t")).unwrap();
+    let dir = scan.join("t");
+    let mut svscan = start_svscan(&sb, &scan, &[]);
+    wait_up(&dir);
+    send_signal(svscan.id(), 9);
+    let _ = svscan.wait();
+    let svscan2 = start_svscan(&sb, &scan, &[]);
+    run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    wait_down(&dir);
+    // svscan2 watches the supervise it found (a new service proves it scanned).
+    // (Named so that `supervise t` matches only the service under test.)
+    let two = prepare(&sb, "stage/n2", "exec sleep 1000");
+    fs::rename(&two, scan.join("n2")).unwrap();
+    wait_up(&scan.join("n2"));
+    let old = sb.procs("supervise t")[0];
+    send_signal(old, 9);
+    wait_new_supervise(&sb, "t", &dir, old);
+    assert_stays_down(&dir, Duration::from_millis(1500));
+    assert_eq!(read_status(&dir).unwrap().want, Want::Down);
+    stop(svscan2);
+}
+
+/// issue 15.1: `mkdir log` before `log/run` exists starts no logger (no `unable to start
+/// log/run` once a second); the logger starts as soon as `log/run` is there and executable.
+#[test]
+fn log_dir_without_run_waits_quietly() {
+    let sb = Sandbox::new("svscan-log-norun");
+    let scan = sb.path("scan");
+    let out = sb.path("log.out");
+    fs::create_dir_all(&scan).unwrap();
+    let dir = prepare(&sb, "stage/s", "echo started-$$\nexec sleep 1000");
+    fs::rename(&dir, scan.join("s")).unwrap();
+    let err = sb.path("svscan.err");
+    let svscan = sb
+        .command(bin("svscan"))
+        .arg(&scan)
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let dir = scan.join("s");
+    wait_up(&dir);
+    fs::create_dir(dir.join("log")).unwrap();
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < deadline {
+        assert!(
+            !dir.join("log/supervise").exists(),
+            "a logger was started without log/run"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Written, then made executable: only then does the logger start.
+    fs::write(
+        dir.join("log/run"),
+        format!("#!/bin/sh\nexec cat >> {}\n", out.display()),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < deadline {
+        assert!(!dir.join("log/supervise").exists(), "started before chmod");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.join("log/run"), fs::Permissions::from_mode(0o755)).unwrap();
+    wait_up(&dir.join("log"));
+    control(&dir, b"t");
+    wait_until(Duration::from_secs(10), "output in the logger", || {
+        lines(&out).iter().any(|l| l.starts_with("started-"))
+    });
+    let text = fs::read_to_string(&err).unwrap();
+    assert!(!text.contains("log/run"), "{text}");
+    stop(svscan);
+}
+
+/// issue 15.2: a second svscan on the same directory refuses to start, says why, exits 111
+/// and touches no service; after the first is SIGKILLed, a new one takes over.
+#[test]
+fn second_svscan_on_same_dir_is_refused() {
+    let sb = Sandbox::new("svscan-lock");
+    let scan = sb.path("scan");
+    fs::create_dir_all(&scan).unwrap();
+    let dir = prepare(&sb, "stage/s", "exec sleep 1000");
+    fs::rename(&dir, scan.join("s")).unwrap();
+    let dir = scan.join("s");
+    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let run = wait_up(&dir);
+    let sup = sb.procs("supervise s");
+    let mut second = sb
+        .command(bin("svscan"))
+        .arg(&scan)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_exit(&mut second, Duration::from_secs(10));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(code, 111, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "svscan: fatal: unable to acquire {} lock: temporary failure\n",
+            scan.display()
+        )
+    );
+    // Through a symlink to the same directory too.
+    let link = sb.path("link");
+    std::os::unix::fs::symlink(&scan, &link).unwrap();
+    let (code, _, _) = run_output(sb.command(bin("svscan")).arg(&link));
+    assert_eq!(code, 111);
+    assert_eq!(sb.procs("supervise s"), sup);
+    assert_eq!(read_status(&dir).unwrap().pid, run);
+    assert_eq!(sb.procs("svscan").len(), 1);
+
+    // The owner dies by SIGKILL: its successor takes the lock and the services over.
+    send_signal(svscan.id(), 9);
+    let _ = svscan.wait();
+    let mut svscan2 = start_svscan(&sb, &scan, &[]);
+    let two = prepare(&sb, "stage/two", "exec sleep 1000");
+    fs::rename(&two, scan.join("two")).unwrap();
+    wait_up(&scan.join("two"));
+    assert!(svscan2.try_wait().unwrap().is_none(), "successor refused");
+    assert_eq!(sb.procs("supervise s"), sup);
+    assert_eq!(read_status(&dir).unwrap().pid, run);
+    // Its children do not hold the lock: with svscan2 gone, a third starts even though
+    // every supervise it started still runs.
+    send_signal(svscan2.id(), 9);
+    let _ = svscan2.wait();
+    let svscan3 = start_svscan(&sb, &scan, &[]);
+    let three = prepare(&sb, "stage/three", "exec sleep 1000");
+    fs::rename(&three, scan.join("three")).unwrap();
+    wait_up(&scan.join("three"));
+    assert_eq!(read_status(&dir).unwrap().pid, run);
+    stop(svscan3);
+}
+
+/// issue 15.8: a dangling symlink in the scan dir is reported like daemontools does it, once
+/// per appearance, not at every scan.
+#[test]
+fn dangling_symlink_warned_once_per_appearance() {
+    let sb = Sandbox::new("svscan-dangling");
+    let scan = sb.path("scan");
+    fs::create_dir_all(&scan).unwrap();
+    let err = sb.path("svscan.err");
+    let svscan = sb
+        .command(bin("svscan"))
+        .arg(&scan)
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let warning = "svscan: warning: unable to stat dead: file does not exist";
+    let count = || lines(&err).iter().filter(|l| l.as_str() == warning).count();
+    std::os::unix::fs::symlink(sb.path("nowhere"), scan.join("dead")).unwrap();
+    wait_until(Duration::from_secs(5), "warning", || count() == 1);
+    // Three more scans (each new service is picked up by one).
+    for i in 0..3 {
+        let d = prepare(&sb, &format!("stage/s{i}"), "exec sleep 1000");
+        fs::rename(&d, scan.join(format!("s{i}"))).unwrap();
+        wait_up(&scan.join(format!("s{i}")));
+    }
+    assert_eq!(count(), 1, "{:?}", lines(&err));
+    // Gone, then back: a new appearance, a new warning.
+    fs::remove_file(scan.join("dead")).unwrap();
+    let d = prepare(&sb, "stage/s3", "exec sleep 1000");
+    fs::rename(&d, scan.join("s3")).unwrap();
+    wait_up(&scan.join("s3"));
+    std::os::unix::fs::symlink(sb.path("nowhere"), scan.join("dead")).unwrap();
+    wait_until(Duration::from_secs(5), "second warning", || count() == 2);
+    stop(svscan);
+}
+
+/// issue 15.8: a service that ignores its down signal gets it once, not again when svscan
+/// escalates to the kill at shutdown; a removed service still stopping is killed at shutdown
+/// too (svscan used to wait for it for ever). The signals are counted with strace: the second
+/// TERM came a moment before the KILL, too close for the service to see it.
+#[test]
+fn stubborn_services_get_one_term_then_the_kill_at_shutdown() {
+    let sb = Sandbox::new("svscan-one-term");
+    let scan = sb.path("scan");
+    fs::create_dir_all(&scan).unwrap();
+    let run = "trap '' TERM\nexec sleep 1000";
+    for name in ["gone", "stay"] {
+        let dir = prepare(&sb, &format!("stage/{name}"), run);
+        fs::rename(&dir, scan.join(name)).unwrap();
+    }
+    let trace = sb.path("trace");
+    let mut strace = sb
+        .command("strace")
+        .args(["-f", "-qq", "-e", "trace=kill", "-e", "signal=none", "-o"])
+        .arg(&trace)
+        .arg(bin("svscan"))
+        .args(["-t", "700"])
+        .arg(&scan)
+        .spawn()
+        .unwrap();
+    let gone_pid = wait_up(&scan.join("gone"));
+    let stay_pid = wait_up(&scan.join("stay"));
+    let svscan = wait_for(Duration::from_secs(5), "svscan's pid", || {
+        sb.procs("svscan")
+            .into_iter()
+            .find(|&p| !cmdline(p).starts_with("strace"))
+    });
+    let gone = sb.path("gone");
+    fs::rename(scan.join("gone"), &gone).unwrap();
+    wait_status(&gone, "removed service told", |s| s.want == Want::Down);
+    send_signal(svscan, 15);
+    assert_eq!(wait_exit(&mut strace, Duration::from_secs(10)), 0);
+    let calls = lines(&trace);
+    for pid in [gone_pid, stay_pid] {
+        let terms = calls
+            .iter()
+            .filter(|l| l.contains(&format!("kill({pid}, SIGTERM)")))
+            .count();
+        assert_eq!(terms, 1, "pid {pid}: {calls:#?}");
+        assert!(
+            calls
+                .iter()
+                .any(|l| l.contains(&format!("kill(-{pid}, SIGKILL)"))),
+            "pid {pid} killed: {calls:#?}"
+        );
+    }
+}
+
+/// issue 15.2, takeover: an svscan SIGKILLed a moment after a fork leaves its lock in that
+/// child until the child's exec. A successor waits that out (the lock's recorded owner is
+/// dead) instead of refusing; a live holder is refused at once.
+#[test]
+fn lock_left_in_a_dead_owners_child_is_waited_out() {
+    let sb = Sandbox::new("svscan-lock-child");
+    let scan = sb.path("scan");
+    fs::create_dir_all(&scan).unwrap();
+    // The owner takes the lock, forks a child sharing it, and dies; the child keeps it 400 ms.
+    let script = "import fcntl, os, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n\
+        fcntl.flock(fd, fcntl.LOCK_EX)\n\
+        if os.fork() == 0:\n    time.sleep(0.4)\n    os._exit(0)\n\
+        os._exit(0)\n";
+    let (code, _, err) = run_output(sb.command("python3").arg("-c").arg(script).arg(&scan));
+    assert_eq!(code, 0, "{err}");
+    let t0 = Instant::now();
+    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let dir = prepare(&sb, "stage/s", "exec sleep 1000");
+    fs::rename(&dir, scan.join("s")).unwrap();
+    wait_up(&scan.join("s"));
+    assert!(svscan.try_wait().unwrap().is_none(), "refused");
+    eprintln!("started after the child's lock: {:?}", t0.elapsed());
+    send_signal(svscan.id(), 9);
+    let _ = svscan.wait();
+
+    // A live holder: refused at once.
+    let holder = "import fcntl, os, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n\
+        fcntl.flock(fd, fcntl.LOCK_EX)\n\
+        print('locked', flush=True)\n\
+        time.sleep(1000)\n";
+    let mut h = sb
+        .command("python3")
+        .arg("-c")
+        .arg(holder)
+        .arg(&scan)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(h.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "locked\n");
+    let t0 = Instant::now();
+    let (code, _, _) = run_output(sb.command(bin("svscan")).arg(&scan));
+    assert_eq!(code, 111);
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    stop(h);
+}

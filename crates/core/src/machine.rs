@@ -202,10 +202,16 @@ pub struct Machine {
 impl Machine {
     /// A machine for a service that starts down (`./down` exists) or up.
     pub fn new(cfg: Config, start_down: bool, now: Now) -> Machine {
+        Machine::with_want(cfg, if start_down { Want::Down } else { Want::Up }, now)
+    }
+
+    /// A machine that takes over a service with the want its predecessor recorded (a handover):
+    /// up starts the service, down and once (already run) start nothing.
+    pub fn with_want(cfg: Config, want: Want, now: Now) -> Machine {
         Machine {
             cfg,
             phase: Phase::Down,
-            want: if start_down { Want::Down } else { Want::Up },
+            want,
             paused: false,
             got_term: false,
             exit_requested: false,

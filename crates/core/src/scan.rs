@@ -26,6 +26,10 @@ pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const FALLBACK_RESCAN: Duration = Duration::from_secs(5);
 /// Retry delay after a failed scan (e.g. out of descriptors).
 pub const RETRY: Duration = Duration::from_secs(1);
+/// Set (to `1`) in the environment of a supervise that svscan starts in place of an earlier
+/// one: it keeps the want its predecessor recorded in `supervise/status` instead of applying
+/// `./down`. supervise removes it from its own environment, so no child sees it.
+pub const HANDOVER_ENV: &str = "VIGIL_HANDOVER";
 
 /// Identity of a service directory: device and inode of what the entry names (links followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,7 +43,10 @@ pub struct Key {
 pub struct Seen {
     pub name: OsString,
     pub key: Key,
+    /// `log/run` exists: the logger can start.
     pub has_log: bool,
+    /// `log` exists but `log/run` does not (yet): the driver watches `log` for `run`.
+    pub log_pending: bool,
 }
 
 /// Which of a service's two supervise processes.
@@ -54,16 +61,19 @@ pub enum Side {
 pub enum Action {
     /// Start the supervise of `side`, unless one already runs there (then report
     /// [`Scan::found_foreign`]). The driver creates the service's pipe first if it has a log.
-    Start { key: Key, side: Side },
+    /// `handover`: a supervise ran there before (ours or a foreign one) and this one replaces
+    /// it, so it must keep the want its predecessor recorded ([`HANDOVER_ENV`]).
+    Start {
+        key: Key,
+        side: Side,
+        handover: bool,
+    },
     /// Write `bytes` to that side's `supervise/control`.
     Control {
         key: Key,
         side: Side,
         bytes: &'static [u8],
     },
-    /// A log was added to a running service: ask its supervise to exit at the service's next
-    /// stop (if the service is up and wanted up), so it comes back with the pipe as stdout.
-    Reattach { key: Key },
     /// The service side is gone: close our write end of the pipe so the logger sees EOF.
     CloseWrite { key: Key },
     /// Forget the service and release its pipe and watches.
@@ -93,6 +103,10 @@ struct Slot {
     told: bool,
     /// When to escalate with `+k` (group kill).
     kill_at: Option<Duration>,
+    /// A supervise ran here before (ours or foreign): the next one is a handover.
+    ran: bool,
+    /// The stop was escalated to a kill.
+    killed: bool,
 }
 
 impl Slot {
@@ -102,6 +116,8 @@ impl Slot {
             start_at: now,
             told: false,
             kill_at: None,
+            ran: false,
+            killed: false,
         }
     }
 
@@ -186,8 +202,18 @@ impl Scan {
                     svc.name = s.name;
                     if s.has_log && svc.log.is_none() {
                         svc.log = Some(Slot::new(now));
-                        if svc.main.state != State::Idle {
-                            self.actions.push(Action::Reattach { key: s.key });
+                        // The running supervise's stdout is not the new pipe: it exits (`x`)
+                        // at the service's next stop, or at once if the service is down, and
+                        // its replacement (a handover: the want is kept) runs the service
+                        // with the pipe as stdout. A start still queued gets the pipe anyway.
+                        let live = matches!(svc.main.state, State::Running { pid } if pid != 0)
+                            || svc.main.state == State::Foreign;
+                        if live && svc.present && !self.shutdown {
+                            self.actions.push(Action::Control {
+                                key: s.key,
+                                side: Side::Main,
+                                bytes: b"x",
+                            });
                         }
                     }
                 }
@@ -228,6 +254,8 @@ impl Scan {
             slot.start_at = now + RESTART_PACE;
             slot.told = false;
             slot.kill_at = None;
+            slot.killed = false;
+            slot.ran = true;
         }
         self.reconcile(now);
     }
@@ -247,7 +275,9 @@ impl Scan {
         if let Some(slot) = self.slot_mut(key, side) {
             slot.state = State::Foreign;
             slot.told = false;
+            slot.killed = false;
             slot.start_at = now + RESTART_PACE;
+            slot.ran = true;
         }
         self.reconcile(now);
     }
@@ -446,7 +476,11 @@ fn step(
         if slot.state == State::Idle && slot.start_at <= now {
             // Marked running-to-be by the driver's answer; until then do not ask twice.
             slot.state = State::Running { pid: 0 };
-            actions.push(Action::Start { key, side });
+            actions.push(Action::Start {
+                key,
+                side,
+                handover: slot.ran,
+            });
         }
         return;
     }
@@ -465,12 +499,22 @@ fn step(
         });
         return;
     }
+    // Told already without a deadline (a removed service still stopping) and now a shutdown:
+    // the deadline starts now, or svscan would wait for it for ever.
+    if slot.kill_at.is_none()
+        && !slot.killed
+        && let Some(t) = escalate
+    {
+        slot.kill_at = Some(now + t);
+    }
     if slot.kill_at.is_some_and(|t| t <= now) {
         slot.kill_at = None;
+        slot.killed = true;
+        // Only the kill: the down signal was sent with the stop, once is right.
         actions.push(Action::Control {
             key,
             side,
-            bytes: b"dx+k",
+            bytes: b"+k",
         });
     }
 }
@@ -491,6 +535,15 @@ mod tests {
             name: OsString::from(format!("svc{n}")),
             key: key(n),
             has_log: log,
+            log_pending: false,
+        }
+    }
+
+    fn start(n: u64, side: Side, handover: bool) -> Action {
+        Action::Start {
+            key: key(n),
+            side,
+            handover,
         }
     }
 
@@ -501,7 +554,7 @@ mod tests {
     /// Starts everything asked for, giving pids from `next_pid`.
     fn start_all(s: &mut Scan, acts: &[Action], next_pid: &mut u32, now: Duration) {
         for a in acts {
-            if let Action::Start { key, side } = *a {
+            if let Action::Start { key, side, .. } = *a {
                 *next_pid += 1;
                 s.started(key, side, *next_pid, now);
             }
@@ -516,18 +569,9 @@ mod tests {
         assert_eq!(
             acts,
             vec![
-                Action::Start {
-                    key: key(1),
-                    side: Side::Main
-                },
-                Action::Start {
-                    key: key(1),
-                    side: Side::Log
-                },
-                Action::Start {
-                    key: key(2),
-                    side: Side::Main
-                },
+                start(1, Side::Main, false),
+                start(1, Side::Log, false),
+                start(2, Side::Main, false),
             ]
         );
         let mut pid = 100;
@@ -561,13 +605,7 @@ mod tests {
         s.timer(Duration::from_millis(999));
         assert!(drain(&mut s).is_empty());
         s.timer(S);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Start {
-                key: key(1),
-                side: Side::Main
-            }]
-        );
+        assert_eq!(drain(&mut s), vec![start(1, Side::Main, true)]);
         // A failed start is retried after the pace too.
         s.start_failed(key(1), Side::Main, S);
         assert_eq!(s.next_deadline(), Some(2 * S));
@@ -644,17 +682,46 @@ mod tests {
         let acts = drain(&mut s);
         start_all(&mut s, &acts, &mut 0, Duration::ZERO);
         s.scanned(vec![seen(1, true)], S);
+        // Whatever the service's state: its supervise is handed over, not asked about it.
         assert_eq!(
             drain(&mut s),
             vec![
-                Action::Reattach { key: key(1) },
-                Action::Start {
+                Action::Control {
                     key: key(1),
-                    side: Side::Log
-                }
+                    side: Side::Main,
+                    bytes: b"x"
+                },
+                start(1, Side::Log, false)
             ]
         );
         assert!(s.has_log(key(1)));
+        // It exits (not told: the scan did not ask it to stop for good); its replacement is a
+        // handover and keeps the want its predecessor recorded.
+        s.started(key(1), Side::Log, 2, S);
+        s.reaped(1, 2 * S);
+        assert_eq!(drain(&mut s), vec![start(1, Side::Main, true)]);
+        // A removed service's supervise after that is still told to go down for good.
+        s.started(key(1), Side::Main, 3, 2 * S);
+        s.scanned(vec![], 3 * S);
+        assert_eq!(
+            drain(&mut s),
+            vec![Action::Control {
+                key: key(1),
+                side: Side::Main,
+                bytes: b"dx"
+            }]
+        );
+    }
+
+    #[test]
+    fn log_added_while_start_is_queued_needs_no_handover() {
+        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
+        s.scanned(vec![seen(1, false)], Duration::ZERO);
+        let first = drain(&mut s);
+        assert_eq!(first, vec![start(1, Side::Main, false)]);
+        // The driver has not answered the start yet when the log shows up.
+        s.scanned(vec![seen(1, true)], Duration::ZERO);
+        assert_eq!(drain(&mut s), vec![start(1, Side::Log, false)]);
     }
 
     #[test]
@@ -694,7 +761,7 @@ mod tests {
             vec![Action::Control {
                 key: key(1),
                 side: Side::Main,
-                bytes: b"dx+k"
+                bytes: b"+k"
             }]
         );
         s.reaped(1, S + t);
@@ -710,6 +777,39 @@ mod tests {
             ]
         );
         s.reaped(2, S + t);
+        assert_eq!(
+            drain(&mut s),
+            vec![Action::Forget { key: key(1) }, Action::Exit]
+        );
+    }
+
+    #[test]
+    fn removed_service_still_stopping_is_killed_at_shutdown() {
+        let t = Duration::from_secs(3);
+        let mut s = Scan::new(t);
+        s.scanned(vec![seen(1, false)], Duration::ZERO);
+        let acts = drain(&mut s);
+        start_all(&mut s, &acts, &mut 0, Duration::ZERO);
+        s.scanned(vec![], S);
+        assert_eq!(drain(&mut s).len(), 1, "dx once");
+        assert_eq!(s.next_deadline(), None, "removal alone never kills");
+        s.shut_down(2 * S);
+        assert!(
+            drain(&mut s).is_empty(),
+            "no second dx: one down signal only"
+        );
+        assert_eq!(s.next_deadline(), Some(2 * S + t));
+        s.timer(2 * S + t);
+        assert_eq!(
+            drain(&mut s),
+            vec![Action::Control {
+                key: key(1),
+                side: Side::Main,
+                bytes: b"+k"
+            }]
+        );
+        assert_eq!(s.next_deadline(), None, "killed once");
+        s.reaped(1, 3 * S + t);
         assert_eq!(
             drain(&mut s),
             vec![Action::Forget { key: key(1) }, Action::Exit]
@@ -733,13 +833,7 @@ mod tests {
         assert!(drain(&mut s).is_empty());
         assert_eq!(s.next_deadline(), None);
         s.foreign_gone(key(1), Side::Main, 5 * S);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Start {
-                key: key(1),
-                side: Side::Main
-            }]
-        );
+        assert_eq!(drain(&mut s), vec![start(1, Side::Main, true)]);
         // A foreign supervise of a removed service is told to stop too.
         s.found_foreign(key(1), Side::Main, 5 * S);
         s.scanned(vec![], 6 * S);
@@ -764,13 +858,7 @@ mod tests {
         assert!(drain(&mut s).is_empty(), "not before the pace");
         assert_eq!(s.next_deadline(), Some(S));
         s.timer(S);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Start {
-                key: key(1),
-                side: Side::Main
-            }]
-        );
+        assert_eq!(drain(&mut s), vec![start(1, Side::Main, true)]);
     }
 
     #[test]
@@ -782,10 +870,7 @@ mod tests {
         s.reaped(10, 5 * S);
         assert_eq!(
             drain(&mut s),
-            vec![Action::Start {
-                key: key(1),
-                side: Side::Main
-            }],
+            vec![start(1, Side::Main, true)],
             "restarted at once, nothing killed: the new supervise adopts the run"
         );
         s.started(key(1), Side::Main, 11, 5 * S);

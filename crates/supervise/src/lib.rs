@@ -88,6 +88,8 @@ impl Supervisor {
 
         signals::reset_dispositions();
         process::cloexec_inherited();
+        // Taken out of the environment at once: no child of ours sees it.
+        let handover = process::take_env(vigil_core::scan::HANDOVER_ENV).is_some();
         let signals = Signals::block(&[SIGCHLD, sig::TERM, sig::INT, sig::HUP])
             .map_err(|e| fatal(format!("unable to create pipe for {name}"), e))?;
         std::env::set_current_dir(dir)
@@ -110,7 +112,17 @@ impl Supervisor {
         let clock = Clock::new();
         let now = clock.now();
         let (cfg, _) = layout::read_config(read_knob);
-        let machine = Machine::new(cfg, start_down, now);
+        // A supervise svscan starts in place of an earlier one keeps the want that one recorded
+        // (`svc -d` or `-o` survives the handover); only a fresh start applies `./down`.
+        let kept = handover
+            .then(|| std::fs::read(layout::STATUS).ok())
+            .flatten()
+            .and_then(|b| vigil_core::status::Status::unpack(&b).ok())
+            .map(|st| st.want);
+        let machine = match kept {
+            Some(want) => Machine::with_want(cfg, want, now),
+            None => Machine::new(cfg, start_down, now),
+        };
         let mut s = Supervisor {
             name,
             machine,
@@ -269,10 +281,15 @@ impl Supervisor {
                         _ => process::signal(pid, sig, group),
                     };
                 }
-                Action::Exit => self.exiting = true,
+                Action::Exit => {
+                    self.exiting = true;
+                    // daemontools compat: the last status is written again on exit, so a
+                    // deleted `supervise/status` comes back.
+                    self.last_written = None;
+                }
             }
         }
-        if self.machine.take_dirty() {
+        if self.machine.take_dirty() || self.exiting {
             self.write_status();
         }
     }

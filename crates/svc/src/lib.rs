@@ -34,12 +34,16 @@ use vigil_sys::wait::{EXIT_GONE, Waiter};
 use vigil_sys::{diag, fifo};
 
 const PROG: &str = "svc";
-const USAGE: &str = "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill, q quit, 1 usr1, 2 usr2, w winch, + group, = pid, W wait (u U d D), T wait timeout ms";
+/// daemontools' line, word for word, so scripts matching it keep working.
+const USAGE: &str = "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill";
+/// daemontools compat: our extensions get a line of their own after daemontools' line.
+const USAGE_MORE: &str = "svc more options: q quit, 1 usr1, 2 usr2, w winch, + group, = pid, W wait (u U d D), T wait timeout ms";
 const ENXIO: i32 = 6;
 
 fn usage(text: &str) -> ExitCode {
     diag::line(text);
     diag::line(USAGE);
+    diag::line(USAGE_MORE);
     ExitCode::from(diag::EXIT_USAGE)
 }
 

@@ -1,6 +1,6 @@
 //! svok — is a supervise running in this service directory?
 //!
-//! Usage: `svok dir`
+//! Usage: `svok dir` (further arguments are ignored, as daemontools' svok ignores them).
 //!
 //! Exit codes: 0 supervise runs; 100 it does not (or never ran there), or usage; 111 the
 //! directory or `supervise/ok` could not be opened for another reason.
@@ -19,7 +19,8 @@ const ENXIO: i32 = 6;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let [dir] = args.as_slice() else {
+    // daemontools compat: arguments after the first are ignored, as svok.c does.
+    let Some(dir) = args.first() else {
         return diag::usage(PROG, "svok dir");
     };
     let name = String::from_utf8_lossy(dir.as_bytes());

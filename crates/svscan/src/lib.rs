@@ -3,12 +3,16 @@
 //! Usage: `svscan [ -t ms ] [ dir ]` (dir defaults to the current directory).
 //!
 //! Every entry of DIR whose name does not begin with `.` and which is, or links to, a directory
-//! gets `supervise NAME`; if `NAME/log` exists, also `supervise log` run in `NAME`, its stdin the
+//! gets `supervise NAME`; if `NAME/log/run` exists (and is executable), also `supervise log` run
+//! in `NAME`, its stdin the
 //! read end of a pipe whose write end is the service's stdout. svscan holds both ends for as
 //! long as the service exists, so nothing is lost when either side restarts. Changes in DIR
 //! (and a `log` added to a service) are seen through inotify at once; without inotify, DIR is
 //! rescanned every 5 seconds. The `supervise` beside svscan's own executable is run, else the
-//! one on PATH.
+//! one on PATH. A supervise started in place of an earlier one keeps the want that one
+//! recorded (`HANDOVER_ENV`); only the first one started for a service applies `./down`.
+//!
+//! svscan holds `flock` on DIR itself for its lifetime: a second svscan on DIR exits 111.
 //!
 //! Options: `-t ms`: at shutdown, how long a service (and then a logger draining its pipe) may
 //! take to stop before it is killed (default 10000).
@@ -21,11 +25,11 @@
 //! Readiness: when started with `$NOTIFY_SOCKET` (systemd `Type=notify`), svscan sends `READY=1`
 //! once its first scan has started every service, and removes the variable.
 //!
-//! Exit codes: 0 after a shutdown; 100 usage; 111 when DIR cannot be entered or signals cannot be
-//! set up.
+//! Exit codes: 0 after a shutdown; 100 usage; 111 when DIR cannot be entered, another svscan
+//! holds its lock, or signals cannot be set up.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -35,8 +39,7 @@ use std::time::{Duration, Instant};
 
 use vigil_core::control::sig;
 use vigil_core::getopt::{self, Opt};
-use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, Key, Scan, Side};
-use vigil_core::status::{Status, Want};
+use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, HANDOVER_ENV, Key, Scan, Side};
 use vigil_sys::diag::{self, EXIT_TEMP};
 use vigil_sys::inotify::{self, Watcher};
 use vigil_sys::signals::{self, Signals};
@@ -51,6 +54,7 @@ const SIGCHLD: i32 = 17;
 const ENXIO: i32 = 6;
 const ENOENT: i32 = 2;
 const ENOSPC: i32 = 28;
+const EAGAIN: i32 = 11;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -95,6 +99,8 @@ struct Held {
     pipe_checked: bool,
     /// inotify watches the directory for a `log` appearing; a failure was reported.
     watched: bool,
+    /// inotify watches `log` for its `run` appearing.
+    log_watched: bool,
     watch_warned: bool,
 }
 
@@ -128,6 +134,10 @@ struct Svscan {
     held: HashMap<Key, Held>,
     /// `/proc/locks`, read at most once per batch of actions.
     locks: Option<String>,
+    /// Entries that could not be examined at the last scan: warned about once per appearance.
+    unstattable: HashSet<OsString>,
+    /// The lock on DIR itself, held for svscan's lifetime (close-on-exec).
+    _dir_lock: OwnedFd,
 }
 
 /// Path of a file of `side`'s supervise, relative to the service directory.
@@ -164,6 +174,15 @@ impl Svscan {
                 EXIT_TEMP,
             )
         })?;
+        // One svscan per scan directory: a second one would start competing supervise processes
+        // and, when stopped, stop every service.
+        let dir_lock = lock_scan_dir().map_err(|e| {
+            diag::fatal(
+                PROG,
+                &format!("unable to acquire {dir_name} lock: {}", diag::reason(&e)),
+                EXIT_TEMP,
+            )
+        })?;
         let me = process::own_pid();
         if me != 1
             && let Err(e) = process::become_subreaper()
@@ -182,6 +201,8 @@ impl Svscan {
             supervise: supervise_program(),
             held: HashMap::new(),
             locks: None,
+            unstattable: HashSet::new(),
+            _dir_lock: dir_lock,
         };
         let watched = Watcher::new().and_then(|w| {
             let wd = w.watch_scan_dir(Path::new("."))?;
@@ -306,14 +327,6 @@ impl Svscan {
         }
     }
 
-    fn read_status(&self, key: Key, side: Side) -> Option<Status> {
-        let dir = self.held.get(&key)?.dir.as_ref()?;
-        let fd = fifo::open_file_at(dir, &rel(side, "supervise/status")).ok()?;
-        let mut buf = [0u8; 64];
-        let n = fifo::read_full(&fd, &mut buf).ok()?;
-        Status::unpack(buf.get(..n)?).ok()
-    }
-
     fn handle_events(&mut self) {
         let Some((w, wd)) = &self.watcher else { return };
         match w.read(*wd) {
@@ -331,18 +344,26 @@ impl Svscan {
         if self.scan.shutting_down() {
             return;
         }
+        let mut unstattable = HashSet::new();
+        let warned = &self.unstattable;
         let listed = inotify::list_services(Path::new("."), |name, e| {
-            diag::warn(
-                PROG,
-                &format!(
-                    "unable to stat {}: {}",
-                    String::from_utf8_lossy(name.as_bytes()),
-                    diag::reason(e)
-                ),
-            );
+            if !warned.contains(name) {
+                diag::warn(
+                    PROG,
+                    &format!(
+                        "unable to stat {}: {}",
+                        String::from_utf8_lossy(name.as_bytes()),
+                        diag::reason(e)
+                    ),
+                );
+            }
+            unstattable.insert(name.to_owned());
         });
         let seen = match listed {
-            Ok(seen) => seen,
+            Ok(seen) => {
+                self.unstattable = unstattable;
+                seen
+            }
             Err(e) => {
                 diag::warn(
                     PROG,
@@ -367,12 +388,16 @@ impl Svscan {
                 held.dir = fifo::open_dir(Path::new(&s.name)).ok();
                 dirs += usize::from(held.dir.is_some());
             }
-            if held.watched {
-                continue;
-            }
             let Some((w, _)) = &self.watcher else {
                 continue;
             };
+            if s.log_pending && !held.log_watched {
+                // Failing that, the logger starts at the next scan that sees its `run`.
+                held.log_watched = w.watch_log_dir(&Path::new(&s.name).join("log")).is_ok();
+            }
+            if held.watched {
+                continue;
+            }
             match w.watch_service_dir(Path::new(&s.name)) {
                 Ok(_) => held.watched = true,
                 // Out of inotify watches: the whole scan falls back to polling.
@@ -406,16 +431,12 @@ impl Svscan {
         self.locks = None;
         while let Some(action) = self.scan.next_action() {
             match action {
-                Action::Start { key, side } => self.start(key, side),
+                Action::Start {
+                    key,
+                    side,
+                    handover,
+                } => self.start(key, side, handover),
                 Action::Control { key, side, bytes } => self.control(key, side, bytes),
-                Action::Reattach { key } => {
-                    let up = self
-                        .read_status(key, Side::Main)
-                        .is_some_and(|s| s.pid != 0 && s.want == Want::Up);
-                    if up {
-                        self.control(key, Side::Main, b"x");
-                    }
-                }
                 Action::CloseWrite { key } => {
                     if let Some(h) = self.held.get_mut(&key) {
                         h.pipe_write = None;
@@ -438,7 +459,7 @@ impl Svscan {
             .unwrap_or_default()
     }
 
-    fn start(&mut self, key: Key, side: Side) {
+    fn start(&mut self, key: Key, side: Side, handover: bool) {
         let now = self.now();
         let name = self.name(key);
         self.held.entry(key).or_default();
@@ -504,7 +525,12 @@ impl Svscan {
             }
         };
         let path = PathBuf::from(&name);
-        let (args, opts): (Vec<&OsStr>, spawn::Spawn<'_>) = match side {
+        let env = if handover {
+            vec![(OsStr::new(HANDOVER_ENV), OsStr::new("1"))]
+        } else {
+            Vec::new()
+        };
+        let (args, mut opts): (Vec<&OsStr>, spawn::Spawn<'_>) = match side {
             Side::Main => (
                 vec![OsStr::new(&name)],
                 spawn::Spawn {
@@ -525,6 +551,7 @@ impl Svscan {
                 },
             ),
         };
+        opts.env = env;
         match spawn::spawn(&self.supervise, &args, opts) {
             Ok(pid) => self.scan.started(key, side, pid, now),
             Err(e) => {
@@ -738,6 +765,26 @@ impl Svscan {
             return;
         };
         let _ = process::signal(pid, sig, false);
+    }
+}
+
+/// Takes the lock on the scan directory (the current directory). A predecessor killed a moment
+/// after a fork leaves the lock in that child until its exec: while `/proc/locks` names only
+/// dead holders, try again for up to a second.
+fn lock_scan_dir() -> std::io::Result<OwnedFd> {
+    let here = Path::new(".");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match process::lock_dir(here) {
+            Err(e)
+                if e.raw_os_error() == Some(EAGAIN)
+                    && Instant::now() < deadline
+                    && takeover::lock_owner_gone(here) =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 

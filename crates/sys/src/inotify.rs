@@ -56,8 +56,20 @@ impl Watcher {
         Ok(inotify::add_watch(&self.fd, path, mask)?)
     }
 
+    /// Watches a service's `log` directory (links followed) that has no executable `run` yet,
+    /// for `run` appearing, being written or made executable.
+    pub fn watch_log_dir(&self, path: &Path) -> io::Result<i32> {
+        let mask = WatchFlags::CREATE
+            | WatchFlags::MOVED_TO
+            | WatchFlags::ATTRIB
+            | WatchFlags::CLOSE_WRITE
+            | WatchFlags::ONLYDIR;
+        Ok(inotify::add_watch(&self.fd, path, mask)?)
+    }
+
     /// Drains every pending event. Events on `scan_wd` always ask for a rescan; events on a
-    /// service directory only when they name `log`.
+    /// service directory only when they name `log`, on a `log` directory waiting for its
+    /// `run` only when they name `run`.
     pub fn read(&self, scan_wd: i32) -> io::Result<Events> {
         let mut out = Events::default();
         let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
@@ -69,7 +81,9 @@ impl Watcher {
                         out.overflow = true;
                         out.rescan = true;
                     } else if ev.wd() == scan_wd
-                        || ev.file_name().is_some_and(|n| n.to_bytes() == b"log")
+                        || ev
+                            .file_name()
+                            .is_some_and(|n| matches!(n.to_bytes(), b"log" | b"run"))
                     {
                         out.rescan = true;
                     }
@@ -129,7 +143,7 @@ impl AsFd for Watcher {
 
 /// Lists the entries of `dir` that are services: names not starting with `.` that are, or
 /// link to, directories, keyed by the device and inode of that directory. Entries that cannot be
-/// examined are reported through `warn(name, error)` and skipped.
+/// examined (a dangling link among them) are reported through `warn(name, error)` and skipped.
 pub fn list_services(
     dir: &Path,
     mut warn: impl FnMut(&OsStr, &io::Error),
@@ -144,8 +158,14 @@ pub fn list_services(
         let path = dir.join(&name);
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
-            // Gone between readdir and stat, or a dangling link: not a service (yet).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            // Gone between readdir and stat: not a service. A dangling link is reported
+            // (daemontools compat: svscan.c warns `unable to stat` for it too).
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) =>
+            {
+                continue;
+            }
             Err(e) => {
                 warn(&name, &e);
                 continue;
@@ -154,8 +174,13 @@ pub fn list_services(
         if !meta.is_dir() {
             continue;
         }
-        // daemontools compat: `log` of any type counts, as in svscan.c.
-        let has_log = std::fs::metadata(path.join("log")).is_ok();
+        // daemontools compat: daemontools starts the logger as soon as `log` exists, and its
+        // supervise then fails once a second until `log/run` appears; we wait for an
+        // executable `log/run` (the driver watches `log` for it), so `mkdir log`, then writing
+        // `log/run`, then `chmod +x` is quiet.
+        let log_dir = std::fs::metadata(path.join("log")).is_ok();
+        let has_log =
+            log_dir && std::fs::metadata(path.join("log/run")).is_ok_and(|m| m.mode() & 0o111 != 0);
         out.push(Seen {
             name,
             key: Key {
@@ -163,6 +188,7 @@ pub fn list_services(
                 ino: meta.ino(),
             },
             has_log,
+            log_pending: log_dir && !has_log,
         });
     }
     Ok(out)

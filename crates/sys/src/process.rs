@@ -250,3 +250,31 @@ mod stat_tests {
         assert_eq!(start_ticks(u32::MAX), None);
     }
 }
+
+/// Reads the environment variable `name` and removes it from this process's environment, so
+/// no child inherits it. Call only at start, while the process has a single thread.
+pub fn take_env(name: &str) -> Option<std::ffi::OsString> {
+    let value = std::env::var_os(name)?;
+    // SAFETY: called at the start of a single-threaded program (supervise's setup), before any
+    // thread exists that could read the environment concurrently.
+    unsafe { std::env::remove_var(name) };
+    Some(value)
+}
+
+/// Takes `flock(LOCK_EX|LOCK_NB)` on the directory `path` itself, opened
+/// `O_RDONLY|O_DIRECTORY|O_CLOEXEC`: no write access needed, no file created. The lock lasts as
+/// long as the returned descriptor (close-on-exec: children never hold it) and ends with the
+/// process, however it dies. Held elsewhere: `EAGAIN`.
+pub fn lock_dir(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{FlockOperation, Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(fd),
+        Err(Errno::WOULDBLOCK) => Err(io::Error::from_raw_os_error(Errno::AGAIN.raw_os_error())),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -244,6 +244,32 @@ fn runs_as_supervise(pid: u32) -> bool {
     })
 }
 
+/// True when every process `/proc/locks` names as holding a lock on `path` is dead or a zombie:
+/// the lock then lives on only in children it forked a moment before its death, which drop it
+/// at their exec (the descriptor is close-on-exec). False when nobody is named (unknown).
+pub fn lock_owner_gone(path: &Path) -> bool {
+    let Ok(st) = rustix::fs::stat(path) else {
+        return false;
+    };
+    let locks = read_locks();
+    let (major, minor) = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    let pids = lock_pids(&locks, major, minor, st.st_ino);
+    !pids.is_empty() && pids.into_iter().all(|p| !alive(p))
+}
+
+/// A process exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may contain anything.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat.get(i + 1..))
+        .and_then(|rest| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X" | "x"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]

@@ -652,3 +652,18 @@ fn adopted_run_that_was_being_stopped_is_stopped() {
     m.finish_spawn_failed(at(10));
     assert_eq!(m.next_action(), None, "want down: not restarted");
 }
+
+#[test]
+fn handed_over_machine_keeps_the_want_it_is_given() {
+    let now = at(0);
+    for (want, starts) in [(Want::Up, true), (Want::Down, false), (Want::Once, false)] {
+        let mut m = Machine::with_want(Config::default(), want, now);
+        m.start(now);
+        assert_eq!(
+            m.next_action() == Some(Action::SpawnRun),
+            starts,
+            "want {want:?}"
+        );
+        assert_eq!(m.status().want, want);
+    }
+}
