@@ -234,23 +234,6 @@ pub fn set_comm(name: &str) {
     }
 }
 
-#[cfg(test)]
-mod stat_tests {
-    use super::*;
-
-    #[test]
-    fn stat_fields_of_this_process() {
-        let me = own_pid();
-        let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get().unsigned_abs());
-        assert_eq!(parent_of(me), ppid);
-        let text = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
-        let after = text.rsplit_once(") ").unwrap().1;
-        let ticks: u64 = after.split(' ').nth(19).unwrap().parse().unwrap();
-        assert_eq!(start_ticks(me), Some(ticks));
-        assert_eq!(start_ticks(u32::MAX), None);
-    }
-}
-
 /// Reads the environment variable `name` and removes it from this process's environment, so
 /// no child inherits it. Call only at start, while the process has a single thread.
 pub fn take_env(name: &str) -> Option<std::ffi::OsString> {
@@ -276,5 +259,22 @@ pub fn lock_dir(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
         Ok(()) => Ok(fd),
         Err(Errno::WOULDBLOCK) => Err(io::Error::from_raw_os_error(Errno::AGAIN.raw_os_error())),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod stat_tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_of_this_process() {
+        let me = own_pid();
+        let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get().unsigned_abs());
+        assert_eq!(parent_of(me), ppid);
+        let text = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
+        let after = text.rsplit_once(") ").unwrap().1;
+        let ticks: u64 = after.split(' ').nth(19).unwrap().parse().unwrap();
+        assert_eq!(start_ticks(me), Some(ticks));
+        assert_eq!(start_ticks(u32::MAX), None);
     }
 }
