@@ -1,6 +1,8 @@
 #!/bin/sh
 # Inside the throwaway root: install the vigil .deb with dpkg -i, check what it put where, run a
-# service (with a multilog logger) from /etc/service through it, stop it all, remove the package.
+# service (with a multilog logger) from /etc/service through it, and run scripts written for
+# daemontools (setuidgid envdir softlimit) and runit (chpst) with neither installed; stop it all,
+# remove the package.
 set -eu
 . /tmp/lib.sh
 
@@ -44,6 +46,44 @@ until grep -q 'hello from' /etc/service/hello/log/main/current 2>/dev/null; do
 	i=$((i + 1)); [ $i -lt 100 ] || fail "no log line"; sleep 0.05
 done
 note "log: $(cat /etc/service/hello/log/main/current | tai64nlocal)"
+
+# Run scripts as daemontools and runit users write them, with neither package on the machine:
+# setuidgid/envdir/softlimit and chpst are vigil's.
+! dpkg -s daemontools >/dev/null 2>&1 || fail "daemontools is installed in the root"
+! dpkg -s runit >/dev/null 2>&1 || fail "runit is installed in the root"
+for p in setuidgid envdir softlimit chpst; do
+	[ "$(readlink "$(command -v $p)")" = vigil ] || fail "$p is not vigil's"
+done
+for s in dt rn; do
+	mkdir -p /etc/service/$s/env
+	echo "hello-$s" >/etc/service/$s/env/GREETING
+done
+cat >/etc/service/dt/run <<'RUN'
+#!/bin/sh
+exec setuidgid nobody envdir ./env softlimit -d 200000000 \
+	sh -c 'echo "$GREETING uid=$(id -u) gid=$(id -g) $(grep "Max data size" /proc/self/limits | tr -s " ")" >/tmp/dt.out; exec sleep 1000'
+RUN
+cat >/etc/service/rn/run <<'RUN'
+#!/bin/sh
+exec chpst -u nobody -e ./env -d 200000000 \
+	sh -c 'echo "$GREETING uid=$(id -u) gid=$(id -g) $(grep "Max data size" /proc/self/limits | tr -s " ")" >/tmp/rn.out; exec sleep 1000'
+RUN
+chmod +x /etc/service/dt/run /etc/service/rn/run
+nobody=$(id -u nobody)
+for s in dt rn; do
+	wait_supervised /etc/service/$s
+	svc -u -W u -T 5000 /etc/service/$s || fail "$s not up"
+	i=0
+	until [ -s /tmp/$s.out ]; do
+		i=$((i + 1)); [ $i -lt 100 ] || fail "$s wrote nothing"; sleep 0.05
+	done
+	line=$(cat /tmp/$s.out)
+	note "$s: $line"
+	case $line in
+	"hello-$s uid=$nobody gid=$(id -g nobody) Max data size 200000000 "*) ;;
+	*) fail "$s: unexpected: $line" ;;
+	esac
+done
 kill -TERM $scan
 wait $scan || fail "svscan exit $?"
 assert_none 'svscan|supervise|sleep 1000|multilog'
