@@ -27,17 +27,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         return diag::usage(PROG, "envuidgid account child");
     };
     let fatal = |text: String| diag::fatal(PROG, &text, EXIT_TEMP);
-    let shown = String::from_utf8_lossy(name.as_bytes());
-    let user = match account::find_user(name.as_bytes()) {
-        Ok(Some(u)) => u,
-        Ok(None) => return fatal(format!("unknown account {shown}")),
-        Err(e) => {
-            return fatal(format!(
-                "unable to read {}: {}",
-                account::PASSWD,
-                diag::reason(&e)
-            ));
-        }
+    let user = match account::user_or_reason(name.as_bytes()) {
+        Ok(u) => u,
+        Err(text) => return fatal(text),
     };
     let env = vec![
         ("GID".into(), Some(user.gid.to_string().into())),

@@ -28,17 +28,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         return diag::usage(PROG, "setuidgid account child");
     };
     let fatal = |text: String| diag::fatal(PROG, &text, EXIT_TEMP);
-    let shown = String::from_utf8_lossy(name.as_bytes());
-    let user = match account::find_user(name.as_bytes()) {
-        Ok(Some(u)) => u,
-        Ok(None) => return fatal(format!("unknown account {shown}")),
-        Err(e) => {
-            return fatal(format!(
-                "unable to read {}: {}",
-                account::PASSWD,
-                diag::reason(&e)
-            ));
-        }
+    let user = match account::user_or_reason(name.as_bytes()) {
+        Ok(u) => u,
+        Err(text) => return fatal(text),
     };
     if let Err((step, e)) = account::become_ids(user.uid, user.gid, &[user.gid]) {
         let what = if step == IdStep::Uid {

@@ -40,6 +40,19 @@ pub fn find_user(name: &[u8]) -> io::Result<Option<User>> {
     Ok(vigil_core::account::find_user(&read_passwd()?, name))
 }
 
+/// Looks `name` up in `/etc/passwd`; on failure, daemontools' words for it (`unknown account
+/// NAME`, `unable to read /etc/passwd: REASON`), for setuidgid and envuidgid to print as fatal.
+pub fn user_or_reason(name: &[u8]) -> Result<User, String> {
+    match find_user(name) {
+        Ok(Some(u)) => Ok(u),
+        Ok(None) => Err(format!("unknown account {}", String::from_utf8_lossy(name))),
+        Err(e) => Err(format!(
+            "unable to read {PASSWD}: {}",
+            crate::diag::reason(&e)
+        )),
+    }
+}
+
 /// Which of the three calls of [`become_ids`] failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdStep {
