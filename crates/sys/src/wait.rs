@@ -229,38 +229,15 @@ impl Waiter {
                     Some(left)
                 }
             };
-            let mut fds: Vec<BorrowedFd<'_>> = vec![self.watcher.as_fd()];
-            let mut owners = Vec::new();
+            let woke = self.poll_once(timeout, &mut fired)?;
             for (i, d) in self.dirs.iter().enumerate() {
-                if let Some(ok) = &d.ok {
-                    fds.push(ok.as_fd());
-                    owners.push(i);
+                if (woke.overflow || fired.contains(&d.wd))
+                    && let Some(x) = dirty.get_mut(i)
+                {
+                    *x = true;
                 }
             }
-            let mut ready = vec![false; fds.len()];
-            poll::wait(&fds, &mut ready, timeout).map_err(|err| Failure::System {
-                what: "poll".into(),
-                err,
-            })?;
-            drop(fds);
-            if ready.first() == Some(&true) {
-                fired.clear();
-                let overflow =
-                    self.watcher
-                        .read_fired(&mut fired)
-                        .map_err(|err| Failure::System {
-                            what: "read inotify events".into(),
-                            err,
-                        })?;
-                for (i, d) in self.dirs.iter().enumerate() {
-                    if (overflow || fired.contains(&d.wd))
-                        && let Some(x) = dirty.get_mut(i)
-                    {
-                        *x = true;
-                    }
-                }
-            }
-            for (&i, _) in owners.iter().zip(ready.iter().skip(1)).filter(|(_, r)| **r) {
+            for i in woke.gone {
                 // The supervise wrote its last status before it exited: judge by that one.
                 if !self.reached_now(i, goal)? {
                     let dir = self.dirs.get(i).map(|d| d.name.clone()).unwrap_or_default();
@@ -308,6 +285,33 @@ impl Waiter {
         if timeout.is_some_and(|t| t.is_zero()) {
             return Ok(());
         }
+        let woke = self.poll_once(timeout, &mut Vec::new())?;
+        for i in woke.gone {
+            // Gone: stop polling its write end, or every later poll returns at once.
+            if let Some(d) = self.dirs.get_mut(i) {
+                d.ok = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one [`Waiter::poll_once`] saw.
+struct Woke {
+    /// The inotify queue overflowed: every directory may have changed.
+    overflow: bool,
+    /// Indexes of the directories whose supervise went away (their `ok` writer reported).
+    gone: Vec<usize>,
+}
+
+impl Waiter {
+    /// One poll over the inotify fd and every `ok` writer still held, up to `timeout`; the
+    /// watch descriptors that fired go into `fired` (cleared first).
+    fn poll_once(
+        &self,
+        timeout: Option<std::time::Duration>,
+        fired: &mut Vec<i32>,
+    ) -> Result<Woke, Failure> {
         let mut fds: Vec<BorrowedFd<'_>> = vec![self.watcher.as_fd()];
         let mut owners = Vec::new();
         for (i, d) in self.dirs.iter().enumerate() {
@@ -321,23 +325,24 @@ impl Waiter {
             what: "poll".into(),
             err,
         })?;
-        drop(fds);
+        fired.clear();
+        let mut overflow = false;
         if ready.first() == Some(&true) {
-            let mut fired = Vec::new();
-            self.watcher
-                .read_fired(&mut fired)
+            overflow = self
+                .watcher
+                .read_fired(fired)
                 .map_err(|err| Failure::System {
                     what: "read inotify events".into(),
                     err,
                 })?;
         }
-        for (&i, _) in owners.iter().zip(ready.iter().skip(1)).filter(|(_, r)| **r) {
-            // Gone: stop polling its write end, or every later poll returns at once.
-            if let Some(d) = self.dirs.get_mut(i) {
-                d.ok = None;
-            }
-        }
-        Ok(())
+        let gone = owners
+            .iter()
+            .zip(ready.iter().skip(1))
+            .filter(|(_, r)| **r)
+            .map(|(&i, _)| i)
+            .collect();
+        Ok(Woke { overflow, gone })
     }
 }
 
