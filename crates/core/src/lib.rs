@@ -13,6 +13,7 @@ pub mod info;
 pub mod layout;
 pub mod machine;
 pub mod multilog;
+pub mod readiness;
 pub mod scan;
 pub mod status;
 pub mod svstat;

@@ -14,5 +14,6 @@ pub mod poll;
 pub mod process;
 pub mod signals;
 pub mod spawn;
+pub mod statedir;
 pub mod takeover;
 pub mod wait;
