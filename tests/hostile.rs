@@ -89,13 +89,15 @@ fn wait_text(path: &Path, needle: &str) -> String {
     )
 }
 
-/// The value of NOTIFY_SOCKET in the environment of `pid`.
+/// The value of NOTIFY_SOCKET in the environment of `pid` (read again while the process is in
+/// the middle of an exec and shows an empty environment).
 fn notify_socket_of(pid: u32) -> String {
-    let env = fs::read(format!("/proc/{pid}/environ")).unwrap();
-    env.split(|b| *b == 0)
-        .find_map(|kv| kv.strip_prefix(b"NOTIFY_SOCKET="))
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .expect("NOTIFY_SOCKET in the run's environment")
+    wait_for(Duration::from_secs(10), "NOTIFY_SOCKET of the run", || {
+        let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
+        env.split(|b| *b == 0)
+            .find_map(|kv| kv.strip_prefix(b"NOTIFY_SOCKET="))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    })
 }
 
 /// A temporary user, deleted (with its processes' files left to the test's cleanup) on drop.
@@ -372,6 +374,28 @@ fn knob_symlink_to_the_owners_own_file_is_followed() {
     wait_down(&dir);
     let text = fs::read_to_string(&err).unwrap();
     assert!(!text.contains("down-signal"), "{text}");
+}
+
+#[test]
+fn presence_knob_linked_to_dev_null_still_counts() {
+    let sb = Sandbox::new("hostile-knob-devnull");
+    let dir = sb.service("s", "exec sleep 1000");
+    symlink("/dev/null", dir.join("no-setsid")).unwrap();
+    let err = sb.path("err");
+    let p = supervise_logged(&sb, &dir, &err);
+    let pid = wait_up(&dir);
+    let pgrp = |pid: u32| -> String {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        stat.rsplit_once(") ")
+            .unwrap()
+            .1
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(pgrp(pid), pgrp(p.id()), "no-setsid ignored");
+    assert_eq!(fs::read_to_string(&err).unwrap(), "");
 }
 
 // Item 4b: supervise/ and the files in it.

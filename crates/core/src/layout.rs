@@ -60,6 +60,10 @@ pub const KNOB_BACKOFF_RESET: &str = "backoff-reset";
 /// `COUNT [WINDOW_MS]`: give up after COUNT automatic restarts within the window (default 60000).
 pub const KNOB_MAX_RESTARTS: &str = "max-restarts";
 
+/// Knobs whose presence is all that counts: their content is never read (a link to
+/// `/dev/null` is as good as an empty file).
+pub const PRESENCE_KNOBS: [&str; 2] = [KNOB_NO_SETSID, KNOB_NOTIFY_SOCKET];
+
 const DEFAULT_TIMEOUT_FINISH_MS: u64 = 5000;
 const DEFAULT_BACKOFF_RESET_MS: u64 = 10_000;
 const DEFAULT_RESTART_WINDOW_MS: u64 = 60_000;

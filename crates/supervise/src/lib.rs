@@ -33,6 +33,8 @@ use vigil_sys::{fifo, files, poll, process, spawn};
 
 const PROG: &str = "supervise";
 const SIGCHLD: i32 = 17;
+/// The most sd_notify datagrams read at one wakeup.
+const NOTIFY_BATCH: usize = 64;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -582,7 +584,11 @@ impl Supervisor {
             uid: process::real_uid(main_pid),
         });
         let own_uid = process::own_uid();
-        while let Some((msg, sender)) = sock.receive(buf) {
+        // A bounded batch: a flood from outside cannot keep the loop from its other fds.
+        for _ in 0..NOTIFY_BATCH {
+            let Some((msg, sender)) = sock.receive(buf) else {
+                break;
+            };
             let believed = sender
                 .is_some_and(|s| readiness::trusted(s, own_uid, main, process::parent_and_session));
             if !believed {
@@ -686,6 +692,11 @@ fn read_ready(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
 /// exists but is refused (not a regular file, a link to another user's file) is warned about,
 /// naming the service and the file, and counts as missing.
 fn read_knob(dir: &str, knob: &str) -> Option<String> {
+    if layout::PRESENCE_KNOBS.contains(&knob) {
+        return files::exists(Path::new(knob))
+            .unwrap_or(false)
+            .then(String::new);
+    }
     match files::read_knob(knob) {
         Ok(v) => v,
         Err(e) => {

@@ -50,6 +50,9 @@ impl StateDir {
     /// missing (Debian's daemontools does that, for read-only service directories). A link
     /// another user made is refused: it could point at any directory root may write. The
     /// directory itself must be ours; group and other write permission is taken away.
+    ///
+    /// daemontools compat: daemontools uses whatever `supervise/` it finds and follows any
+    /// `supervise` link; we refuse another user's directory or link (fatal, exit 111).
     pub fn open(name: &str) -> io::Result<StateDir> {
         let fd = match rustix::fs::statat(CWD, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode).is_symlink() => {
@@ -109,6 +112,8 @@ impl StateDir {
 
     /// Makes sure `name` is a FIFO we own with `mode`: anything else there is removed first
     /// (a regular file as `control` would read as an endless end of file).
+    ///
+    /// daemontools compat: daemontools opens whatever is there (and spins on a regular file).
     pub fn fifo(&self, name: &str, mode: u32) -> io::Result<FifoFound> {
         let found = match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => None,
