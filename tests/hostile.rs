@@ -347,6 +347,11 @@ fn knob_symlink_to_another_users_file_is_not_read_and_never_echoed() {
         "{text}"
     );
     assert!(!text.contains("SECRET"), "file content echoed: {text}");
+    assert_eq!(
+        text.matches("down-signal").count(),
+        1,
+        "one warning per start: {text}"
+    );
     // The refused knob is not used: svc -d sends TERM (the default), and sleep dies of it.
     let (code, _, e) = run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
     assert_eq!((code, e.as_str()), (0, ""));

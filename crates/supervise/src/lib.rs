@@ -117,7 +117,8 @@ impl Supervisor {
 
         let clock = Clock::new();
         let now = clock.now();
-        let (cfg, _) = layout::read_config(|k| read_knob(&name, k));
+        // Quietly: every start reads the knobs again and reports what is wrong then.
+        let (cfg, _) = layout::read_config(|k| knob_value(k).ok().flatten());
         let machine = Machine::new(cfg, start_down, now);
         let mut s = Supervisor {
             name,
@@ -692,12 +693,7 @@ fn read_ready(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
 /// exists but is refused (not a regular file, a link to another user's file) is warned about,
 /// naming the service and the file, and counts as missing.
 fn read_knob(dir: &str, knob: &str) -> Option<String> {
-    if layout::PRESENCE_KNOBS.contains(&knob) {
-        return files::exists(Path::new(knob))
-            .unwrap_or(false)
-            .then(String::new);
-    }
-    match files::read_knob(knob) {
+    match knob_value(knob) {
         Ok(v) => v,
         Err(e) => {
             diag::warn(
@@ -707,6 +703,14 @@ fn read_knob(dir: &str, knob: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// One knob's value, or why it is refused. Presence-only knobs are never read.
+fn knob_value(knob: &str) -> std::io::Result<Option<String>> {
+    if layout::PRESENCE_KNOBS.contains(&knob) {
+        return Ok(files::exists(Path::new(knob))?.then(String::new));
+    }
+    files::read_knob(knob)
 }
 
 /// Makes sure `supervise/NAME` is a FIFO of ours, replacing whatever else is there (a regular
