@@ -168,6 +168,39 @@ fn sd_notify_reaches_supervise_from_a_service_running_as_nobody() {
 }
 
 #[test]
+fn sd_notify_from_a_child_of_a_root_run_that_became_nobody_is_heard() {
+    let test = "sd_notify_from_a_child_of_a_root_run_that_became_nobody_is_heard";
+    if !can_run(test, &["setpriv", "systemd-notify"]) {
+        return;
+    }
+    let sb = Sandbox::new("hostile-notify-child");
+    fs::set_permissions(&sb.root, fs::Permissions::from_mode(0o755)).unwrap();
+    // ./run stays root; only the notifier is nobody: it is believed as a child of ./run.
+    // (systemd-notify follows READY=1 with a BARRIER=1 carrying a pipe end and waits until
+    // supervise closes it, so it is still there to be looked up.)
+    let dir = sb.service(
+        "s",
+        &format!(
+            "{} systemd-notify --ready --status=child\nexec sleep 1000",
+            as_user(NOBODY)
+        ),
+    );
+    fs::write(dir.join("notify-socket"), "").unwrap();
+    let err = sb.path("err");
+    let _p = supervise_logged(&sb, &dir, &err);
+    wait_up(&dir);
+    wait_until(Duration::from_secs(10), "ready from the child", || {
+        info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "child")
+    });
+    // Its BARRIER=1 was judged too, before its descriptor was closed: nothing refused.
+    wait_until(Duration::from_secs(10), "run exec'd sleep", || {
+        read_status(&dir).is_some_and(|s| cmdline(s.pid).starts_with("sleep"))
+    });
+    let text = fs::read_to_string(&err).unwrap();
+    assert!(!text.contains("ignoring"), "{text}");
+}
+
+#[test]
 fn sd_notify_from_another_user_is_refused() {
     if !can_run(
         "sd_notify_from_another_user_is_refused",

@@ -587,9 +587,10 @@ impl Supervisor {
         let own_uid = process::own_uid();
         // A bounded batch: a flood from outside cannot keep the loop from its other fds.
         for _ in 0..NOTIFY_BATCH {
-            let Some((msg, sender)) = sock.receive(buf) else {
+            let Some(datagram) = sock.receive(buf) else {
                 break;
             };
+            let (msg, sender) = (&datagram.text, datagram.sender);
             let believed = sender
                 .is_some_and(|s| readiness::trusted(s, own_uid, main, process::parent_and_session));
             if !believed {

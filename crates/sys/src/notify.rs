@@ -65,10 +65,8 @@ impl NotifySocket {
         &self.address
     }
 
-    /// The next waiting datagram as text with its sender; `None` when there is none. A datagram
-    /// without credentials (cannot happen with `SO_PASSCRED`) has sender `None`. Descriptors
-    /// passed along are closed at once.
-    pub fn receive(&self, buf: &mut [u8]) -> Option<(String, Option<Sender>)> {
+    /// The next waiting datagram; `None` when there is none.
+    pub fn receive(&self, buf: &mut [u8]) -> Option<Datagram> {
         let mut space =
             [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmCredentials(1), ScmRights(8))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -81,6 +79,7 @@ impl NotifySocket {
         )
         .ok()?;
         let mut sender = None;
+        let mut fds = Vec::new();
         for m in control.drain() {
             match m {
                 RecvAncillaryMessage::ScmCredentials(c) => {
@@ -89,15 +88,30 @@ impl NotifySocket {
                         uid: c.uid.as_raw(),
                     });
                 }
-                // Dropping the received descriptors closes them.
-                RecvAncillaryMessage::ScmRights(fds) => fds.for_each(drop),
+                RecvAncillaryMessage::ScmRights(received) => fds.extend(received),
                 _ => {}
             }
         }
         let n = msg.bytes.min(buf.len());
         let text = String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned();
-        Some((text, sender))
+        Some(Datagram {
+            text,
+            sender,
+            _fds: fds,
+        })
     }
+}
+
+/// One sd_notify datagram.
+pub struct Datagram {
+    pub text: String,
+    /// The sender as the kernel saw it (`None` only without `SO_PASSCRED`).
+    pub sender: Option<Sender>,
+    /// Descriptors that came with it, closed when the datagram is dropped. `systemd-notify`
+    /// follows `READY=1` with `BARRIER=1` and a pipe end, and waits until the manager closes
+    /// it: holding it until the datagram has been judged keeps the sender alive (and its
+    /// `/proc` entry readable) for that long.
+    _fds: Vec<OwnedFd>,
 }
 
 impl std::os::fd::AsFd for NotifySocket {
