@@ -12,7 +12,9 @@
 //!
 //! Anyone else (another user's process outside the service) is refused: they cannot forge
 //! readiness. The last rule can miss a sender that exited and was reaped before supervise looked
-//! (systemd has the same race); the others do not depend on timing.
+//! (systemd has the same race); the others do not depend on timing. `systemd-notify` (246 and
+//! later) follows `READY=1` with `BARRIER=1` and a pipe end and waits until the manager closes
+//! it; supervise closes it only after judging the datagram, so that sender is still there.
 
 /// The sender of one datagram, as the kernel reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
