@@ -415,6 +415,31 @@ fn knob_symlink_to_the_owners_own_file_is_followed() {
 }
 
 #[test]
+fn knob_that_is_a_fifo_never_blocks_supervise() {
+    let sb = Sandbox::new("hostile-knob-fifo");
+    let dir = sb.service("s", "exec sleep 1000");
+    let made = Command::new("mkfifo")
+        .arg(dir.join("down-signal"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = sb.path("err");
+    let _p = supervise_logged(&sb, &dir, &err);
+    let pid = wait_up(&dir);
+    wait_text(
+        &err,
+        &format!(
+            "supervise: warning: unable to read {}/down-signal: not a regular file",
+            dir.display()
+        ),
+    );
+    // supervise still obeys: a restart reads the knobs again and goes on.
+    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-k").arg(&dir));
+    assert_eq!((code, e.as_str()), (0, ""));
+    wait_status(&dir, "restarted", |s| s.pid != 0 && s.pid != pid);
+}
+
+#[test]
 fn presence_knob_linked_to_dev_null_still_counts() {
     let sb = Sandbox::new("hostile-knob-devnull");
     let dir = sb.service("s", "exec sleep 1000");
