@@ -150,7 +150,7 @@ fn sd_notify_ready_and_status() {
     let sb = Sandbox::new("sd-notify");
     let dir = sb.service(
         "s",
-        "python3 -c \"import os,socket,time; time.sleep(0.2); s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'STATUS=serving requests\\nREADY=1', os.environ['NOTIFY_SOCKET'])\"\nexec sleep 1000",
+        "python3 -c \"import os,socket,time; time.sleep(0.2); a=os.environ['NOTIFY_SOCKET']; a=(chr(0)+a[1:]) if a.startswith('@') else a; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'STATUS=serving requests\\nREADY=1', a)\"\nexec sleep 1000",
     );
     fs::write(dir.join("notify-socket"), "").unwrap();
     let _p = supervise(&sb, &dir);

@@ -25,8 +25,20 @@ pub const HISTORY_NEW: &str = "supervise/history.new";
 pub const KNOB_NOTIFICATION_FD: &str = "notification-fd";
 /// Readiness: if present, `./run` gets `NOTIFY_SOCKET` (systemd's sd_notify protocol).
 pub const KNOB_NOTIFY_SOCKET: &str = "notify-socket";
-/// The datagram socket supervise listens on when `notify-socket` exists.
-pub const NOTIFY_SOCKET: &str = "supervise/notify";
+
+/// The names inside `supervise/`, for supervise, which reaches them through a descriptor on that
+/// directory (never through a path: see `vigil_sys::statedir`).
+pub mod state {
+    pub const LOCK: &str = "lock";
+    pub const CONTROL: &str = "control";
+    pub const OK: &str = "ok";
+    pub const STATUS: &str = "status";
+    pub const STATUS_NEW: &str = "status.new";
+    pub const INFO: &str = "info";
+    pub const INFO_NEW: &str = "info.new";
+    pub const HISTORY: &str = "history";
+    pub const HISTORY_NEW: &str = "history.new";
+}
 
 pub const RUN: &str = "run";
 pub const FINISH: &str = "finish";
@@ -50,22 +62,39 @@ pub const KNOB_BACKOFF_RESET: &str = "backoff-reset";
 /// `COUNT [WINDOW_MS]`: give up after COUNT automatic restarts within the window (default 60000).
 pub const KNOB_MAX_RESTARTS: &str = "max-restarts";
 
+/// Knobs whose presence is all that counts: their content is never read (a link to
+/// `/dev/null` is as good as an empty file).
+pub const PRESENCE_KNOBS: [&str; 2] = [KNOB_NO_SETSID, KNOB_NOTIFY_SOCKET];
+
 const DEFAULT_TIMEOUT_FINISH_MS: u64 = 5000;
 const DEFAULT_BACKOFF_RESET_MS: u64 = 10_000;
 const DEFAULT_RESTART_WINDOW_MS: u64 = 60_000;
 
+/// A knob file whose value could not be used. The value itself is never part of it: a knob
+/// may be a link to a file its reader must not show (`down-signal -> /etc/shadow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnobWarning {
+    /// The knob's file name.
+    pub knob: &'static str,
+    /// What was wrong, in words.
+    pub reason: &'static str,
+}
+
 /// Builds the per-service [`Config`] from the knob files. `read(name)` returns the trimmed
 /// content of `name`, or `None` when the file does not exist. Unreadable values are reported in
 /// the returned warnings and the default is used.
-pub fn read_config(read: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
+pub fn read_config(read: impl Fn(&'static str) -> Option<String>) -> (Config, Vec<KnobWarning>) {
     let mut cfg = Config::default();
     let mut warnings = Vec::new();
-    let mut number = |name: &str| -> Option<u64> {
-        let text = read(name)?;
+    let mut number = |knob: &'static str| -> Option<u64> {
+        let text = read(knob)?;
         match text.split_whitespace().next().map(str::parse::<u64>) {
             Some(Ok(n)) => Some(n),
             _ => {
-                warnings.push(format!("unable to parse {name}: not a number"));
+                warnings.push(KnobWarning {
+                    knob,
+                    reason: "not a number",
+                });
                 None
             }
         }
@@ -89,17 +118,19 @@ pub fn read_config(read: impl Fn(&str) -> Option<String>) -> (Config, Vec<String
                 cfg.max_restarts = Some(restarts(count, DEFAULT_RESTART_WINDOW_MS))
             }
             (Some(Ok(count)), Some(Ok(window))) => cfg.max_restarts = Some(restarts(count, window)),
-            _ => warnings.push(format!(
-                "unable to parse {KNOB_MAX_RESTARTS}: want COUNT [WINDOW_MS]"
-            )),
+            _ => warnings.push(KnobWarning {
+                knob: KNOB_MAX_RESTARTS,
+                reason: "want COUNT [WINDOW_MS]",
+            }),
         }
     }
     if let Some(text) = read(KNOB_DOWN_SIGNAL) {
         match sig::parse(&text) {
             Some(s) => cfg.down_signal = s,
-            None => warnings.push(format!(
-                "unable to parse {KNOB_DOWN_SIGNAL}: unknown signal {text}"
-            )),
+            None => warnings.push(KnobWarning {
+                knob: KNOB_DOWN_SIGNAL,
+                reason: "unknown signal",
+            }),
         }
     }
     cfg.own_group = read(KNOB_NO_SETSID).is_none();
@@ -119,7 +150,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn cfg(files: &[(&str, &str)]) -> (Config, Vec<String>) {
+    fn cfg(files: &[(&str, &str)]) -> (Config, Vec<KnobWarning>) {
         let map: HashMap<&str, &str> = files.iter().copied().collect();
         read_config(|n| map.get(n).map(|s| s.trim().to_owned()))
     }
@@ -161,5 +192,15 @@ mod tests {
         assert_eq!(c.down_signal, 15);
         assert_eq!(c.timeout_kill, None);
         assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn warnings_never_carry_the_value() {
+        let secret = "root:$6$salt$hash:19000:0:99999:7:::";
+        let (_, w) = cfg(&[("down-signal", secret), ("timeout-kill", secret)]);
+        assert_eq!(w.len(), 2);
+        for x in w {
+            assert!(!format!("{x:?}").contains("root"), "{x:?}");
+        }
     }
 }

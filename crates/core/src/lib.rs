@@ -16,6 +16,7 @@ pub mod layout;
 pub mod limit;
 pub mod machine;
 pub mod multilog;
+pub mod readiness;
 pub mod scan;
 pub mod status;
 pub mod sv;

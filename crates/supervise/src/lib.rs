@@ -20,17 +20,21 @@ use std::process::ExitCode;
 use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
 use vigil_core::info::Info;
-use vigil_core::layout;
+use vigil_core::layout::{self, state};
 use vigil_core::machine::{Action, Machine, Now};
 use vigil_core::machine::{Adopted, ExitKind};
+use vigil_core::readiness::{self, Main};
 use vigil_sys::clock::Clock;
 use vigil_sys::diag::{self, EXIT_TEMP};
 use vigil_sys::notify::{self, NotifySocket};
 use vigil_sys::signals::{self, Signals};
+use vigil_sys::statedir::{FifoFound, StateDir};
 use vigil_sys::{fifo, files, poll, process, spawn};
 
 const PROG: &str = "supervise";
 const SIGCHLD: i32 = 17;
+/// The most sd_notify datagrams read at one wakeup.
+const NOTIFY_BATCH: usize = 64;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -48,6 +52,8 @@ struct Supervisor {
     name: String,
     machine: Machine,
     clock: Clock,
+    /// `supervise/`, held open: every state file is reached through it.
+    state: StateDir,
     signals: Signals,
     control: OwnedFd,
     /// Our own writer on `control`: keeps the read end from seeing EOF (and poll quiet).
@@ -61,10 +67,11 @@ struct Supervisor {
     exiting: bool,
     /// Read end of the current run's notification-fd pipe (s6 readiness).
     ready_pipe: Option<OwnedFd>,
-    /// The sd_notify socket, when `notify-socket` exists.
+    /// The sd_notify socket, when `notify-socket` exists; its address goes to `./run` as
+    /// NOTIFY_SOCKET.
     notify: Option<NotifySocket>,
-    /// Absolute path of the sd_notify socket, handed to `./run` as NOTIFY_SOCKET.
-    notify_path: Option<OsString>,
+    /// A datagram from a sender not trusted to speak for this run was dropped and said so.
+    notify_refusal_told: bool,
     /// The last `STATUS=` text received through sd_notify.
     notify_status: String,
     /// This boot's id, recorded with each run so a successor can recognise it.
@@ -96,14 +103,15 @@ impl Supervisor {
             .map_err(|e| fatal(format!("unable to chdir to {name}"), e))?;
         let start_down = files::exists(Path::new(layout::DOWN))
             .map_err(|e| fatal(format!("unable to stat {name}/down"), e))?;
-        make_supervise_dir().map_err(|e| fatal(format!("unable to create {name}/supervise"), e))?;
-        let lock = files::try_lock(Path::new(layout::LOCK))
+        let state = StateDir::open(layout::SUPERVISE_DIR)
+            .map_err(|e| fatal(format!("unable to open {name}/supervise"), e))?;
+        let lock = state
+            .lock(state::LOCK)
             .map_err(|e| fatal(format!("unable to acquire {name}/supervise/lock"), e))?;
-        let control_path = Path::new(layout::CONTROL);
         let open_control = || -> std::io::Result<(OwnedFd, OwnedFd)> {
-            fifo::make(control_path, 0o600)?;
-            let r = fifo::open_read(control_path)?;
-            let w = fifo::open_write(control_path)?;
+            make_fifo(&state, &name, state::CONTROL)?;
+            let r = state.open_fifo(state::CONTROL, false)?;
+            let w = state.open_fifo(state::CONTROL, true)?;
             Ok((r, w))
         };
         let (control, control_writer) = open_control()
@@ -111,11 +119,12 @@ impl Supervisor {
 
         let clock = Clock::new();
         let now = clock.now();
-        let (cfg, _) = layout::read_config(read_knob);
+        // Quietly: every start reads the knobs again and reports what is wrong then.
+        let (cfg, _) = layout::read_config(|k| knob_value(k).ok().flatten());
         // A supervise svscan starts in place of an earlier one keeps the want that one recorded
         // (`svc -d` or `-o` survives the handover); only a fresh start applies `./down`.
         let kept = handover
-            .then(|| std::fs::read(layout::STATUS).ok())
+            .then(|| state.read(state::STATUS))
             .flatten()
             .and_then(|b| vigil_core::status::Status::unpack(&b).ok())
             .map(|st| st.want);
@@ -127,6 +136,7 @@ impl Supervisor {
             name,
             machine,
             clock,
+            state,
             signals,
             control,
             _control_writer: control_writer,
@@ -137,7 +147,7 @@ impl Supervisor {
             exiting: false,
             ready_pipe: None,
             notify: None,
-            notify_path: None,
+            notify_refusal_told: false,
             notify_status: String::new(),
             boot_id: process::boot_id().unwrap_or_default(),
             run_identity: None,
@@ -147,9 +157,8 @@ impl Supervisor {
         };
         s.adopt_leftover(now);
         s.write_status();
-        let ok_path = Path::new(layout::OK);
-        let ok = fifo::make(ok_path, 0o600)
-            .and_then(|()| fifo::open_read(ok_path))
+        let ok = make_fifo(&s.state, &s.name, state::OK)
+            .and_then(|()| s.state.open_fifo(state::OK, false))
             .map_err(|e| fatal(format!("unable to read {}/supervise/ok", s.name), e))?;
         s._ok = Some(ok);
         Ok(s)
@@ -295,14 +304,18 @@ impl Supervisor {
     }
 
     fn spawn_run(&mut self, now: Now) {
-        let (cfg, warnings) = layout::read_config(read_knob);
+        let (cfg, warnings) = layout::read_config(|k| read_knob(&self.name, k));
         for w in warnings {
-            diag::warn(PROG, &format!("{}: {w}", self.name));
+            diag::warn(
+                PROG,
+                &format!("unable to parse {}/{}: {}", self.name, w.knob, w.reason),
+            );
         }
         self.machine.set_config(cfg);
         self.ready_pipe = None;
         self.notify_status.clear();
-        let notify_fd = self.notification_fd();
+        self.notify_refusal_told = false;
+        let (notify_fd, mut channel_failed) = self.notification_fd();
         let pipe = match notify_fd.map(|_| notify::pipe()).transpose() {
             Ok(p) => p,
             Err(e) => {
@@ -314,10 +327,14 @@ impl Supervisor {
                         diag::reason(&e)
                     ),
                 );
+                channel_failed = true;
                 None
             }
         };
-        self.prepare_notify_socket();
+        channel_failed |= !self.prepare_notify_socket();
+        // A readiness knob that cannot work must not leave the service "not ready" for ever
+        // (svwait -U would hang): with no working channel at all, ready means up.
+        let no_channel = channel_failed && pipe.is_none() && self.notify.is_none();
         let mut opts = spawn::Spawn {
             setsid: cfg.own_group,
             ..spawn::Spawn::default()
@@ -325,8 +342,8 @@ impl Supervisor {
         if let (Some((_, w)), Some(n)) = (&pipe, notify_fd) {
             opts.fds.push((w, n));
         }
-        if let Some(p) = &self.notify_path {
-            opts.env.push((OsStr::new("NOTIFY_SOCKET"), p.as_os_str()));
+        if let Some(n) = &self.notify {
+            opts.env.push((OsStr::new("NOTIFY_SOCKET"), n.address()));
         }
         match spawn::spawn(OsStr::new("./run"), &[], opts) {
             Ok(pid) => {
@@ -334,6 +351,9 @@ impl Supervisor {
                 self.run_identity = process::start_ticks(pid).map(|t| (pid, t));
                 self.run_since = Some(now.mono);
                 self.machine.run_spawned(pid, now);
+                if no_channel {
+                    self.machine.ready(now);
+                }
                 self.append_history(
                     Event::Start {
                         pid,
@@ -363,9 +383,10 @@ impl Supervisor {
     /// Takes over a `./run` that a killed predecessor left running, if `supervise/info` names a
     /// process that still exists with the same start time in this boot. Never trusts a bare pid.
     fn adopt_leftover(&mut self, now: Now) {
-        let Some(old) = std::fs::read_to_string(layout::INFO)
-            .ok()
-            .and_then(|t| Info::parse(&t))
+        let Some(old) = self
+            .state
+            .read(state::INFO)
+            .and_then(|b| Info::parse(&String::from_utf8_lossy(&b)))
         else {
             return;
         };
@@ -396,8 +417,9 @@ impl Supervisor {
             }
         };
         // The old status has the stamp and flags as the old supervise last wrote them.
-        let old_status = std::fs::read(layout::STATUS)
-            .ok()
+        let old_status = self
+            .state
+            .read(state::STATUS)
             .and_then(|b| vigil_core::status::Status::unpack(&b).ok());
         let adopted = Adopted {
             pid,
@@ -453,9 +475,9 @@ impl Supervisor {
             event,
         }
         .render();
-        if let Err(e) = files::append_bounded(
-            Path::new(layout::HISTORY),
-            Path::new(layout::HISTORY_NEW),
+        if let Err(e) = self.state.append_bounded(
+            state::HISTORY,
+            state::HISTORY_NEW,
             line.as_bytes(),
             history::MAX_BYTES,
             history::newest_half,
@@ -497,57 +519,56 @@ impl Supervisor {
         }
     }
 
-    /// The fd number named by `notification-fd`, if any and sensible (3 or more).
-    fn notification_fd(&self) -> Option<i32> {
-        let text = read_knob(layout::KNOB_NOTIFICATION_FD)?;
+    /// The fd number named by `notification-fd`, if any and sensible (3 to 1024), and whether
+    /// the file exists but cannot be used (warned: the service counts as ready when up).
+    fn notification_fd(&self) -> (Option<i32>, bool) {
+        let Some(text) = read_knob(&self.name, layout::KNOB_NOTIFICATION_FD) else {
+            // Missing, or refused (read_knob said why).
+            let exists = files::exists(Path::new(layout::KNOB_NOTIFICATION_FD)).unwrap_or(true);
+            return (None, exists);
+        };
         match text.parse::<i32>() {
-            Ok(n) if (3..=1024).contains(&n) => Some(n),
+            Ok(n) if (3..=1024).contains(&n) => (Some(n), false),
             _ => {
                 diag::warn(
                     PROG,
                     &format!(
-                        "{}: unable to parse notification-fd: want a number from 3 to 1024",
-                        self.name
+                        "unable to parse {}/{}: want a number from 3 to 1024",
+                        self.name,
+                        layout::KNOB_NOTIFICATION_FD
                     ),
                 );
-                None
+                (None, true)
             }
         }
     }
 
     /// Opens the sd_notify socket the first time a run needs it (`notify-socket` exists), and
-    /// closes it when the file is gone.
-    fn prepare_notify_socket(&mut self) {
-        if read_knob(layout::KNOB_NOTIFY_SOCKET).is_none() {
+    /// closes it when the file is gone. False when it is wanted and could not be opened.
+    fn prepare_notify_socket(&mut self) -> bool {
+        if !files::exists(Path::new(layout::KNOB_NOTIFY_SOCKET)).unwrap_or(false) {
             self.notify = None;
-            self.notify_path = None;
-            return;
+            return true;
         }
         if self.notify.is_some() {
-            return;
+            return true;
         }
-        let path = match std::env::current_dir() {
-            Ok(d) => d.join(layout::NOTIFY_SOCKET),
-            Err(e) => {
-                return diag::warn(
-                    PROG,
-                    &format!("unable to find {}: {}", self.name, diag::reason(&e)),
-                );
-            }
-        };
-        match NotifySocket::bind(&path) {
+        match NotifySocket::bind() {
             Ok(sock) => {
                 self.notify = Some(sock);
-                self.notify_path = Some(path.into_os_string());
+                true
             }
-            Err(e) => diag::warn(
-                PROG,
-                &format!(
-                    "unable to bind {}/supervise/notify: {}",
-                    self.name,
-                    diag::reason(&e)
-                ),
-            ),
+            Err(e) => {
+                diag::warn(
+                    PROG,
+                    &format!(
+                        "unable to create sd_notify socket for {}: {}",
+                        self.name,
+                        diag::reason(&e)
+                    ),
+                );
+                false
+            }
         }
     }
 
@@ -575,7 +596,34 @@ impl Supervisor {
         let Some(sock) = &self.notify else { return };
         let mut ready = false;
         let mut status = None;
-        while let Some(msg) = sock.receive(buf) {
+        let main_pid = self.machine.status().pid;
+        let main = (main_pid != 0).then(|| Main {
+            pid: main_pid,
+            uid: process::real_uid(main_pid),
+        });
+        let own_uid = process::own_uid();
+        // A bounded batch: a flood from outside cannot keep the loop from its other fds.
+        for _ in 0..NOTIFY_BATCH {
+            let Some(datagram) = sock.receive(buf) else {
+                break;
+            };
+            let (msg, sender) = (&datagram.text, datagram.sender);
+            let believed = sender
+                .is_some_and(|s| readiness::trusted(s, own_uid, main, process::parent_and_session));
+            if !believed {
+                if !self.notify_refusal_told {
+                    self.notify_refusal_told = true;
+                    let (pid, uid) = sender.map_or((0, 0), |s| (s.pid, s.uid));
+                    diag::warn(
+                        PROG,
+                        &format!(
+                            "ignoring sd_notify message for {} from pid {pid} uid {uid}: not the service",
+                            self.name
+                        ),
+                    );
+                }
+                continue;
+            }
             for line in msg.lines() {
                 match line.split_once('=') {
                     Some(("READY", "1")) => ready = true,
@@ -609,11 +657,10 @@ impl Supervisor {
         let info = info.render();
         // info first: a reader woken by the rename of status finds an info at least as new.
         if info != self.last_info {
-            match files::replace(
-                Path::new(layout::INFO_NEW),
-                Path::new(layout::INFO),
-                info.as_bytes(),
-            ) {
+            match self
+                .state
+                .replace(state::INFO_NEW, state::INFO, info.as_bytes(), false)
+            {
                 Ok(()) => self.last_info = info,
                 Err(e) => return self.write_failed("info", &e),
             }
@@ -623,11 +670,10 @@ impl Supervisor {
             self.status_retry = None;
             return;
         }
-        match files::replace(
-            Path::new(layout::STATUS_NEW),
-            Path::new(layout::STATUS),
-            &bytes,
-        ) {
+        match self
+            .state
+            .replace(state::STATUS_NEW, state::STATUS, &bytes, false)
+        {
             Ok(()) => {
                 self.last_written = Some(bytes);
                 self.status_retry = None;
@@ -661,19 +707,38 @@ fn read_ready(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
     }
 }
 
-/// Reads one knob file of the service directory (we are chdir'ed into it).
-fn read_knob(name: &str) -> Option<String> {
-    files::read_word(Path::new(name))
+/// Reads one knob file of the service directory `dir` (we are chdir'ed into it). A knob that
+/// exists but is refused (not a regular file, a link to another user's file) is warned about,
+/// naming the service and the file, and counts as missing.
+fn read_knob(dir: &str, knob: &str) -> Option<String> {
+    match knob_value(knob) {
+        Ok(v) => v,
+        Err(e) => {
+            diag::warn(
+                PROG,
+                &format!("unable to read {dir}/{knob}: {}", diag::reason(&e)),
+            );
+            None
+        }
+    }
 }
 
-/// `supervise/` 0700; a dangling `supervise` symlink gets its target created (Debian's
-/// daemontools does the same, for read-only service directories).
-fn make_supervise_dir() -> std::io::Result<()> {
-    let path = Path::new(layout::SUPERVISE_DIR);
-    if let Ok(target) = std::fs::read_link(path)
-        && !path.exists()
-    {
-        return files::make_dir(&target, 0o700);
+/// One knob's value, or why it is refused. Presence-only knobs are never read.
+fn knob_value(knob: &str) -> std::io::Result<Option<String>> {
+    if layout::PRESENCE_KNOBS.contains(&knob) {
+        return Ok(files::exists(Path::new(knob))?.then(String::new));
     }
-    files::make_dir(path, 0o700)
+    files::read_knob(knob)
+}
+
+/// Makes sure `supervise/NAME` is a FIFO of ours, replacing whatever else is there (a regular
+/// file as `control` would make every poll return at once and swallow commands).
+fn make_fifo(state: &StateDir, dir: &str, name: &str) -> std::io::Result<()> {
+    if let FifoFound::Replaced(what) = state.fifo(name, 0o600)? {
+        diag::warn(
+            PROG,
+            &format!("replaced {dir}/supervise/{name}: it was {what}, not a FIFO of supervise"),
+        );
+    }
+    Ok(())
 }

@@ -12,8 +12,29 @@ pub const EXIT_USAGE: u8 = 100;
 /// Exit code for temporary or system failures.
 pub const EXIT_TEMP: u8 = 111;
 
+/// A refusal that is not a system error: a file vigil will not use as it is, for a reason
+/// given in words (`not a FIFO`, `owned by another user`). [`reason`] prints the words.
+#[derive(Debug)]
+pub struct Refused(pub &'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// An [`io::Error`] carrying a [`Refused`].
+pub fn refused(why: &'static str) -> io::Error {
+    io::Error::other(Refused(why))
+}
+
 /// daemontools' words for an I/O error, without Rust's ` (os error N)`.
 pub fn reason(e: &io::Error) -> &'static str {
+    if let Some(Refused(why)) = e.get_ref().and_then(|i| i.downcast_ref::<Refused>()) {
+        return why;
+    }
     match e.raw_os_error() {
         Some(n) => vigil_core::errstr::describe(n),
         None => match e.kind() {

@@ -47,6 +47,12 @@ pub fn open_write_at(dir: impl AsFd, rel: &str) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// True when `fd` is a FIFO (a client must not take a regular file for a supervise).
+pub fn is_fifo(fd: impl AsFd) -> io::Result<bool> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(rustix::fs::FileType::from_raw_mode(st.st_mode).is_fifo())
+}
+
 /// Switches a descriptor to blocking mode (clients write their commands blocking).
 pub fn set_blocking(fd: impl AsFd) -> io::Result<()> {
     let flags = rustix::fs::fcntl_getfl(&fd)?;

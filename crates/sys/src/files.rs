@@ -1,4 +1,7 @@
-//! Small files written so that readers never see half of one.
+//! Small files written so that readers never see half of one, and knob files read safely.
+//!
+//! The writers here work through paths, following symlinks: they are for directories only the
+//! caller can write. supervise's `supervise/` goes through [`crate::statedir`] instead.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -51,10 +54,50 @@ pub fn exists(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// The trimmed first line of a small text file, `None` when it does not exist or is unreadable.
-pub fn read_word(path: &Path) -> Option<String> {
-    let text = fs::read_to_string(path).ok()?;
-    Some(text.lines().next().unwrap_or("").trim().to_owned())
+/// The most of a knob file read: values are a word or two.
+const KNOB_MAX: u64 = 4096;
+
+/// Reads a knob file of the current directory (the service directory): the trimmed first line
+/// of at most 4 KiB, `Ok(None)` when it does not exist.
+///
+/// supervise may read as root in a directory a user owns, so a knob is read only when it is a
+/// regular file (a FIFO would block, a device could be anything) and, when it is a symlink, only
+/// if root or we made the link, or the link's owner owns the file it leads to: a user's
+/// `down-signal -> /etc/shadow` is refused (`symbolic link to a file of another user`). The
+/// open follows the link and the check compares what was opened with what the name is now, so
+/// swapping the link in between gains nothing.
+pub fn read_knob(name: &str) -> io::Result<Option<String>> {
+    use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
+    let fd = match rustix::fs::openat(
+        CWD,
+        name,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    if !FileType::from_raw_mode(st.st_mode).is_file() {
+        return Err(crate::diag::refused("not a regular file"));
+    }
+    let link = rustix::fs::statat(CWD, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if (link.st_dev, link.st_ino) != (st.st_dev, st.st_ino) {
+        let me = rustix::process::geteuid().as_raw();
+        if link.st_uid != 0 && link.st_uid != me && link.st_uid != st.st_uid {
+            return Err(crate::diag::refused(
+                "symbolic link to a file of another user",
+            ));
+        }
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(fs::File::from(fd), KNOB_MAX),
+        &mut bytes,
+    )?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(Some(text.lines().next().unwrap_or("").trim().to_owned()))
 }
 
 /// Takes `flock(LOCK_EX|LOCK_NB)` on `path` (created 0600 if missing). The lock lives as long

@@ -20,5 +20,6 @@ pub mod process;
 pub mod proctitle;
 pub mod signals;
 pub mod spawn;
+pub mod statedir;
 pub mod takeover;
 pub mod wait;

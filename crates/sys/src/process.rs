@@ -163,6 +163,29 @@ fn proc_path<'a>(buf: &'a mut [u8; 32], pid: u32, name: &[u8]) -> Option<&'a std
     std::ffi::CStr::from_bytes_until_nul(&buf[..]).ok()
 }
 
+/// The parent pid and session id of `pid` (fields 4 and 6 of `/proc/PID/stat`), also while it
+/// is a zombie; `None` when it is gone.
+pub fn parent_and_session(pid: u32) -> Option<(u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let mut fields = rest.split(' ').skip(1);
+    let ppid = fields.next()?.parse().ok()?;
+    let session = fields.nth(1)?.parse().ok()?;
+    Some((ppid, session))
+}
+
+/// The real uid of a process (`/proc/PID/status`), `None` when it is gone.
+pub fn real_uid(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// Our effective uid.
+pub fn own_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
 /// The parent pid of `pid` (field 4 of `/proc/PID/stat`), `None` when it is gone or a zombie.
 pub fn parent_of(pid: u32) -> Option<u32> {
     u32::try_from(live_stat_field(pid, 4)?).ok()
