@@ -5,8 +5,10 @@
 //! Every entry of DIR whose name does not begin with `.` and which is, or links to, a directory
 //! gets `supervise NAME`; if `NAME/log/run` exists (and is executable), also `supervise log` run
 //! in `NAME`, its stdin the
-//! read end of a pipe whose write end is the service's stdout. svscan holds both ends for as
-//! long as the service exists, so nothing is lost when either side restarts. Changes in DIR
+//! read end of a pipe whose write end is the service's stdout. svscan holds the pipe (one
+//! descriptor open for both reading and writing) for as long as the service exists, so nothing
+//! is lost when either side restarts; each side's end is opened from it just before that side
+//! starts and closed right after. Changes in DIR
 //! (and a `log` added to a service) are seen through inotify at once; without inotify, DIR is
 //! rescanned every 5 seconds. The `supervise` beside svscan's own executable is run, else the
 //! one on PATH. A supervise started in place of an earlier one keeps the want that one
@@ -29,7 +31,7 @@
 //! holds its lock, or signals cannot be set up.
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -55,6 +57,8 @@ const ENXIO: i32 = 6;
 const ENOENT: i32 = 2;
 const ENOSPC: i32 = 28;
 const EAGAIN: i32 = 11;
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -81,15 +85,15 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// What svscan holds for one service besides the scan's record.
+/// What svscan holds for one service, kept in the scan's record (20 bytes).
 #[derive(Default)]
 struct Held {
-    /// The service directory, opened when first seen: control still reaches its supervise after
-    /// the directory was renamed out of DIR.
+    /// The service directory, opened when first seen if descriptors are plentiful: control
+    /// still reaches its supervise after the directory was renamed out of DIR.
     dir: Option<OwnedFd>,
-    /// The log pipe (read end, write end).
-    pipe_read: Option<OwnedFd>,
-    pipe_write: Option<OwnedFd>,
+    /// The log pipe: one descriptor open for reading and writing, so it alone keeps the pipe
+    /// with a reader and a writer. Each side's end is opened from it for its start.
+    pipe: Option<OwnedFd>,
     /// A supervise we did not start (left by an earlier svscan): its pidfd, readable once it has
     /// exited; or, when its pid could not be found, our writer on its `supervise/ok`, which poll
     /// reports in error once it is gone.
@@ -101,6 +105,8 @@ struct Held {
     watched: bool,
     /// inotify watches `log` for its `run` appearing.
     log_watched: bool,
+    /// The last listing saw `log` without an executable `log/run`.
+    log_pending: bool,
     watch_warned: bool,
 }
 
@@ -109,6 +115,13 @@ impl Held {
         match side {
             Side::Main => &mut self.foreign_main,
             Side::Log => &mut self.foreign_log,
+        }
+    }
+
+    fn foreign_ref(&self, side: Side) -> Option<&OwnedFd> {
+        match side {
+            Side::Main => self.foreign_main.as_ref(),
+            Side::Log => self.foreign_log.as_ref(),
         }
     }
 }
@@ -126,14 +139,16 @@ enum Existing {
 
 struct Svscan {
     dir_name: String,
-    scan: Scan,
+    scan: Scan<Held>,
     origin: Instant,
     signals: Signals,
     watcher: Option<(Watcher, i32)>,
     supervise: OsString,
-    held: HashMap<Key, Held>,
-    /// `/proc/locks`, read at most once per batch of actions.
+    /// `/proc/locks`, read at most once per batch of actions, and only when a lock is held.
     locks: Option<String>,
+    /// A start failed for want of descriptors: retry the failed starts as soon as some are
+    /// freed.
+    starved: bool,
     /// Entries that could not be examined at the last scan: warned about once per appearance.
     unstattable: HashSet<OsString>,
     /// The lock on DIR itself, held for svscan's lifetime (close-on-exec).
@@ -194,13 +209,13 @@ impl Svscan {
         }
         let mut s = Svscan {
             dir_name,
-            scan: Scan::new(timeout),
+            scan: Scan::with_extra(timeout),
             origin: Instant::now(),
             signals,
             watcher: None,
             supervise: supervise_program(),
-            held: HashMap::new(),
             locks: None,
+            starved: false,
             unstattable: HashSet::new(),
             _dir_lock: dir_lock,
         };
@@ -261,11 +276,12 @@ impl Svscan {
                 self.handle_events();
             }
             for (key, side) in gone {
-                if let Some(h) = self.held.get_mut(&key) {
+                if let Some(h) = self.scan.extra_mut(key) {
                     *h.foreign(side) = None;
                 }
                 let now = self.now();
                 self.scan.foreign_gone(key, side, now);
+                self.fds_freed();
             }
             let now = self.now();
             if self.scan.next_deadline().is_some_and(|d| d <= now) {
@@ -282,11 +298,11 @@ impl Svscan {
         }
         let base = fds.len();
         let mut owners = Vec::new();
-        for (key, h) in &self.held {
+        for (key, h) in self.scan.extras() {
             for (side, fd) in [(Side::Main, &h.foreign_main), (Side::Log, &h.foreign_log)] {
                 if let Some(fd) = fd {
                     fds.push(fd.as_fd());
-                    owners.push((*key, side));
+                    owners.push((key, side));
                 }
             }
         }
@@ -346,59 +362,74 @@ impl Svscan {
         }
         let mut unstattable = HashSet::new();
         let warned = &self.unstattable;
-        let listed = inotify::list_services(Path::new("."), |name, e| {
-            if !warned.contains(name) {
-                diag::warn(
-                    PROG,
-                    &format!(
-                        "unable to stat {}: {}",
-                        String::from_utf8_lossy(name.as_bytes()),
-                        diag::reason(e)
-                    ),
-                );
-            }
-            unstattable.insert(name.to_owned());
-        });
-        let seen = match listed {
-            Ok(seen) => {
-                self.unstattable = unstattable;
-                seen
-            }
-            Err(e) => {
-                diag::warn(
-                    PROG,
-                    &format!("unable to read directory: {}", diag::reason(&e)),
-                );
-                self.scan.scan_failed(now);
-                return;
-            }
-        };
-        let mut watch_failed = None;
-        // Directory descriptors are a convenience (control after a rename): they may take half
-        // of what is left after a reserve, so a low descriptor limit leaves room for the pipes
-        // and the starts that matter.
+        let scan = &mut self.scan;
+        scan.begin_scan(now);
+        // One entry at a time: a listing of thousands is never held.
+        let listed = inotify::each_service(
+            Path::new("."),
+            |name, e| {
+                if !warned.contains(name) {
+                    diag::warn(
+                        PROG,
+                        &format!(
+                            "unable to stat {}: {}",
+                            String::from_utf8_lossy(name.as_bytes()),
+                            diag::reason(e)
+                        ),
+                    );
+                }
+                unstattable.insert(name.to_owned());
+            },
+            |seen| {
+                if let Some(held) = scan.seen(&seen, now) {
+                    held.log_pending = seen.log_pending;
+                }
+            },
+        );
+        if let Err(e) = listed {
+            diag::warn(
+                PROG,
+                &format!("unable to read directory: {}", diag::reason(&e)),
+            );
+            self.scan.abort_scan();
+            self.scan.scan_failed(now);
+            return;
+        }
+        self.unstattable = unstattable;
+        self.scan.end_scan(now);
+        self.hold_and_watch();
+    }
+
+    /// For every service listed: its directory descriptor when descriptors are plentiful
+    /// (retried at every scan: out of descriptors now does not mean for ever), and the inotify
+    /// watches for its `log` and `log/run` appearing.
+    fn hold_and_watch(&mut self) {
+        // Directory descriptors are a convenience (control after a rename): only what is left
+        // after a reserve and a pipe and a transient end for every service, halved.
+        let services = self.scan.len();
         let budget = takeover::nofile_limit().map_or(usize::MAX, |l| {
-            usize::try_from(l.saturating_sub(64) / 2).unwrap_or(usize::MAX)
+            let l = usize::try_from(l).unwrap_or(usize::MAX);
+            l.saturating_sub(64 + 2 * services) / 2
         });
-        let mut dirs = self.held.values().filter(|h| h.dir.is_some()).count();
-        for s in &seen {
-            let held = self.held.entry(s.key).or_default();
-            // Retried at every scan: out of descriptors now does not mean forever.
+        let mut dirs = self.scan.extras().filter(|(_, h)| h.dir.is_some()).count();
+        let mut watch_failed = None;
+        let watcher = &self.watcher;
+        self.scan.each_present_mut(|_, name, held| {
             if held.dir.is_none() && dirs < budget {
-                held.dir = fifo::open_dir(Path::new(&s.name)).ok();
+                held.dir = fifo::open_dir(Path::new(name)).ok();
                 dirs += usize::from(held.dir.is_some());
             }
-            let Some((w, _)) = &self.watcher else {
-                continue;
+            let Some((w, _)) = watcher else {
+                return;
             };
-            if s.log_pending && !held.log_watched {
+            if held.log_pending && !held.log_watched {
                 // Failing that, the logger starts at the next scan that sees its `run`.
-                held.log_watched = w.watch_log_dir(&Path::new(&s.name).join("log")).is_ok();
+                held.log_watched = w.watch_log_dir(&Path::new(name).join("log")).is_ok();
             }
             if held.watched {
-                continue;
+                return;
             }
-            match w.watch_service_dir(Path::new(&s.name)) {
+            match w.watch_service_dir(Path::new(name)) {
                 Ok(_) => held.watched = true,
                 // Out of inotify watches: the whole scan falls back to polling.
                 Err(e) if e.raw_os_error() == Some(ENOSPC) => watch_failed = Some(e),
@@ -411,24 +442,22 @@ impl Svscan {
                             PROG,
                             &format!(
                                 "unable to watch {} for a log: {}",
-                                String::from_utf8_lossy(s.name.as_bytes()),
+                                String::from_utf8_lossy(name.as_bytes()),
                                 diag::reason(&e)
                             ),
                         );
                     }
                 }
             }
-        }
+        });
         if let Some(e) = watch_failed {
             self.fall_back(&e);
         }
-        self.scan.scanned(seen, now);
     }
 
     /// Carries out every pending action; true when svscan must exit.
     fn perform(&mut self) -> bool {
         let mut exit = false;
-        self.locks = None;
         while let Some(action) = self.scan.next_action() {
             match action {
                 Action::Start {
@@ -438,18 +467,38 @@ impl Svscan {
                 } => self.start(key, side, handover),
                 Action::Control { key, side, bytes } => self.control(key, side, bytes),
                 Action::CloseWrite { key } => {
-                    if let Some(h) = self.held.get_mut(&key) {
-                        h.pipe_write = None;
+                    if let Some(h) = self.scan.extra_mut(key) {
+                        h.pipe = None;
                     }
+                    self.fds_freed();
                 }
-                Action::Forget { key } => {
-                    self.held.remove(&key);
-                }
+                // Its descriptors were closed with its record.
+                Action::Forget { .. } => self.fds_freed(),
                 Action::Rescan => self.rescan(),
                 Action::Exit => exit = true,
             }
         }
+        // Not kept between batches: it is stale by the next one, and may be large.
+        self.locks = None;
         exit
+    }
+
+    /// Descriptors were closed: starts that failed for want of them are tried again now.
+    fn fds_freed(&mut self) {
+        if std::mem::take(&mut self.starved) {
+            let now = self.now();
+            self.scan.retry_failed(now);
+        }
+    }
+
+    /// A start failed with `e`: retried after the pace, or as soon as descriptors are freed
+    /// when they were what was missing.
+    fn start_failed(&mut self, key: Key, side: Side, e: &std::io::Error) {
+        if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) {
+            self.starved = true;
+        }
+        let now = self.now();
+        self.scan.start_failed(key, side, now);
     }
 
     fn name(&self, key: Key) -> String {
@@ -462,7 +511,6 @@ impl Svscan {
     fn start(&mut self, key: Key, side: Side, handover: bool) {
         let now = self.now();
         let name = self.name(key);
-        self.held.entry(key).or_default();
         // Only supervise processes we did not start can hold a pipe we do not know of.
         if self.scan.has_log(key)
             && self.scan.pid(key, Side::Main).is_none()
@@ -474,7 +522,7 @@ impl Svscan {
         match self.existing(key, side, &name) {
             Existing::None => {}
             Existing::Watch(fd) => {
-                if let Some(h) = self.held.get_mut(&key) {
+                if let Some(h) = self.scan.extra_mut(key) {
                     *h.foreign(side) = Some(fd);
                 }
                 self.scan.found_foreign(key, side, now);
@@ -492,35 +540,38 @@ impl Svscan {
                 return;
             }
         }
-        let held = self.held.entry(key).or_default();
-        if self.scan.has_log(key) && held.pipe_read.is_none() {
-            match std::io::pipe() {
-                Ok((r, w)) => {
-                    held.pipe_read = Some(r.into());
-                    held.pipe_write = Some(w.into());
-                }
+        let has_log = self.scan.has_log(key);
+        let Some(held) = self.scan.extra_mut(key) else {
+            return;
+        };
+        if has_log && held.pipe.is_none() {
+            match new_pipe() {
+                Ok(p) => held.pipe = Some(p),
                 Err(e) => {
                     diag::warn(
                         PROG,
                         &format!("unable to create pipe for {name}: {}", diag::reason(&e)),
                     );
-                    self.scan.start_failed(key, side, now);
+                    self.start_failed(key, side, &e);
                     return;
                 }
             }
         }
-        let end = match side {
-            Side::Main => held.pipe_write.as_ref(),
-            Side::Log => held.pipe_read.as_ref(),
-        };
-        let end = match end.map(OwnedFd::try_clone).transpose() {
+        // This side's end, opened from the pipe for the spawn and closed right after it: at
+        // rest svscan holds one descriptor per logged service.
+        let end = held
+            .pipe
+            .as_ref()
+            .map(|p| takeover::other_end(p.as_fd(), side == Side::Log))
+            .transpose();
+        let end = match end {
             Ok(e) => e,
             Err(e) => {
                 diag::warn(
                     PROG,
                     &format!("unable to start supervise {name}: {}", diag::reason(&e)),
                 );
-                self.scan.start_failed(key, side, now);
+                self.start_failed(key, side, &e);
                 return;
             }
         };
@@ -563,14 +614,9 @@ impl Svscan {
                         diag::reason(&e)
                     ),
                 );
-                self.scan.start_failed(key, side, now);
+                self.start_failed(key, side, &e);
             }
         }
-    }
-
-    /// `/proc/locks`, read once per batch of actions.
-    fn locks(&mut self) -> &str {
-        self.locks.get_or_insert_with(takeover::read_locks)
     }
 
     /// Looks for a supervise already running for `side`: the holder of its lock, watched
@@ -593,15 +639,10 @@ impl Svscan {
     }
 
     fn existing(&mut self, key: Key, side: Side, name: &str) -> Existing {
-        let lock = rel(side, "supervise/lock");
-        self.locks();
-        let held = self.held.get(&key);
-        let dir = held.and_then(|h| h.dir.as_ref());
-        let locks = self.locks.as_deref().unwrap_or_default();
-        let state = match dir {
-            Some(d) => takeover::lock_state(d, &lock, locks),
-            None => takeover::lock_state(rustix_cwd(), &format!("{name}/{lock}"), locks),
-        };
+        let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
+        let (base, lock) = at(dir, name, &rel(side, "supervise/lock"));
+        // `/proc/locks` is read only if the lock is held: never for a fresh service directory.
+        let state = takeover::lock_state(base, &lock, &mut self.locks);
         let watch_ok = || {
             let ok = rel(side, "supervise/ok");
             match dir {
@@ -627,21 +668,22 @@ impl Svscan {
     /// buffered in it reaches the logger. A new pipe only when no end can be recovered. Each
     /// side still on another pipe gets the kept one at its next start.
     fn recover_pipe(&mut self, key: Key, name: &str) {
-        self.locks();
-        let Some(held) = self.held.get_mut(&key) else {
+        let Some(held) = self.scan.extra_mut(key) else {
             return;
         };
-        if held.pipe_checked || held.pipe_read.is_some() {
+        if held.pipe_checked || held.pipe.is_some() {
             return;
         }
         held.pipe_checked = true;
-        let Some(dir) = held.dir.as_ref() else { return };
-        let locks = self.locks.as_deref().unwrap_or_default();
-        let holder =
-            |side: Side| match takeover::lock_state(dir, &rel(side, "supervise/lock"), locks) {
+        let dir = held.dir.as_ref();
+        let locks = &mut self.locks;
+        let mut holder = |side: Side| {
+            let (base, lock) = at(dir, name, &rel(side, "supervise/lock"));
+            match takeover::lock_state(base, &lock, locks) {
                 Ok(Lock::Held(Some(h))) => Some(h),
                 _ => None,
-            };
+            }
+        };
         let (main, log) = (holder(Side::Main), holder(Side::Log));
         if main.is_none() && log.is_none() {
             return;
@@ -695,10 +737,14 @@ impl Svscan {
                 Err(std::io::Error::from_raw_os_error(ENOENT)),
             ),
         };
-        match (read, write) {
-            (Ok(r), Ok(w)) => {
-                held.pipe_read = Some(r);
-                held.pipe_write = Some(w);
+        // Kept as one descriptor for both ends, opened from the end recovered.
+        let both = match (read, write) {
+            (Ok(r), Ok(w)) => takeover::both_ends(r.as_fd()).map(|b| (b, w)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        match both {
+            Ok((both, _)) => {
+                held.pipe = Some(both);
                 if !problems.is_empty() {
                     diag::warn(
                         PROG,
@@ -709,12 +755,8 @@ impl Svscan {
                     );
                 }
             }
-            (r, w) => {
-                if let Some(e) = r
-                    .err()
-                    .or(w.err())
-                    .filter(|e| e.raw_os_error() != Some(ENOENT))
-                {
+            Err(e) => {
+                if e.raw_os_error() != Some(ENOENT) {
                     problems.push(format!("unable to reopen the pipe: {}", diag::reason(&e)));
                 }
                 diag::warn(
@@ -734,7 +776,7 @@ impl Svscan {
     fn control(&mut self, key: Key, side: Side, bytes: &[u8]) {
         let name = self.name(key);
         let path = rel(side, "supervise/control");
-        let fd = match self.held.get(&key).and_then(|h| h.dir.as_ref()) {
+        let fd = match self.scan.extra(key).and_then(|h| h.dir.as_ref()) {
             Some(d) => fifo::open_write_at(d, &path),
             None => fifo::open_write(&Path::new(&name).join(&path)),
         };
@@ -747,10 +789,7 @@ impl Svscan {
             b"dx" => sig::TERM,
             _ => sig::KILL,
         };
-        if let Some(fd) = self
-            .held
-            .get_mut(&key)
-            .and_then(|h| h.foreign(side).as_ref())
+        if let Some(fd) = self.scan.extra(key).and_then(|h| h.foreign_ref(side))
             && takeover::signal(fd, sig).is_ok()
         {
             return;
@@ -796,8 +835,21 @@ fn what(name: &str, side: Side) -> String {
     }
 }
 
-fn rustix_cwd() -> BorrowedFd<'static> {
-    takeover::cwd()
+/// Where a file of a service is: under its directory descriptor if held, else under its name
+/// in the scan directory (the current directory).
+fn at<'a>(dir: Option<&'a OwnedFd>, name: &str, rel: &str) -> (BorrowedFd<'a>, String) {
+    match dir {
+        Some(d) => (d.as_fd(), rel.to_owned()),
+        None => (takeover::cwd(), format!("{name}/{rel}")),
+    }
+}
+
+/// A new log pipe as one descriptor for both ends. The write end goes first, so at no moment
+/// are three descriptors open for it.
+fn new_pipe() -> std::io::Result<OwnedFd> {
+    let (r, w) = std::io::pipe()?;
+    drop(w);
+    takeover::both_ends(r.as_fd())
 }
 
 /// Our own executable: supervise is one of its programs (run as argv[0] `supervise`), so
