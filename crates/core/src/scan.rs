@@ -110,12 +110,14 @@ enum State {
     Foreign,
 }
 
-/// One side of a service: 24 bytes.
+/// One side of a service: 16 bytes.
 #[derive(Debug, Clone)]
 struct Slot {
-    start_at: Tick,
-    /// When to escalate with `+k` (group kill); `NEVER` when not set.
-    kill_at: Tick,
+    /// While `Idle`: when it may start. While stopping (`TOLD`): when to escalate with `+k`
+    /// (group kill), `NEVER` for not at all. Otherwise: when a successor may start, should
+    /// this one die (the restart pace). A supervise told to stop did not crash: once it is
+    /// gone, a successor (its service wanted again) may start at once.
+    at: Tick,
     /// Pid of our supervise while `Running` (0: start asked, not answered).
     pid: u32,
     state: State,
@@ -130,12 +132,13 @@ const RAN: u8 = 2;
 const KILLED: u8 = 4;
 /// The last start failed (it is retried at the pace, or at once on [`Scan::retry_failed`]).
 const FAILED: u8 = 8;
+/// A start is asked for and not yet handed to the driver ([`Action::Start`]).
+const ASKED: u8 = 16;
 
 impl Slot {
     fn new(now: Tick) -> Slot {
         Slot {
-            start_at: now,
-            kill_at: NEVER,
+            at: now,
             pid: 0,
             state: State::Idle,
             flags: 0,
@@ -158,25 +161,69 @@ impl Slot {
         }
     }
 
+    /// Its supervise is gone: restartable, at its pace unless it was told to stop.
+    fn stopped(&mut self, now: Tick) {
+        if self.has(TOLD) {
+            self.at = now;
+        }
+        self.state = State::Idle;
+        self.pid = 0;
+        self.flags &= !(TOLD | KILLED);
+    }
+
+    /// The deadline this slot waits for, if any.
+    fn deadline(&self, wanted: bool) -> Tick {
+        if self.state == State::Idle {
+            if wanted { self.at } else { NEVER }
+        } else if self.has(TOLD) && self.live() {
+            self.at
+        } else {
+            NEVER
+        }
+    }
+
     /// Our supervise (started and answered) or a foreign one runs there.
     fn live(&self) -> bool {
         (self.state == State::Running && self.pid != 0) || self.state == State::Foreign
     }
 }
 
+/// One service: 52 bytes and the driver's `X`.
 #[derive(Debug, Clone)]
 struct Service<X> {
-    key: Key,
+    /// The key, with the device as an index into [`Scan`]'s few devices.
+    ino: u64,
+    dev: u32,
     main: Slot,
-    log: Option<Box<Slot>>,
+    log: Option<Slot>,
     /// The name: `names[name_at..name_at + name_len]`.
     name_at: u32,
-    name_len: u32,
-    present: bool,
-    /// Seen by the listing in progress.
-    listed: bool,
-    write_closed: bool,
+    name_len: u16,
+    /// `PRESENT`, `LISTED`, `WRITE_CLOSED`.
+    marks: u8,
     extra: X,
+}
+
+/// In the last complete listing.
+const PRESENT: u8 = 1;
+/// Seen by the listing in progress.
+const LISTED: u8 = 2;
+/// Our end of the log pipe is closed (asked of the driver).
+const WRITE_CLOSED: u8 = 4;
+
+impl<X> Service<X> {
+    fn ikey(&self) -> (u32, u64) {
+        (self.dev, self.ino)
+    }
+
+    fn present(&self) -> bool {
+        self.marks & PRESENT != 0
+    }
+
+    fn name_range(&self) -> std::ops::Range<usize> {
+        let at = self.name_at as usize;
+        at..at + usize::from(self.name_len)
+    }
 }
 
 /// svscan's whole state; `X` is what the driver keeps per service (descriptors, flags).
@@ -186,10 +233,15 @@ pub struct Scan<X = ()> {
     /// `sorted_len` and sorted in at its end.
     services: Vec<Service<X>>,
     sorted_len: usize,
+    /// The devices of the services' keys (rarely more than one).
+    devs: Vec<u64>,
     /// Every service's name, back to back; `garbage` bytes of it belong to nobody.
     names: Vec<u8>,
     garbage: usize,
     actions: VecDeque<Action>,
+    /// Slots marked `ASKED`, and where to look for the next.
+    asked: usize,
+    cursor: usize,
     shutdown: bool,
     kill_timeout: Tick,
     /// Rescan every [`FALLBACK_RESCAN`] (no inotify).
@@ -227,9 +279,12 @@ impl<X: Default> Scan<X> {
         Scan {
             services: Vec::new(),
             sorted_len: 0,
+            devs: Vec::new(),
             names: Vec::new(),
             garbage: 0,
             actions: VecDeque::new(),
+            asked: 0,
+            cursor: 0,
             shutdown: false,
             kill_timeout: tick(kill_timeout),
             fallback: false,
@@ -253,7 +308,7 @@ impl<X: Default> Scan<X> {
     /// A complete listing of the scan directory (only qualifying entries): [`Scan::begin_scan`],
     /// [`Scan::seen`] for each, [`Scan::end_scan`].
     pub fn scanned(&mut self, seen: Vec<Seen>, now: Duration) {
-        self.begin_scan(now);
+        self.begin_scan(seen.len(), now);
         for s in &seen {
             self.seen(s, now);
         }
@@ -261,8 +316,14 @@ impl<X: Default> Scan<X> {
     }
 
     /// A listing of the scan directory starts: entries follow through [`Scan::seen`], so no
-    /// listing of thousands of entries need be held at once.
-    pub fn begin_scan(&mut self, now: Duration) {
+    /// listing of thousands of entries need be held at once. `expected`: about how many
+    /// entries it will have (the driver's guess), so that room for them is made once, to size,
+    /// rather than by doubling, each larger copy leaving the last behind.
+    pub fn begin_scan(&mut self, expected: usize, now: Duration) {
+        if !self.shutdown {
+            self.services
+                .reserve_exact(expected.saturating_sub(self.services.len()));
+        }
         self.rescan_at = self.fallback.then_some(now + FALLBACK_RESCAN);
         self.sorted_len = self.services.len();
     }
@@ -274,18 +335,19 @@ impl<X: Default> Scan<X> {
             return None;
         }
         let now = tick(now);
+        let dev = self.dev_index_or_add(s.key.dev);
+        let ikey = (dev, s.key.ino);
         let sorted = self.services.get(..self.sorted_len).unwrap_or_default();
-        let Ok(i) = sorted.binary_search_by_key(&s.key, |svc| svc.key) else {
+        let Ok(i) = sorted.binary_search_by_key(&ikey, Service::ikey) else {
             let (name_at, name_len) = self.store_name(s.name.as_bytes());
             self.services.push(Service {
-                key: s.key,
+                ino: s.key.ino,
+                dev,
                 main: Slot::new(now),
-                log: s.has_log.then(|| Box::new(Slot::new(now))),
+                log: s.has_log.then(|| Slot::new(now)),
                 name_at,
                 name_len,
-                present: true,
-                listed: true,
-                write_closed: false,
+                marks: PRESENT | LISTED,
                 extra: X::default(),
             });
             return self.services.last_mut().map(|svc| &mut svc.extra);
@@ -293,15 +355,15 @@ impl<X: Default> Scan<X> {
         if self.name_of(i).is_none_or(|n| n != s.name.as_bytes()) {
             let (at, len) = self.store_name(s.name.as_bytes());
             if let Some(svc) = self.services.get_mut(i) {
-                self.garbage += svc.name_len as usize;
+                self.garbage += usize::from(svc.name_len);
                 svc.name_at = at;
                 svc.name_len = len;
             }
         }
         let svc = self.services.get_mut(i)?;
-        svc.listed = true;
+        svc.marks |= LISTED;
         if s.has_log && svc.log.is_none() {
-            svc.log = Some(Box::new(Slot::new(now)));
+            svc.log = Some(Slot::new(now));
             // The running supervise's stdout is not the new pipe: it exits (`x`) at the
             // service's next stop, or at once if the service is down, and its replacement (a
             // handover: the want is kept) runs the service with the pipe as stdout. A start
@@ -324,12 +386,12 @@ impl<X: Default> Scan<X> {
             .services
             .iter()
             .skip(self.sorted_len)
-            .map(|svc| svc.name_len as usize)
+            .map(|svc| usize::from(svc.name_len))
             .sum();
         self.garbage += tail;
         self.services.truncate(self.sorted_len);
         for svc in &mut self.services {
-            svc.listed = false;
+            svc.marks &= !LISTED;
         }
         self.compact();
     }
@@ -339,13 +401,13 @@ impl<X: Default> Scan<X> {
         if !self.shutdown && self.sorted_len < self.services.len() {
             // Stable: of one directory listed under two names, the later name wins, as a
             // rename seen at the next scan would.
-            self.services.sort_by_key(|svc| svc.key);
+            self.services.sort_by_key(Service::ikey);
             let mut garbage = 0;
             self.services.dedup_by(|later, kept| {
-                if later.key != kept.key {
+                if later.ikey() != kept.ikey() {
                     return false;
                 }
-                garbage += kept.name_len as usize;
+                garbage += usize::from(kept.name_len);
                 kept.name_at = later.name_at;
                 kept.name_len = later.name_len;
                 if kept.log.is_none() {
@@ -358,7 +420,8 @@ impl<X: Default> Scan<X> {
         self.sorted_len = self.services.len();
         if !self.shutdown {
             for svc in &mut self.services {
-                svc.present = std::mem::take(&mut svc.listed);
+                let present = if svc.marks & LISTED != 0 { PRESENT } else { 0 };
+                svc.marks = (svc.marks & !(LISTED | PRESENT)) | present;
             }
         }
         self.compact();
@@ -384,8 +447,7 @@ impl<X: Default> Scan<X> {
         if let Some(slot) = self.slot_mut(key, side) {
             slot.state = State::Running;
             slot.pid = pid;
-            slot.start_at = now.saturating_add(tick(RESTART_PACE));
-            slot.kill_at = NEVER;
+            slot.at = now.saturating_add(tick(RESTART_PACE));
             slot.flags = RAN;
         }
         self.reconcile_key(key, now);
@@ -397,8 +459,8 @@ impl<X: Default> Scan<X> {
         if let Some(slot) = self.slot_mut(key, side) {
             slot.state = State::Idle;
             slot.pid = 0;
-            slot.start_at = now.saturating_add(tick(RESTART_PACE));
-            slot.set(FAILED, true);
+            slot.at = now.saturating_add(tick(RESTART_PACE));
+            slot.flags = (slot.flags & RAN) | FAILED;
         }
         self.reconcile_key(key, now);
     }
@@ -408,9 +470,9 @@ impl<X: Default> Scan<X> {
     pub fn retry_failed(&mut self, now: Duration) {
         let now = tick(now);
         for svc in &mut self.services {
-            for slot in std::iter::once(&mut svc.main).chain(svc.log.as_deref_mut()) {
+            for slot in std::iter::once(&mut svc.main).chain(svc.log.as_mut()) {
                 if slot.state == State::Idle && slot.has(FAILED) {
-                    slot.start_at = slot.start_at.min(now);
+                    slot.at = slot.at.min(now);
                 }
             }
         }
@@ -425,7 +487,7 @@ impl<X: Default> Scan<X> {
             slot.state = State::Foreign;
             slot.pid = 0;
             slot.flags = RAN;
-            slot.start_at = now.saturating_add(tick(RESTART_PACE));
+            slot.at = now.saturating_add(tick(RESTART_PACE));
         }
         self.reconcile_key(key, now);
     }
@@ -436,8 +498,11 @@ impl<X: Default> Scan<X> {
         if let Some(slot) = self.slot_mut(key, side)
             && slot.state == State::Foreign
         {
-            slot.state = State::Idle;
-            slot.start_at = slot.start_at.max(now);
+            let told = slot.has(TOLD);
+            slot.stopped(now);
+            if !told {
+                slot.at = slot.at.max(now);
+            }
         }
         self.reconcile_key(key, now);
     }
@@ -445,14 +510,11 @@ impl<X: Default> Scan<X> {
     /// What `pid` is, without changing anything.
     pub fn identify(&self, pid: u32) -> Reaped {
         for svc in &self.services {
-            for (side, slot) in [
-                (Side::Main, Some(&svc.main)),
-                (Side::Log, svc.log.as_deref()),
-            ] {
+            for (side, slot) in [(Side::Main, Some(&svc.main)), (Side::Log, svc.log.as_ref())] {
                 let Some(slot) = slot else { continue };
                 if slot.state == State::Running && slot.pid == pid && pid != 0 {
                     return Reaped::Supervise {
-                        key: svc.key,
+                        key: self.key_of(svc),
                         side,
                         unexpected: !slot.has(TOLD),
                     };
@@ -469,9 +531,7 @@ impl<X: Default> Scan<X> {
         let result = self.identify(pid);
         if let Reaped::Supervise { key, side, .. } = result {
             if let Some(slot) = self.slot_mut(key, side) {
-                slot.state = State::Idle;
-                slot.pid = 0;
-                slot.kill_at = NEVER;
+                slot.stopped(tick(now));
             }
             self.reconcile_key(key, tick(now));
         }
@@ -491,16 +551,10 @@ impl<X: Default> Scan<X> {
     pub fn next_deadline(&self) -> Option<Duration> {
         let mut next = NEVER;
         for svc in &self.services {
-            let main_wanted = svc.present && !self.shutdown;
-            for (slot, wanted) in [
-                (Some(&svc.main), main_wanted),
-                (svc.log.as_deref(), main_wanted || !svc.main.gone()),
-            ] {
-                let Some(slot) = slot else { continue };
-                if wanted && slot.state == State::Idle {
-                    next = next.min(slot.start_at);
-                }
-                next = next.min(slot.kill_at);
+            let main_wanted = svc.present() && !self.shutdown;
+            next = next.min(svc.main.deadline(main_wanted));
+            if let Some(log) = &svc.log {
+                next = next.min(log.deadline(main_wanted || !svc.main.gone()));
             }
         }
         let slots = (next != NEVER).then(|| Duration::from_nanos(next));
@@ -510,14 +564,56 @@ impl<X: Default> Scan<X> {
         }
     }
 
-    /// Next action for the driver.
+    /// Next action for the driver: the queued ones, then the starts asked for, in key order.
     pub fn next_action(&mut self) -> Option<Action> {
-        let a = self.actions.pop_front();
-        if a.is_none() && self.actions.capacity() > 64 {
-            // A start-up's thousand starts are not kept as a thousand slots for ever.
+        if let Some(a) = self.actions.pop_front() {
+            return Some(a);
+        }
+        if self.actions.capacity() > 64 {
+            // A shutdown's thousand stops are not kept as a thousand slots for ever.
             self.actions = VecDeque::new();
         }
-        a
+        self.next_start()
+    }
+
+    /// The next slot marked `ASKED`, from the cursor on, round to it again.
+    fn next_start(&mut self) -> Option<Action> {
+        let n = self.services.len();
+        if self.asked == 0 || n == 0 {
+            self.asked = 0;
+            return None;
+        }
+        for step in 0..n {
+            let i = (self.cursor + step) % n;
+            let Some(svc) = self.services.get_mut(i) else {
+                break;
+            };
+            for (side, slot) in [
+                (Side::Main, Some(&mut svc.main)),
+                (Side::Log, svc.log.as_mut()),
+            ] {
+                let Some(slot) = slot.filter(|s| s.has(ASKED)) else {
+                    continue;
+                };
+                slot.set(ASKED, false);
+                let handover = slot.has(RAN);
+                let key = Key {
+                    dev: self.devs.get(svc.dev as usize).copied().unwrap_or(0),
+                    ino: svc.ino,
+                };
+                self.asked -= 1;
+                // The next batch starts from the first service again.
+                self.cursor = if self.asked == 0 { 0 } else { i };
+                return Some(Action::Start {
+                    key,
+                    side,
+                    handover,
+                });
+            }
+        }
+        self.asked = 0;
+        self.cursor = 0;
+        None
     }
 
     /// The service's current entry name in the scan directory.
@@ -536,7 +632,7 @@ impl<X: Default> Scan<X> {
         let svc = self.service(key)?;
         let slot = match side {
             Side::Main => Some(&svc.main),
-            Side::Log => svc.log.as_deref(),
+            Side::Log => svc.log.as_ref(),
         }?;
         (slot.state == State::Running && slot.pid != 0).then_some(slot.pid)
     }
@@ -554,18 +650,18 @@ impl<X: Default> Scan<X> {
 
     /// Every service's key and driver data, in key order.
     pub fn extras(&self) -> impl Iterator<Item = (Key, &X)> {
-        self.services.iter().map(|s| (s.key, &s.extra))
+        self.services.iter().map(|s| (self.key_of(s), &s.extra))
     }
 
     /// Every service present in the last listing: key, name and driver data, in key order.
     pub fn each_present_mut(&mut self, mut f: impl FnMut(Key, &OsStr, &mut X)) {
-        for svc in self.services.iter_mut().filter(|s| s.present) {
-            let at = svc.name_at as usize;
-            let name = self
-                .names
-                .get(at..at + svc.name_len as usize)
-                .unwrap_or_default();
-            f(svc.key, OsStr::from_bytes(name), &mut svc.extra);
+        for svc in self.services.iter_mut().filter(|s| s.present()) {
+            let name = self.names.get(svc.name_range()).unwrap_or_default();
+            let key = Key {
+                dev: self.devs.get(svc.dev as usize).copied().unwrap_or(0),
+                ino: svc.ino,
+            };
+            f(key, OsStr::from_bytes(name), &mut svc.extra);
         }
     }
 
@@ -584,16 +680,33 @@ impl<X: Default> Scan<X> {
         self.visits
     }
 
+    fn key_of(&self, svc: &Service<X>) -> Key {
+        Key {
+            dev: self.devs.get(svc.dev as usize).copied().unwrap_or(0),
+            ino: svc.ino,
+        }
+    }
+
+    fn dev_index_or_add(&mut self, dev: u64) -> u32 {
+        let i = self.devs.iter().position(|&d| d == dev).unwrap_or_else(|| {
+            self.devs.push(dev);
+            self.devs.len() - 1
+        });
+        u32::try_from(i).unwrap_or(u32::MAX)
+    }
+
     fn index(&self, key: Key) -> Option<usize> {
+        let dev = self.devs.iter().position(|&d| d == key.dev)?;
+        let ikey = (u32::try_from(dev).ok()?, key.ino);
         let sorted = self.services.get(..self.sorted_len)?;
-        match sorted.binary_search_by_key(&key, |s| s.key) {
+        match sorted.binary_search_by_key(&ikey, Service::ikey) {
             Ok(i) => Some(i),
             // Added during a scan not yet ended.
             Err(_) => self
                 .services
                 .iter()
                 .skip(self.sorted_len)
-                .position(|s| s.key == key)
+                .position(|s| s.ikey() == ikey)
                 .map(|p| p + self.sorted_len),
         }
     }
@@ -604,14 +717,15 @@ impl<X: Default> Scan<X> {
 
     fn name_of(&self, i: usize) -> Option<&[u8]> {
         let svc = self.services.get(i)?;
-        let at = svc.name_at as usize;
-        self.names.get(at..at + svc.name_len as usize)
+        self.names.get(svc.name_range())
     }
 
-    fn store_name(&mut self, name: &[u8]) -> (u32, u32) {
+    fn store_name(&mut self, name: &[u8]) -> (u32, u16) {
+        // Entry names are at most NAME_MAX (255) bytes.
+        let name = name.get(..usize::from(u16::MAX)).unwrap_or(name);
         let at = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.extend_from_slice(name);
-        (at, u32::try_from(name.len()).unwrap_or(0))
+        (at, u16::try_from(name.len()).unwrap_or(0))
     }
 
     /// Rewrites the name buffer once most of it is garbage, and returns spare capacity.
@@ -619,11 +733,7 @@ impl<X: Default> Scan<X> {
         if self.garbage > 64 && self.garbage * 2 > self.names.len() {
             let mut names = Vec::with_capacity(self.names.len() - self.garbage);
             for svc in &mut self.services {
-                let at = svc.name_at as usize;
-                let name = self
-                    .names
-                    .get(at..at + svc.name_len as usize)
-                    .unwrap_or_default();
+                let name = self.names.get(svc.name_range()).unwrap_or_default();
                 svc.name_at = u32::try_from(names.len()).unwrap_or(u32::MAX);
                 names.extend_from_slice(name);
             }
@@ -643,7 +753,7 @@ impl<X: Default> Scan<X> {
         let svc = self.services.get_mut(i)?;
         match side {
             Side::Main => Some(&mut svc.main),
-            Side::Log => svc.log.as_deref_mut(),
+            Side::Log => svc.log.as_mut(),
         }
     }
 
@@ -681,10 +791,14 @@ impl<X: Default> Scan<X> {
         let Some(svc) = self.services.get_mut(i) else {
             return false;
         };
-        let key = svc.key;
-        let main_wanted = svc.present && !shutdown;
+        let key = Key {
+            dev: self.devs.get(svc.dev as usize).copied().unwrap_or(0),
+            ino: svc.ino,
+        };
+        let main_wanted = svc.present() && !shutdown;
         step(
             &mut self.actions,
+            &mut self.asked,
             key,
             Side::Main,
             &mut svc.main,
@@ -694,15 +808,16 @@ impl<X: Default> Scan<X> {
             now,
         );
         let main_gone = !main_wanted && svc.main.gone();
-        if main_gone && svc.log.is_some() && !svc.write_closed {
-            svc.write_closed = true;
+        if main_gone && svc.log.is_some() && svc.marks & WRITE_CLOSED == 0 {
+            svc.marks |= WRITE_CLOSED;
             self.actions.push_back(Action::CloseWrite { key });
         }
-        if let Some(log) = svc.log.as_deref_mut() {
+        if let Some(log) = svc.log.as_mut() {
             // The logger exits by itself at end-of-file; `x` makes its supervise follow.
             // If it does not, it is stopped after the timeout.
             step(
                 &mut self.actions,
+                &mut self.asked,
                 key,
                 Side::Log,
                 log,
@@ -712,8 +827,8 @@ impl<X: Default> Scan<X> {
                 now,
             );
         }
-        if main_gone && svc.log.as_deref().is_none_or(Slot::gone) {
-            self.garbage += svc.name_len as usize;
+        if main_gone && svc.log.as_ref().is_none_or(Slot::gone) {
+            self.garbage += usize::from(svc.name_len);
             self.services.remove(i);
             if i < self.sorted_len {
                 self.sorted_len -= 1;
@@ -730,6 +845,7 @@ impl<X: Default> Scan<X> {
 #[allow(clippy::too_many_arguments)]
 fn step(
     actions: &mut VecDeque<Action>,
+    asked: &mut usize,
     key: Key,
     side: Side,
     slot: &mut Slot,
@@ -739,15 +855,14 @@ fn step(
     now: Tick,
 ) {
     if wanted {
-        if slot.state == State::Idle && slot.start_at <= now {
-            // Marked running-to-be by the driver's answer; until then do not ask twice.
+        if slot.state == State::Idle && slot.at <= now {
+            // Marked running-to-be by the driver's answer; until then do not ask twice. The
+            // start is handed out by [`Scan::next_action`] from the mark: a thousand starts
+            // are not a thousand queued actions.
             slot.state = State::Running;
             slot.pid = 0;
-            actions.push_back(Action::Start {
-                key,
-                side,
-                handover: slot.has(RAN),
-            });
+            slot.set(ASKED, true);
+            *asked += 1;
         }
         return;
     }
@@ -756,7 +871,7 @@ fn step(
     }
     if !slot.has(TOLD) {
         slot.set(TOLD, true);
-        slot.kill_at = escalate.map_or(NEVER, |t| now.saturating_add(t));
+        slot.at = escalate.map_or(NEVER, |t| now.saturating_add(t));
         actions.push_back(Action::Control {
             key,
             side,
@@ -766,14 +881,14 @@ fn step(
     }
     // Told already without a deadline (a removed service still stopping) and now a shutdown:
     // the deadline starts now, or svscan would wait for it for ever.
-    if slot.kill_at == NEVER
+    if slot.at == NEVER
         && !slot.has(KILLED)
         && let Some(t) = escalate
     {
-        slot.kill_at = now.saturating_add(t);
+        slot.at = now.saturating_add(t);
     }
-    if slot.kill_at <= now {
-        slot.kill_at = NEVER;
+    if slot.at <= now {
+        slot.at = NEVER;
         slot.set(KILLED, true);
         // Only the kill: the down signal was sent with the stop, once is right.
         actions.push_back(Action::Control {
@@ -1244,5 +1359,58 @@ mod tests {
         assert!(s.names.len() < 400, "{} bytes of names", s.names.len());
         assert_eq!(s.name(key(1)).unwrap(), "name-199");
         assert_eq!(s.name(key(2)).unwrap(), "svc2");
+    }
+
+    /// issue 12: the per-service record stays small (it is most of svscan's memory at scale).
+    #[test]
+    fn records_are_compact() {
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Slot>>(), 16);
+        assert!(std::mem::size_of::<Service<()>>() <= 56);
+        // svscan's: two descriptors and a byte of marks.
+        assert!(std::mem::size_of::<Service<[u32; 3]>>() <= 64);
+    }
+
+    #[test]
+    fn services_on_several_devices() {
+        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
+        let on = |dev: u64, ino: u64, name: &str| Seen {
+            name: OsString::from(name),
+            key: Key { dev, ino },
+            has_log: false,
+            log_pending: false,
+        };
+        s.scanned(
+            vec![on(7, 1, "a"), on(3, 1, "b"), on(7, 2, "c")],
+            Duration::ZERO,
+        );
+        let mut keys: Vec<Key> = drain(&mut s)
+            .into_iter()
+            .map(|a| match a {
+                Action::Start { key, .. } => key,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                Key { dev: 3, ino: 1 },
+                Key { dev: 7, ino: 1 },
+                Key { dev: 7, ino: 2 }
+            ]
+        );
+        assert_eq!(s.name(Key { dev: 3, ino: 1 }).unwrap(), "b");
+        assert_eq!(s.name(Key { dev: 7, ino: 2 }).unwrap(), "c");
+        assert!(s.name(Key { dev: 5, ino: 1 }).is_none());
+        s.started(Key { dev: 7, ino: 2 }, Side::Main, 40, S);
+        assert_eq!(
+            s.identify(40),
+            Reaped::Supervise {
+                key: Key { dev: 7, ino: 2 },
+                side: Side::Main,
+                unexpected: true
+            }
+        );
     }
 }

@@ -35,6 +35,7 @@ use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -85,7 +86,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// What svscan holds for one service, kept in the scan's record (20 bytes).
+/// What svscan holds for one service, kept in the scan's record (12 bytes).
 #[derive(Default)]
 struct Held {
     /// The service directory, opened when first seen if descriptors are plentiful: control
@@ -94,36 +95,42 @@ struct Held {
     /// The log pipe: one descriptor open for reading and writing, so it alone keeps the pipe
     /// with a reader and a writer. Each side's end is opened from it for its start.
     pipe: Option<OwnedFd>,
-    /// A supervise we did not start (left by an earlier svscan): its pidfd, readable once it has
-    /// exited; or, when its pid could not be found, our writer on its `supervise/ok`, which poll
-    /// reports in error once it is gone.
-    foreign_main: Option<OwnedFd>,
-    foreign_log: Option<OwnedFd>,
-    /// The pipe was looked for in surviving supervise processes (done once, before any start).
-    pipe_checked: bool,
-    /// inotify watches the directory for a `log` appearing; a failure was reported.
-    watched: bool,
-    /// inotify watches `log` for its `run` appearing.
-    log_watched: bool,
-    /// The last listing saw `log` without an executable `log/run`.
-    log_pending: bool,
-    watch_warned: bool,
+    /// `PIPE_CHECKED`, `WATCHED`, `LOG_WATCHED`, `LOG_PENDING`, `WATCH_WARNED`.
+    marks: u8,
 }
 
+/// The pipe was looked for in surviving supervise processes (done once, before any start).
+const PIPE_CHECKED: u8 = 1;
+/// inotify watches the directory for a `log` appearing.
+const WATCHED: u8 = 2;
+/// inotify watches `log` for its `run` appearing.
+const LOG_WATCHED: u8 = 4;
+/// The last listing saw `log` without an executable `log/run`.
+const LOG_PENDING: u8 = 8;
+/// A failure to watch the directory was reported.
+const WATCH_WARNED: u8 = 16;
+
 impl Held {
-    fn foreign(&mut self, side: Side) -> &mut Option<OwnedFd> {
-        match side {
-            Side::Main => &mut self.foreign_main,
-            Side::Log => &mut self.foreign_log,
-        }
+    fn is(&self, mark: u8) -> bool {
+        self.marks & mark != 0
     }
 
-    fn foreign_ref(&self, side: Side) -> Option<&OwnedFd> {
-        match side {
-            Side::Main => self.foreign_main.as_ref(),
-            Side::Log => self.foreign_log.as_ref(),
+    fn set(&mut self, mark: u8, on: bool) {
+        if on {
+            self.marks |= mark;
+        } else {
+            self.marks &= !mark;
         }
     }
+}
+
+/// A supervise we did not start (left by an earlier svscan): its pidfd, readable once it has
+/// exited; or, when its pid could not be found, our writer on its `supervise/ok`, which poll
+/// reports in error once it is gone.
+struct Foreign {
+    key: Key,
+    side: Side,
+    fd: OwnedFd,
 }
 
 /// Whether a supervise already runs for one side of a service.
@@ -146,6 +153,8 @@ struct Svscan {
     supervise: OsString,
     /// `/proc/locks`, read at most once per batch of actions, and only when a lock is held.
     locks: Option<String>,
+    /// Foreign supervise processes watched (few: only after a takeover).
+    foreign: Vec<Foreign>,
     /// A start failed for want of descriptors: retry the failed starts as soon as some are
     /// freed.
     starved: bool,
@@ -216,6 +225,7 @@ impl Svscan {
             supervise: supervise_program(),
             locks: None,
             starved: false,
+            foreign: Vec::new(),
             unstattable: HashSet::new(),
             _dir_lock: dir_lock,
         };
@@ -276,9 +286,7 @@ impl Svscan {
                 self.handle_events();
             }
             for (key, side) in gone {
-                if let Some(h) = self.scan.extra_mut(key) {
-                    *h.foreign(side) = None;
-                }
+                self.foreign.retain(|f| (f.key, f.side) != (key, side));
                 let now = self.now();
                 self.scan.foreign_gone(key, side, now);
                 self.fds_freed();
@@ -298,13 +306,9 @@ impl Svscan {
         }
         let base = fds.len();
         let mut owners = Vec::new();
-        for (key, h) in self.scan.extras() {
-            for (side, fd) in [(Side::Main, &h.foreign_main), (Side::Log, &h.foreign_log)] {
-                if let Some(fd) = fd {
-                    fds.push(fd.as_fd());
-                    owners.push((key, side));
-                }
-            }
+        for f in &self.foreign {
+            fds.push(f.fd.as_fd());
+            owners.push((f.key, f.side));
         }
         let mut ready = vec![false; fds.len()];
         if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
@@ -363,7 +367,11 @@ impl Svscan {
         let mut unstattable = HashSet::new();
         let warned = &self.unstattable;
         let scan = &mut self.scan;
-        scan.begin_scan(now);
+        // Services are mostly directories: the scan directory's link count tells how many.
+        let expected = std::fs::metadata(".").map_or(0, |m| {
+            usize::try_from(m.nlink().saturating_sub(2)).unwrap_or(0)
+        });
+        scan.begin_scan(expected, now);
         // One entry at a time: a listing of thousands is never held.
         let listed = inotify::each_service(
             Path::new("."),
@@ -382,7 +390,7 @@ impl Svscan {
             },
             |seen| {
                 if let Some(held) = scan.seen(&seen, now) {
-                    held.log_pending = seen.log_pending;
+                    held.set(LOG_PENDING, seen.log_pending);
                 }
             },
         );
@@ -422,22 +430,23 @@ impl Svscan {
             let Some((w, _)) = watcher else {
                 return;
             };
-            if held.log_pending && !held.log_watched {
+            if held.is(LOG_PENDING) && !held.is(LOG_WATCHED) {
                 // Failing that, the logger starts at the next scan that sees its `run`.
-                held.log_watched = w.watch_log_dir(&Path::new(name).join("log")).is_ok();
+                let ok = w.watch_log_dir(&Path::new(name).join("log")).is_ok();
+                held.set(LOG_WATCHED, ok);
             }
-            if held.watched {
+            if held.is(WATCHED) {
                 return;
             }
             match w.watch_service_dir(Path::new(name)) {
-                Ok(_) => held.watched = true,
+                Ok(_) => held.set(WATCHED, true),
                 // Out of inotify watches: the whole scan falls back to polling.
                 Err(e) if e.raw_os_error() == Some(ENOSPC) => watch_failed = Some(e),
                 // One unreadable service directory costs only the quick pickup of its own
                 // `log`; it is tried again at every scan.
                 Err(e) => {
-                    if !held.watch_warned {
-                        held.watch_warned = true;
+                    if !held.is(WATCH_WARNED) {
+                        held.set(WATCH_WARNED, true);
                         diag::warn(
                             PROG,
                             &format!(
@@ -473,7 +482,10 @@ impl Svscan {
                     self.fds_freed();
                 }
                 // Its descriptors were closed with its record.
-                Action::Forget { .. } => self.fds_freed(),
+                Action::Forget { key } => {
+                    self.foreign.retain(|f| f.key != key);
+                    self.fds_freed();
+                }
                 Action::Rescan => self.rescan(),
                 Action::Exit => exit = true,
             }
@@ -522,9 +534,8 @@ impl Svscan {
         match self.existing(key, side, &name) {
             Existing::None => {}
             Existing::Watch(fd) => {
-                if let Some(h) = self.scan.extra_mut(key) {
-                    *h.foreign(side) = Some(fd);
-                }
+                self.foreign.retain(|f| (f.key, f.side) != (key, side));
+                self.foreign.push(Foreign { key, side, fd });
                 self.scan.found_foreign(key, side, now);
                 return;
             }
@@ -671,10 +682,10 @@ impl Svscan {
         let Some(held) = self.scan.extra_mut(key) else {
             return;
         };
-        if held.pipe_checked || held.pipe.is_some() {
+        if held.is(PIPE_CHECKED) || held.pipe.is_some() {
             return;
         }
-        held.pipe_checked = true;
+        held.set(PIPE_CHECKED, true);
         let dir = held.dir.as_ref();
         let locks = &mut self.locks;
         let mut holder = |side: Side| {
@@ -789,8 +800,8 @@ impl Svscan {
             b"dx" => sig::TERM,
             _ => sig::KILL,
         };
-        if let Some(fd) = self.scan.extra(key).and_then(|h| h.foreign_ref(side))
-            && takeover::signal(fd, sig).is_ok()
+        if let Some(f) = self.foreign.iter().find(|f| (f.key, f.side) == (key, side))
+            && takeover::signal(&f.fd, sig).is_ok()
         {
             return;
         }

@@ -72,7 +72,9 @@ impl Watcher {
     /// `run` only when they name `run`.
     pub fn read(&self, scan_wd: i32) -> io::Result<Events> {
         let mut out = Events::default();
-        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+        // Small: events only say "look again", and svscan's stack stays a page smaller; a
+        // burst of events takes a few more reads.
+        let mut buf = [MaybeUninit::<u8>::uninit(); 512];
         let mut reader = inotify::Reader::new(&self.fd, &mut buf);
         loop {
             match reader.next() {
