@@ -568,23 +568,28 @@ impl Svscan {
                 }
             }
         }
-        // This side's end, opened from the pipe for the spawn and closed right after it: at
-        // rest svscan holds one descriptor per logged service.
-        let end = held
-            .pipe
-            .as_ref()
-            .map(|p| takeover::other_end(p.as_fd(), side == Side::Log))
-            .transpose();
-        let end = match end {
-            Ok(e) => e,
-            Err(e) => {
-                diag::warn(
-                    PROG,
-                    &format!("unable to start supervise {name}: {}", diag::reason(&e)),
-                );
-                self.start_failed(key, side, &e);
-                return;
-            }
+        // At rest svscan holds one descriptor per logged service, and a start takes at most
+        // two more (std's exec-error pipe), so a low descriptor limit starts as many services
+        // as it can hold pipes for. The main supervise gets that descriptor itself as its
+        // stdout (dup2 in the child); for the logger it is swapped for a read-only end for
+        // the spawn (a reader stays held all along: nothing the service writes is lost), and
+        // reopened from that end right after.
+        let read_end = match held.pipe.as_ref().filter(|_| side == Side::Log) {
+            Some(p) => match takeover::other_end(p.as_fd(), true) {
+                Ok(r) => {
+                    held.pipe = None;
+                    Some(r)
+                }
+                Err(e) => {
+                    diag::warn(
+                        PROG,
+                        &format!("unable to start supervise {name}/log: {}", diag::reason(&e)),
+                    );
+                    self.start_failed(key, side, &e);
+                    return;
+                }
+            },
+            None => None,
         };
         let path = PathBuf::from(&name);
         let env = if handover {
@@ -597,7 +602,11 @@ impl Svscan {
                 vec![OsStr::new(&name)],
                 spawn::Spawn {
                     setsid: true,
-                    stdout: end,
+                    // daemontools compat: the service's stdout is the pipe opened for reading
+                    // and writing (daemontools: write-only), so that starting it costs svscan
+                    // no descriptor; the logger's end is read-only, so it still sees
+                    // end-of-file once the service side and svscan have closed theirs.
+                    fds: held.pipe.iter().map(|p| (p, 1)).collect(),
                     arg0: Some(OsStr::new(SUPERVISE)),
                     ..spawn::Spawn::default()
                 },
@@ -606,7 +615,7 @@ impl Svscan {
                 vec![OsStr::new("log")],
                 spawn::Spawn {
                     setsid: true,
-                    stdin: end,
+                    fds: read_end.iter().map(|r| (r, 0)).collect(),
                     cwd: Some(&path),
                     arg0: Some(OsStr::new(SUPERVISE)),
                     ..spawn::Spawn::default()
@@ -614,7 +623,25 @@ impl Svscan {
             ),
         };
         opts.env = env;
-        match spawn::spawn(&self.supervise, &args, opts) {
+        let spawned = spawn::spawn(&self.supervise, &args, opts);
+        if let Some(r) = read_end {
+            match takeover::both_ends(r.as_fd()) {
+                Ok(both) => held.pipe = Some(both),
+                // Never seen (a descriptor was just freed): the read end keeps the pipe, and
+                // the main side gets a write end opened from it.
+                Err(e) => {
+                    diag::warn(
+                        PROG,
+                        &format!(
+                            "unable to reopen the log pipe of {name}: {}",
+                            diag::reason(&e)
+                        ),
+                    );
+                    held.pipe = takeover::other_end(r.as_fd(), false).ok();
+                }
+            }
+        }
+        match spawned {
             Ok(pid) => self.scan.started(key, side, pid, now),
             Err(e) => {
                 diag::warn(
