@@ -5,8 +5,10 @@
 //! Every entry of DIR whose name does not begin with `.` and which is, or links to, a directory
 //! gets `supervise NAME`; if `NAME/log/run` exists (and is executable), also `supervise log` run
 //! in `NAME`, its stdin the
-//! read end of a pipe whose write end is the service's stdout. svscan holds both ends for as
-//! long as the service exists, so nothing is lost when either side restarts. Changes in DIR
+//! read end of a pipe whose write end is the service's stdout. svscan holds the pipe (one
+//! descriptor open for both reading and writing) for as long as the service exists, so nothing
+//! is lost when either side restarts; each side's end is opened from it just before that side
+//! starts and closed right after. Changes in DIR
 //! (and a `log` added to a service) are seen through inotify at once; without inotify, DIR is
 //! rescanned every 5 seconds. The `supervise` beside svscan's own executable is run, else the
 //! one on PATH. A supervise started in place of an earlier one keeps the want that one
@@ -29,10 +31,11 @@
 //! holds its lock, or signals cannot be set up.
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -55,6 +58,8 @@ const ENXIO: i32 = 6;
 const ENOENT: i32 = 2;
 const ENOSPC: i32 = 28;
 const EAGAIN: i32 = 11;
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -81,36 +86,51 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// What svscan holds for one service besides the scan's record.
+/// What svscan holds for one service, kept in the scan's record (12 bytes).
 #[derive(Default)]
 struct Held {
-    /// The service directory, opened when first seen: control still reaches its supervise after
-    /// the directory was renamed out of DIR.
+    /// The service directory, opened when first seen if descriptors are plentiful: control
+    /// still reaches its supervise after the directory was renamed out of DIR.
     dir: Option<OwnedFd>,
-    /// The log pipe (read end, write end).
-    pipe_read: Option<OwnedFd>,
-    pipe_write: Option<OwnedFd>,
-    /// A supervise we did not start (left by an earlier svscan): its pidfd, readable once it has
-    /// exited; or, when its pid could not be found, our writer on its `supervise/ok`, which poll
-    /// reports in error once it is gone.
-    foreign_main: Option<OwnedFd>,
-    foreign_log: Option<OwnedFd>,
-    /// The pipe was looked for in surviving supervise processes (done once, before any start).
-    pipe_checked: bool,
-    /// inotify watches the directory for a `log` appearing; a failure was reported.
-    watched: bool,
-    /// inotify watches `log` for its `run` appearing.
-    log_watched: bool,
-    watch_warned: bool,
+    /// The log pipe: one descriptor open for reading and writing, so it alone keeps the pipe
+    /// with a reader and a writer. Each side's end is opened from it for its start.
+    pipe: Option<OwnedFd>,
+    /// `PIPE_CHECKED`, `WATCHED`, `LOG_WATCHED`, `LOG_PENDING`, `WATCH_WARNED`.
+    marks: u8,
 }
 
+/// The pipe was looked for in surviving supervise processes (done once, before any start).
+const PIPE_CHECKED: u8 = 1;
+/// inotify watches the directory for a `log` appearing.
+const WATCHED: u8 = 2;
+/// inotify watches `log` for its `run` appearing.
+const LOG_WATCHED: u8 = 4;
+/// The last listing saw `log` without an executable `log/run`.
+const LOG_PENDING: u8 = 8;
+/// A failure to watch the directory was reported.
+const WATCH_WARNED: u8 = 16;
+
 impl Held {
-    fn foreign(&mut self, side: Side) -> &mut Option<OwnedFd> {
-        match side {
-            Side::Main => &mut self.foreign_main,
-            Side::Log => &mut self.foreign_log,
+    fn is(&self, mark: u8) -> bool {
+        self.marks & mark != 0
+    }
+
+    fn set(&mut self, mark: u8, on: bool) {
+        if on {
+            self.marks |= mark;
+        } else {
+            self.marks &= !mark;
         }
     }
+}
+
+/// A supervise we did not start (left by an earlier svscan): its pidfd, readable once it has
+/// exited; or, when its pid could not be found, our writer on its `supervise/ok`, which poll
+/// reports in error once it is gone.
+struct Foreign {
+    key: Key,
+    side: Side,
+    fd: OwnedFd,
 }
 
 /// Whether a supervise already runs for one side of a service.
@@ -126,14 +146,18 @@ enum Existing {
 
 struct Svscan {
     dir_name: String,
-    scan: Scan,
+    scan: Scan<Held>,
     origin: Instant,
     signals: Signals,
     watcher: Option<(Watcher, i32)>,
     supervise: OsString,
-    held: HashMap<Key, Held>,
-    /// `/proc/locks`, read at most once per batch of actions.
+    /// `/proc/locks`, read at most once per batch of actions, and only when a lock is held.
     locks: Option<String>,
+    /// Foreign supervise processes watched (few: only after a takeover).
+    foreign: Vec<Foreign>,
+    /// A start failed for want of descriptors: retry the failed starts as soon as some are
+    /// freed.
+    starved: bool,
     /// Entries that could not be examined at the last scan: warned about once per appearance.
     unstattable: HashSet<OsString>,
     /// The lock on DIR itself, held for svscan's lifetime (close-on-exec).
@@ -194,13 +218,14 @@ impl Svscan {
         }
         let mut s = Svscan {
             dir_name,
-            scan: Scan::new(timeout),
+            scan: Scan::with_extra(timeout),
             origin: Instant::now(),
             signals,
             watcher: None,
             supervise: supervise_program(),
-            held: HashMap::new(),
             locks: None,
+            starved: false,
+            foreign: Vec::new(),
             unstattable: HashSet::new(),
             _dir_lock: dir_lock,
         };
@@ -261,11 +286,10 @@ impl Svscan {
                 self.handle_events();
             }
             for (key, side) in gone {
-                if let Some(h) = self.held.get_mut(&key) {
-                    *h.foreign(side) = None;
-                }
+                self.foreign.retain(|f| (f.key, f.side) != (key, side));
                 let now = self.now();
                 self.scan.foreign_gone(key, side, now);
+                self.fds_freed();
             }
             let now = self.now();
             if self.scan.next_deadline().is_some_and(|d| d <= now) {
@@ -282,13 +306,9 @@ impl Svscan {
         }
         let base = fds.len();
         let mut owners = Vec::new();
-        for (key, h) in &self.held {
-            for (side, fd) in [(Side::Main, &h.foreign_main), (Side::Log, &h.foreign_log)] {
-                if let Some(fd) = fd {
-                    fds.push(fd.as_fd());
-                    owners.push((*key, side));
-                }
-            }
+        for f in &self.foreign {
+            fds.push(f.fd.as_fd());
+            owners.push((f.key, f.side));
         }
         let mut ready = vec![false; fds.len()];
         if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
@@ -346,89 +366,107 @@ impl Svscan {
         }
         let mut unstattable = HashSet::new();
         let warned = &self.unstattable;
-        let listed = inotify::list_services(Path::new("."), |name, e| {
-            if !warned.contains(name) {
-                diag::warn(
-                    PROG,
-                    &format!(
-                        "unable to stat {}: {}",
-                        String::from_utf8_lossy(name.as_bytes()),
-                        diag::reason(e)
-                    ),
-                );
-            }
-            unstattable.insert(name.to_owned());
+        let scan = &mut self.scan;
+        // Services are mostly directories: the scan directory's link count tells how many.
+        let expected = std::fs::metadata(".").map_or(0, |m| {
+            usize::try_from(m.nlink().saturating_sub(2)).unwrap_or(0)
         });
-        let seen = match listed {
-            Ok(seen) => {
-                self.unstattable = unstattable;
-                seen
-            }
-            Err(e) => {
-                diag::warn(
-                    PROG,
-                    &format!("unable to read directory: {}", diag::reason(&e)),
-                );
-                self.scan.scan_failed(now);
-                return;
-            }
-        };
-        let mut watch_failed = None;
-        // Directory descriptors are a convenience (control after a rename): they may take half
-        // of what is left after a reserve, so a low descriptor limit leaves room for the pipes
-        // and the starts that matter.
+        scan.begin_scan(expected, now);
+        // One entry at a time: a listing of thousands is never held.
+        let listed = inotify::each_service(
+            Path::new("."),
+            |name, e| {
+                if !warned.contains(name) {
+                    diag::warn(
+                        PROG,
+                        &format!(
+                            "unable to stat {}: {}",
+                            String::from_utf8_lossy(name.as_bytes()),
+                            diag::reason(e)
+                        ),
+                    );
+                }
+                unstattable.insert(name.to_owned());
+            },
+            |seen| {
+                if let Some(held) = scan.seen(&seen, now) {
+                    held.set(LOG_PENDING, seen.log_pending);
+                }
+            },
+        );
+        if let Err(e) = listed {
+            diag::warn(
+                PROG,
+                &format!("unable to read directory: {}", diag::reason(&e)),
+            );
+            self.scan.abort_scan();
+            self.scan.scan_failed(now);
+            return;
+        }
+        self.unstattable = unstattable;
+        self.scan.end_scan(now);
+        self.hold_and_watch();
+    }
+
+    /// For every service listed: its directory descriptor when descriptors are plentiful
+    /// (retried at every scan: out of descriptors now does not mean for ever), and the inotify
+    /// watches for its `log` and `log/run` appearing.
+    fn hold_and_watch(&mut self) {
+        // Directory descriptors are a convenience (control after a rename): only what is left
+        // after a reserve and a pipe and a transient end for every service, halved.
+        let services = self.scan.len();
         let budget = takeover::nofile_limit().map_or(usize::MAX, |l| {
-            usize::try_from(l.saturating_sub(64) / 2).unwrap_or(usize::MAX)
+            let l = usize::try_from(l).unwrap_or(usize::MAX);
+            l.saturating_sub(64 + 2 * services) / 2
         });
-        let mut dirs = self.held.values().filter(|h| h.dir.is_some()).count();
-        for s in &seen {
-            let held = self.held.entry(s.key).or_default();
-            // Retried at every scan: out of descriptors now does not mean forever.
+        let mut dirs = self.scan.extras().filter(|(_, h)| h.dir.is_some()).count();
+        let mut watch_failed = None;
+        let watcher = &self.watcher;
+        self.scan.each_present_mut(|_, name, held| {
             if held.dir.is_none() && dirs < budget {
-                held.dir = fifo::open_dir(Path::new(&s.name)).ok();
+                held.dir = fifo::open_dir(Path::new(name)).ok();
                 dirs += usize::from(held.dir.is_some());
             }
-            let Some((w, _)) = &self.watcher else {
-                continue;
+            let Some((w, _)) = watcher else {
+                return;
             };
-            if s.log_pending && !held.log_watched {
+            if held.is(LOG_PENDING) && !held.is(LOG_WATCHED) {
                 // Failing that, the logger starts at the next scan that sees its `run`.
-                held.log_watched = w.watch_log_dir(&Path::new(&s.name).join("log")).is_ok();
+                let ok = w.watch_log_dir(&Path::new(name).join("log")).is_ok();
+                held.set(LOG_WATCHED, ok);
             }
-            if held.watched {
-                continue;
+            if held.is(WATCHED) {
+                return;
             }
-            match w.watch_service_dir(Path::new(&s.name)) {
-                Ok(_) => held.watched = true,
+            match w.watch_service_dir(Path::new(name)) {
+                Ok(_) => held.set(WATCHED, true),
                 // Out of inotify watches: the whole scan falls back to polling.
                 Err(e) if e.raw_os_error() == Some(ENOSPC) => watch_failed = Some(e),
                 // One unreadable service directory costs only the quick pickup of its own
                 // `log`; it is tried again at every scan.
                 Err(e) => {
-                    if !held.watch_warned {
-                        held.watch_warned = true;
+                    if !held.is(WATCH_WARNED) {
+                        held.set(WATCH_WARNED, true);
                         diag::warn(
                             PROG,
                             &format!(
                                 "unable to watch {} for a log: {}",
-                                String::from_utf8_lossy(s.name.as_bytes()),
+                                String::from_utf8_lossy(name.as_bytes()),
                                 diag::reason(&e)
                             ),
                         );
                     }
                 }
             }
-        }
+        });
         if let Some(e) = watch_failed {
             self.fall_back(&e);
         }
-        self.scan.scanned(seen, now);
     }
 
     /// Carries out every pending action; true when svscan must exit.
     fn perform(&mut self) -> bool {
         let mut exit = false;
-        self.locks = None;
         while let Some(action) = self.scan.next_action() {
             match action {
                 Action::Start {
@@ -438,18 +476,41 @@ impl Svscan {
                 } => self.start(key, side, handover),
                 Action::Control { key, side, bytes } => self.control(key, side, bytes),
                 Action::CloseWrite { key } => {
-                    if let Some(h) = self.held.get_mut(&key) {
-                        h.pipe_write = None;
+                    if let Some(h) = self.scan.extra_mut(key) {
+                        h.pipe = None;
                     }
+                    self.fds_freed();
                 }
+                // Its descriptors were closed with its record.
                 Action::Forget { key } => {
-                    self.held.remove(&key);
+                    self.foreign.retain(|f| f.key != key);
+                    self.fds_freed();
                 }
                 Action::Rescan => self.rescan(),
                 Action::Exit => exit = true,
             }
         }
+        // Not kept between batches: it is stale by the next one, and may be large.
+        self.locks = None;
         exit
+    }
+
+    /// Descriptors were closed: starts that failed for want of them are tried again now.
+    fn fds_freed(&mut self) {
+        if std::mem::take(&mut self.starved) {
+            let now = self.now();
+            self.scan.retry_failed(now);
+        }
+    }
+
+    /// A start failed with `e`: retried after the pace, or as soon as descriptors are freed
+    /// when they were what was missing.
+    fn start_failed(&mut self, key: Key, side: Side, e: &std::io::Error) {
+        if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) {
+            self.starved = true;
+        }
+        let now = self.now();
+        self.scan.start_failed(key, side, now);
     }
 
     fn name(&self, key: Key) -> String {
@@ -462,7 +523,6 @@ impl Svscan {
     fn start(&mut self, key: Key, side: Side, handover: bool) {
         let now = self.now();
         let name = self.name(key);
-        self.held.entry(key).or_default();
         // Only supervise processes we did not start can hold a pipe we do not know of.
         if self.scan.has_log(key)
             && self.scan.pid(key, Side::Main).is_none()
@@ -474,9 +534,8 @@ impl Svscan {
         match self.existing(key, side, &name) {
             Existing::None => {}
             Existing::Watch(fd) => {
-                if let Some(h) = self.held.get_mut(&key) {
-                    *h.foreign(side) = Some(fd);
-                }
+                self.foreign.retain(|f| (f.key, f.side) != (key, side));
+                self.foreign.push(Foreign { key, side, fd });
                 self.scan.found_foreign(key, side, now);
                 return;
             }
@@ -492,37 +551,45 @@ impl Svscan {
                 return;
             }
         }
-        let held = self.held.entry(key).or_default();
-        if self.scan.has_log(key) && held.pipe_read.is_none() {
-            match std::io::pipe() {
-                Ok((r, w)) => {
-                    held.pipe_read = Some(r.into());
-                    held.pipe_write = Some(w.into());
-                }
+        let has_log = self.scan.has_log(key);
+        let Some(held) = self.scan.extra_mut(key) else {
+            return;
+        };
+        if has_log && held.pipe.is_none() {
+            match new_pipe() {
+                Ok(p) => held.pipe = Some(p),
                 Err(e) => {
                     diag::warn(
                         PROG,
                         &format!("unable to create pipe for {name}: {}", diag::reason(&e)),
                     );
-                    self.scan.start_failed(key, side, now);
+                    self.start_failed(key, side, &e);
                     return;
                 }
             }
         }
-        let end = match side {
-            Side::Main => held.pipe_write.as_ref(),
-            Side::Log => held.pipe_read.as_ref(),
-        };
-        let end = match end.map(OwnedFd::try_clone).transpose() {
-            Ok(e) => e,
-            Err(e) => {
-                diag::warn(
-                    PROG,
-                    &format!("unable to start supervise {name}: {}", diag::reason(&e)),
-                );
-                self.scan.start_failed(key, side, now);
-                return;
-            }
+        // At rest svscan holds one descriptor per logged service, and a start takes at most
+        // two more (std's exec-error pipe), so a low descriptor limit starts as many services
+        // as it can hold pipes for. The main supervise gets that descriptor itself as its
+        // stdout (dup2 in the child); for the logger it is swapped for a read-only end for
+        // the spawn (a reader stays held all along: nothing the service writes is lost), and
+        // reopened from that end right after.
+        let read_end = match held.pipe.as_ref().filter(|_| side == Side::Log) {
+            Some(p) => match takeover::other_end(p.as_fd(), true) {
+                Ok(r) => {
+                    held.pipe = None;
+                    Some(r)
+                }
+                Err(e) => {
+                    diag::warn(
+                        PROG,
+                        &format!("unable to start supervise {name}/log: {}", diag::reason(&e)),
+                    );
+                    self.start_failed(key, side, &e);
+                    return;
+                }
+            },
+            None => None,
         };
         let path = PathBuf::from(&name);
         let env = if handover {
@@ -535,7 +602,11 @@ impl Svscan {
                 vec![OsStr::new(&name)],
                 spawn::Spawn {
                     setsid: true,
-                    stdout: end,
+                    // daemontools compat: the service's stdout is the pipe opened for reading
+                    // and writing (daemontools: write-only), so that starting it costs svscan
+                    // no descriptor; the logger's end is read-only, so it still sees
+                    // end-of-file once the service side and svscan have closed theirs.
+                    fds: held.pipe.iter().map(|p| (p, 1)).collect(),
                     arg0: Some(OsStr::new(SUPERVISE)),
                     ..spawn::Spawn::default()
                 },
@@ -544,7 +615,7 @@ impl Svscan {
                 vec![OsStr::new("log")],
                 spawn::Spawn {
                     setsid: true,
-                    stdin: end,
+                    fds: read_end.iter().map(|r| (r, 0)).collect(),
                     cwd: Some(&path),
                     arg0: Some(OsStr::new(SUPERVISE)),
                     ..spawn::Spawn::default()
@@ -552,7 +623,25 @@ impl Svscan {
             ),
         };
         opts.env = env;
-        match spawn::spawn(&self.supervise, &args, opts) {
+        let spawned = spawn::spawn(&self.supervise, &args, opts);
+        if let Some(r) = read_end {
+            match takeover::both_ends(r.as_fd()) {
+                Ok(both) => held.pipe = Some(both),
+                // Never seen (a descriptor was just freed): the read end keeps the pipe, and
+                // the main side gets a write end opened from it.
+                Err(e) => {
+                    diag::warn(
+                        PROG,
+                        &format!(
+                            "unable to reopen the log pipe of {name}: {}",
+                            diag::reason(&e)
+                        ),
+                    );
+                    held.pipe = takeover::other_end(r.as_fd(), false).ok();
+                }
+            }
+        }
+        match spawned {
             Ok(pid) => self.scan.started(key, side, pid, now),
             Err(e) => {
                 diag::warn(
@@ -563,14 +652,9 @@ impl Svscan {
                         diag::reason(&e)
                     ),
                 );
-                self.scan.start_failed(key, side, now);
+                self.start_failed(key, side, &e);
             }
         }
-    }
-
-    /// `/proc/locks`, read once per batch of actions.
-    fn locks(&mut self) -> &str {
-        self.locks.get_or_insert_with(takeover::read_locks)
     }
 
     /// Looks for a supervise already running for `side`: the holder of its lock, watched
@@ -593,15 +677,10 @@ impl Svscan {
     }
 
     fn existing(&mut self, key: Key, side: Side, name: &str) -> Existing {
-        let lock = rel(side, "supervise/lock");
-        self.locks();
-        let held = self.held.get(&key);
-        let dir = held.and_then(|h| h.dir.as_ref());
-        let locks = self.locks.as_deref().unwrap_or_default();
-        let state = match dir {
-            Some(d) => takeover::lock_state(d, &lock, locks),
-            None => takeover::lock_state(rustix_cwd(), &format!("{name}/{lock}"), locks),
-        };
+        let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
+        let (base, lock) = at(dir, name, &rel(side, "supervise/lock"));
+        // `/proc/locks` is read only if the lock is held: never for a fresh service directory.
+        let state = takeover::lock_state(base, &lock, &mut self.locks);
         let watch_ok = || {
             let ok = rel(side, "supervise/ok");
             match dir {
@@ -627,21 +706,22 @@ impl Svscan {
     /// buffered in it reaches the logger. A new pipe only when no end can be recovered. Each
     /// side still on another pipe gets the kept one at its next start.
     fn recover_pipe(&mut self, key: Key, name: &str) {
-        self.locks();
-        let Some(held) = self.held.get_mut(&key) else {
+        let Some(held) = self.scan.extra_mut(key) else {
             return;
         };
-        if held.pipe_checked || held.pipe_read.is_some() {
+        if held.is(PIPE_CHECKED) || held.pipe.is_some() {
             return;
         }
-        held.pipe_checked = true;
-        let Some(dir) = held.dir.as_ref() else { return };
-        let locks = self.locks.as_deref().unwrap_or_default();
-        let holder =
-            |side: Side| match takeover::lock_state(dir, &rel(side, "supervise/lock"), locks) {
+        held.set(PIPE_CHECKED, true);
+        let dir = held.dir.as_ref();
+        let locks = &mut self.locks;
+        let mut holder = |side: Side| {
+            let (base, lock) = at(dir, name, &rel(side, "supervise/lock"));
+            match takeover::lock_state(base, &lock, locks) {
                 Ok(Lock::Held(Some(h))) => Some(h),
                 _ => None,
-            };
+            }
+        };
         let (main, log) = (holder(Side::Main), holder(Side::Log));
         if main.is_none() && log.is_none() {
             return;
@@ -695,10 +775,14 @@ impl Svscan {
                 Err(std::io::Error::from_raw_os_error(ENOENT)),
             ),
         };
-        match (read, write) {
-            (Ok(r), Ok(w)) => {
-                held.pipe_read = Some(r);
-                held.pipe_write = Some(w);
+        // Kept as one descriptor for both ends, opened from the end recovered.
+        let both = match (read, write) {
+            (Ok(r), Ok(w)) => takeover::both_ends(r.as_fd()).map(|b| (b, w)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        match both {
+            Ok((both, _)) => {
+                held.pipe = Some(both);
                 if !problems.is_empty() {
                     diag::warn(
                         PROG,
@@ -709,12 +793,8 @@ impl Svscan {
                     );
                 }
             }
-            (r, w) => {
-                if let Some(e) = r
-                    .err()
-                    .or(w.err())
-                    .filter(|e| e.raw_os_error() != Some(ENOENT))
-                {
+            Err(e) => {
+                if e.raw_os_error() != Some(ENOENT) {
                     problems.push(format!("unable to reopen the pipe: {}", diag::reason(&e)));
                 }
                 diag::warn(
@@ -734,7 +814,7 @@ impl Svscan {
     fn control(&mut self, key: Key, side: Side, bytes: &[u8]) {
         let name = self.name(key);
         let path = rel(side, "supervise/control");
-        let fd = match self.held.get(&key).and_then(|h| h.dir.as_ref()) {
+        let fd = match self.scan.extra(key).and_then(|h| h.dir.as_ref()) {
             Some(d) => fifo::open_write_at(d, &path),
             None => fifo::open_write(&Path::new(&name).join(&path)),
         };
@@ -747,11 +827,8 @@ impl Svscan {
             b"dx" => sig::TERM,
             _ => sig::KILL,
         };
-        if let Some(fd) = self
-            .held
-            .get_mut(&key)
-            .and_then(|h| h.foreign(side).as_ref())
-            && takeover::signal(fd, sig).is_ok()
+        if let Some(f) = self.foreign.iter().find(|f| (f.key, f.side) == (key, side))
+            && takeover::signal(&f.fd, sig).is_ok()
         {
             return;
         }
@@ -796,8 +873,21 @@ fn what(name: &str, side: Side) -> String {
     }
 }
 
-fn rustix_cwd() -> BorrowedFd<'static> {
-    takeover::cwd()
+/// Where a file of a service is: under its directory descriptor if held, else under its name
+/// in the scan directory (the current directory).
+fn at<'a>(dir: Option<&'a OwnedFd>, name: &str, rel: &str) -> (BorrowedFd<'a>, String) {
+    match dir {
+        Some(d) => (d.as_fd(), rel.to_owned()),
+        None => (takeover::cwd(), format!("{name}/{rel}")),
+    }
+}
+
+/// A new log pipe as one descriptor for both ends. The write end goes first, so at no moment
+/// are three descriptors open for it.
+fn new_pipe() -> std::io::Result<OwnedFd> {
+    let (r, w) = std::io::pipe()?;
+    drop(w);
+    takeover::both_ends(r.as_fd())
 }
 
 /// Our own executable: supervise is one of its programs (run as argv[0] `supervise`), so

@@ -72,7 +72,9 @@ impl Watcher {
     /// `run` only when they name `run`.
     pub fn read(&self, scan_wd: i32) -> io::Result<Events> {
         let mut out = Events::default();
-        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+        // Small: events only say "look again", and svscan's stack stays a page smaller; a
+        // burst of events takes a few more reads.
+        let mut buf = [MaybeUninit::<u8>::uninit(); 512];
         let mut reader = inotify::Reader::new(&self.fd, &mut buf);
         loop {
             match reader.next() {
@@ -144,11 +146,18 @@ impl AsFd for Watcher {
 /// Lists the entries of `dir` that are services: names not starting with `.` that are, or
 /// link to, directories, keyed by the device and inode of that directory. Entries that cannot be
 /// examined (a dangling link among them) are reported through `warn(name, error)` and skipped.
-pub fn list_services(
+pub fn list_services(dir: &Path, warn: impl FnMut(&OsStr, &io::Error)) -> io::Result<Vec<Seen>> {
+    let mut out = Vec::new();
+    each_service(dir, warn, |s| out.push(s))?;
+    Ok(out)
+}
+
+/// [`list_services`] one entry at a time, through `each`: nothing of the listing is kept.
+pub fn each_service(
     dir: &Path,
     mut warn: impl FnMut(&OsStr, &io::Error),
-) -> io::Result<Vec<Seen>> {
-    let mut out = Vec::new();
+    mut each: impl FnMut(Seen),
+) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -181,7 +190,7 @@ pub fn list_services(
         let log_dir = std::fs::metadata(path.join("log")).is_ok();
         let has_log =
             log_dir && std::fs::metadata(path.join("log/run")).is_ok_and(|m| m.mode() & 0o111 != 0);
-        out.push(Seen {
+        each(Seen {
             name,
             key: Key {
                 dev: meta.dev(),
@@ -191,5 +200,5 @@ pub fn list_services(
             log_pending: log_dir && !has_log,
         });
     }
-    Ok(out)
+    Ok(())
 }

@@ -37,8 +37,11 @@ pub enum Lock {
 pub type FileId = (u64, u64);
 
 /// Looks at the lock file `rel` under `dir` without creating it. Testing the lock takes it for
-/// an instant (and drops it at once) when nobody holds it.
-pub fn lock_state(dir: impl AsFd, rel: &str, locks: &str) -> io::Result<Lock> {
+/// an instant (and drops it at once) when nobody holds it. `locks` gives `/proc/locks`
+/// ([`read_locks`]), read into `locks` only when the lock is held and kept there for the
+/// next lookups, so a fresh service directory (no lock file yet) costs one failed open, not a
+/// read of every lock on the system.
+pub fn lock_state(dir: impl AsFd, rel: &str, locks: &mut Option<String>) -> io::Result<Lock> {
     let fd = match rustix::fs::openat(
         dir,
         rel,
@@ -58,6 +61,7 @@ pub fn lock_state(dir: impl AsFd, rel: &str, locks: &str) -> io::Result<Lock> {
     let st = rustix::fs::fstat(&fd)?;
     let id = (st.st_dev, st.st_ino);
     let (major, minor) = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    let locks = locks.get_or_insert_with(read_locks).as_str();
     for pid in lock_pids(locks, major, minor, st.st_ino) {
         if let Some(h) = verified(pid, id) {
             return Ok(Lock::Held(Some(h)));
@@ -198,6 +202,18 @@ pub fn other_end(fd: BorrowedFd<'_>, read: bool) -> io::Result<OwnedFd> {
     open_pipe_end(&format!("/proc/self/fd/{}", fd.as_raw_fd()), read)
 }
 
+/// One descriptor that is both ends of the pipe `fd` is an end of: a new open of
+/// `/proc/self/fd/N` for reading and writing (close-on-exec, blocking). It keeps the pipe
+/// alive with a reader and a writer on it, so a single descriptor stands for the pair.
+pub fn both_ends(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let f = rustix::fs::open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(f)
+}
+
 /// Opens a pipe end through a `/proc/.../fd/N` path for reading or writing, without waiting
 /// for the other side (non-blocking open), then switches it to blocking; close-on-exec.
 fn open_pipe_end(path: &str, read: bool) -> io::Result<OwnedFd> {
@@ -216,7 +232,9 @@ fn open_pipe_end(path: &str, read: bool) -> io::Result<OwnedFd> {
 /// their lock (they run in the scan directory or a service directory until they do).
 pub fn unlocked_supervisors(program: &std::ffi::OsStr, dir: &Path) -> Vec<u32> {
     let locks = read_locks();
-    let holders: Vec<u32> = parse_locks(&locks).map(|(pid, ..)| pid).collect();
+    let mut holders: Vec<u32> = parse_locks(&locks).map(|(pid, ..)| pid).collect();
+    // Sorted: every process is looked up in it, and a busy machine has thousands of each.
+    holders.sort_unstable();
     let own = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -224,7 +242,7 @@ pub fn unlocked_supervisors(program: &std::ffi::OsStr, dir: &Path) -> Vec<u32> {
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|&pid| pid != own && !holders.contains(&pid))
+        .filter(|&pid| pid != own && holders.binary_search(&pid).is_err())
         .filter(|&pid| {
             std::fs::read_link(format!("/proc/{pid}/exe"))
                 .is_ok_and(|exe| exe.as_os_str() == program)
@@ -294,16 +312,21 @@ mod tests {
         let path = dir.join("lock");
         let held = crate::files::try_lock(&path).unwrap();
         let d = std::fs::File::open(&dir).unwrap();
-        let Lock::Held(Some(h)) = lock_state(&d, "lock", &read_locks()).unwrap() else {
+        let mut locks = None;
+        let Lock::Held(Some(h)) = lock_state(&d, "lock", &mut None).unwrap() else {
             panic!("lock not seen held");
         };
         assert_eq!(h.pid, std::process::id());
         drop(held);
         assert!(matches!(
-            lock_state(&d, "lock", &read_locks()).unwrap(),
+            lock_state(&d, "lock", &mut None).unwrap(),
             Lock::Free
         ));
-        assert!(matches!(lock_state(&d, "none", "").unwrap(), Lock::Free));
+        assert!(matches!(
+            lock_state(&d, "none", &mut locks).unwrap(),
+            Lock::Free
+        ));
+        assert!(locks.is_none(), "no lock file: /proc/locks left unread");
         let _ = std::fs::remove_dir_all(&dir);
 
         let (r, w) = std::io::pipe().unwrap();
@@ -314,6 +337,16 @@ mod tests {
         rustix::io::write(&w, b"x").unwrap();
         let mut b = [0u8; 1];
         assert_eq!(rustix::io::read(&r2, &mut b).unwrap(), 1);
+        // One descriptor for both ends: the pipe lives on through it alone, and ends opened
+        // from it for a moment reach the same pipe.
+        let both = both_ends(r.as_fd()).unwrap();
+        drop((r, r2, w));
+        let w = other_end(both.as_fd(), false).unwrap();
+        let r = other_end(both.as_fd(), true).unwrap();
+        rustix::io::write(&w, b"y").unwrap();
+        assert_eq!(rustix::io::read(&r, &mut b).unwrap(), 1);
+        assert_eq!(&b, b"y");
+        assert_eq!(pipe_id(&both), pipe_id(&w));
         let me = Holder {
             pid: std::process::id(),
             pidfd: open(std::process::id()).unwrap(),
