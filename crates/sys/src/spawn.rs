@@ -9,15 +9,14 @@
 //! the kernel refuses with ENOEXEC (an empty file, a script without `#!`) through `/bin/sh`.
 //! daemontools' pathexec does not, and neither does this: the program is looked up in PATH
 //! before the fork, and the child `execve`s each candidate itself, so ENOEXEC comes back to
-//! the caller as the spawn's error (std reports a failing `pre_exec` through its pipe).
+//! the caller as the spawn's error.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// PATH when the environment has none (as glibc's and daemontools' default).
 const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
@@ -148,59 +147,154 @@ pub struct Spawn<'a> {
     pub env: Vec<(&'a OsStr, &'a OsStr)>,
 }
 
-/// Forks and execs `program` (looked up in PATH unless it holds a `/`) with `args`; returns
-/// the child's pid. Exec failures come back as `Err` with the exec errno, ENOEXEC included
-/// (std reports them through a close-on-exec pipe).
+/// Bytes of stack for the child between clone and exec (mapped per spawn, touched sparsely).
+const CHILD_STACK: usize = 64 * 1024;
+
+/// What the child needs, built before the clone; `err` is where it leaves the exec errno.
+struct ChildPlan<'a> {
+    exec: &'a Exec,
+    setsid: bool,
+    stdin: Option<RawFd>,
+    stdout: Option<RawFd>,
+    moves: &'a [(RawFd, RawFd)],
+    cwd: Option<&'a CString>,
+    err: AtomicI32,
+}
+
+/// Makes `src` the child's descriptor `dst` (without close-on-exec).
+fn place_fd(src: RawFd, dst: RawFd) -> io::Result<()> {
+    // SAFETY: both numbers are open descriptors of the (child) process; `target` is never
+    // closed by a destructor (ManuallyDrop), the borrow ends with this call.
+    unsafe {
+        if src == dst {
+            let fd = std::os::fd::BorrowedFd::borrow_raw(src);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+        } else {
+            let mut target = ManuallyDrop::new(OwnedFd::from_raw_fd(dst));
+            let src_fd = std::os::fd::BorrowedFd::borrow_raw(src);
+            rustix::io::dup2(src_fd, &mut target)?;
+        }
+    }
+    Ok(())
+}
+
+impl ChildPlan<'_> {
+    /// In the child (sharing our memory, we suspended): returns only on failure.
+    fn run(&self) -> io::Error {
+        crate::signals::reset_handlers_for_exec();
+        let steps = || -> io::Result<()> {
+            crate::signals::unblock_all()?;
+            if self.setsid {
+                rustix::process::setsid()?;
+            }
+            if let Some(fd) = self.stdin {
+                place_fd(fd, 0)?;
+            }
+            if let Some(fd) = self.stdout {
+                place_fd(fd, 1)?;
+            }
+            for &(src, dst) in self.moves {
+                place_fd(src, dst)?;
+            }
+            if let Some(d) = self.cwd {
+                rustix::process::chdir(d.as_c_str())?;
+            }
+            Ok(())
+        };
+        match steps() {
+            Ok(()) => self.exec.exec(),
+            Err(e) => e,
+        }
+    }
+}
+
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ChildPlan` the parent passed to clone; the parent is suspended
+    // (CLONE_VFORK) until we exec or exit, so it stays alive and unmoved.
+    let plan = unsafe { &*(arg as *const ChildPlan<'_>) };
+    let e = plan.run();
+    plan.err
+        .store(e.raw_os_error().unwrap_or(libc::EINVAL), Ordering::SeqCst);
+    // SAFETY: ends this child at once (exit, not exit_group: no atexit handlers, no flush of
+    // the buffers it shares with the parent).
+    unsafe { libc::syscall(libc::SYS_exit, 127) };
+    127
+}
+
+/// Starts `program` (looked up in PATH unless it holds a `/`) with `args`; returns the child's
+/// pid. Exec failures come back as `Err` with the exec errno, ENOEXEC included.
+///
+/// The child is made with `clone(CLONE_VM|CLONE_VFORK)` (posix_spawn's way): it runs on a
+/// stack of its own in our memory while we wait, so nothing is copied, and its exec errno is
+/// simply left in that memory (no pipe or socket to learn it). It first puts every signal that
+/// has a handler back to its default (and SIGPIPE, which the Rust runtime ignores), so no
+/// handler of ours can run in it, then empties its signal mask.
 pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u32> {
     let exec = Exec::new(program, opts.arg0.unwrap_or(program), args, &opts.env)?;
     let cwd = opts
         .cwd
         .map(|d| c_string(d.as_os_str().as_bytes()))
         .transpose()?;
-    // std's own exec is never reached: the pre_exec closure execs or fails.
-    let mut cmd = Command::new(program);
-    if let Some(fd) = opts.stdin {
-        cmd.stdin(Stdio::from(fd));
-    }
-    if let Some(fd) = opts.stdout {
-        cmd.stdout(Stdio::from(fd));
-    }
-    let setsid = opts.setsid;
     let moves: Vec<(RawFd, RawFd)> = opts
         .fds
         .iter()
         .map(|(src, dst)| (src.as_raw_fd(), *dst))
         .collect();
-    // SAFETY: the closure runs in the child between fork and exec. It makes only raw syscalls
-    // (sigprocmask, setsid, dup2/fcntl, chdir, execve through rustix, nix or libc), allocates
-    // nothing (`moves`, `cwd` and `exec` were built before the fork) and cannot panic.
-    unsafe {
-        cmd.pre_exec(move || {
-            crate::signals::unblock_all()?;
-            if setsid {
-                rustix::process::setsid()?;
-            }
-            for &(src, dst) in &moves {
-                if src == dst {
-                    let fd = std::os::fd::BorrowedFd::borrow_raw(src);
-                    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-                } else {
-                    // ManuallyDrop: `target` names a number in the child; it must not be closed
-                    // by a destructor here.
-                    let mut target = ManuallyDrop::new(OwnedFd::from_raw_fd(dst));
-                    let src_fd = std::os::fd::BorrowedFd::borrow_raw(src);
-                    rustix::io::dup2(src_fd, &mut target)?;
+    let plan = ChildPlan {
+        exec: &exec,
+        setsid: opts.setsid,
+        stdin: opts.stdin.as_ref().map(AsRawFd::as_raw_fd),
+        stdout: opts.stdout.as_ref().map(AsRawFd::as_raw_fd),
+        moves: &moves,
+        cwd: cwd.as_ref(),
+        err: AtomicI32::new(0),
+    };
+    // SAFETY: a fresh private anonymous mapping, unmapped below once the child has left it.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            CHILD_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the child runs `child_main` on the top of `stack` (16-byte aligned: the mapping
+    // is page aligned), sharing our memory; CLONE_VFORK suspends us until it has exec'ed or
+    // exited, so `plan` and everything it points to outlive its use. It only makes syscalls
+    // and reads what was built before (no allocation, no locks).
+    let raw = unsafe {
+        let top = stack.cast::<u8>().add(CHILD_STACK).cast::<libc::c_void>();
+        libc::clone(
+            child_main,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw const plan).cast_mut().cast::<libc::c_void>(),
+        )
+    };
+    let clone_err = io::Error::last_os_error();
+    // SAFETY: the mapping made above; the child has left it (exec'ed or exited).
+    unsafe { libc::munmap(stack, CHILD_STACK) };
+    let pid = u32::try_from(raw).map_err(|_| clone_err)?;
+    match plan.err.load(Ordering::SeqCst) {
+        0 => Ok(pid),
+        errno => {
+            // It has exited (or is about to): reap it here, it was never started.
+            let mut status = 0;
+            loop {
+                // SAFETY: waits for our own child by pid; `status` is a valid int.
+                let r = unsafe { libc::waitpid(raw, &mut status, 0) };
+                if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    break;
                 }
             }
-            if let Some(d) = &cwd {
-                rustix::process::chdir(d.as_c_str())?;
-            }
-            Err(exec.exec())
-        });
+            Err(io::Error::from_raw_os_error(errno))
+        }
     }
-    let child = cmd.spawn()?;
-    // The child is reaped by the caller's waitpid loop; dropping `Child` neither waits nor kills.
-    Ok(child.id())
 }
 
 #[cfg(test)]
