@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
 use vigil_core::info::Info;
-use vigil_core::layout::{self, state};
+use vigil_core::layout::{self, KnobSet, state};
 use vigil_core::machine::{Action, Machine, Now};
 use vigil_core::machine::{Adopted, ExitKind};
 use vigil_core::readiness::{self, Main};
@@ -120,7 +120,7 @@ impl Supervisor {
         let clock = Clock::new();
         let now = clock.now();
         // Quietly: every start reads the knobs again and reports what is wrong then.
-        let (cfg, _) = layout::read_config(|k| knob_value(k).ok().flatten());
+        let (cfg, _) = layout::read_config(listed_knobs(), |k| knob_value(k).ok().flatten());
         // A supervise svscan starts in place of an earlier one keeps the want that one recorded
         // (`svc -d` or `-o` survives the handover); only a fresh start applies `./down`.
         let kept = handover
@@ -304,7 +304,8 @@ impl Supervisor {
     }
 
     fn spawn_run(&mut self, now: Now) {
-        let (cfg, warnings) = layout::read_config(|k| read_knob(&self.name, k));
+        let present = listed_knobs();
+        let (cfg, warnings) = layout::read_config(present, |k| read_knob(&self.name, k));
         for w in warnings {
             diag::warn(
                 PROG,
@@ -315,7 +316,7 @@ impl Supervisor {
         self.ready_pipe = None;
         self.notify_status.clear();
         self.notify_refusal_told = false;
-        let (notify_fd, mut channel_failed) = self.notification_fd();
+        let (notify_fd, mut channel_failed) = self.notification_fd(present);
         let pipe = match notify_fd.map(|_| notify::pipe()).transpose() {
             Ok(p) => p,
             Err(e) => {
@@ -331,7 +332,7 @@ impl Supervisor {
                 None
             }
         };
-        channel_failed |= !self.prepare_notify_socket();
+        channel_failed |= !self.prepare_notify_socket(present);
         // A readiness knob that cannot work must not leave the service "not ready" for ever
         // (svwait -U would hang): with no working channel at all, ready means up.
         let no_channel = channel_failed && pipe.is_none() && self.notify.is_none();
@@ -521,7 +522,10 @@ impl Supervisor {
 
     /// The fd number named by `notification-fd`, if any and sensible (3 to 1024), and whether
     /// the file exists but cannot be used (warned: the service counts as ready when up).
-    fn notification_fd(&self) -> (Option<i32>, bool) {
+    fn notification_fd(&self, present: KnobSet) -> (Option<i32>, bool) {
+        if !present.has(layout::KNOB_NOTIFICATION_FD) {
+            return (None, false);
+        }
         let Some(text) = read_knob(&self.name, layout::KNOB_NOTIFICATION_FD) else {
             // Missing, or refused (read_knob said why).
             let exists = files::exists(Path::new(layout::KNOB_NOTIFICATION_FD)).unwrap_or(true);
@@ -545,8 +549,10 @@ impl Supervisor {
 
     /// Opens the sd_notify socket the first time a run needs it (`notify-socket` exists), and
     /// closes it when the file is gone. False when it is wanted and could not be opened.
-    fn prepare_notify_socket(&mut self) -> bool {
-        if !files::exists(Path::new(layout::KNOB_NOTIFY_SOCKET)).unwrap_or(false) {
+    fn prepare_notify_socket(&mut self, present: KnobSet) -> bool {
+        if !present.has(layout::KNOB_NOTIFY_SOCKET)
+            || !files::exists(Path::new(layout::KNOB_NOTIFY_SOCKET)).unwrap_or(false)
+        {
             self.notify = None;
             return true;
         }
@@ -720,6 +726,16 @@ fn read_knob(dir: &str, knob: &str) -> Option<String> {
             );
             None
         }
+    }
+}
+
+/// The knobs one listing of the service directory (our working directory) shows; all of them
+/// when it cannot be listed (each is then tried, as before).
+fn listed_knobs() -> KnobSet {
+    let mut present = KnobSet::default();
+    match files::list_names(".", |name| present.add_name(name)) {
+        Ok(()) => present,
+        Err(_) => KnobSet::ALL,
     }
 }
 

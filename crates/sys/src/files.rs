@@ -54,6 +54,24 @@ pub fn exists(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Calls `each` with the name of every entry of the directory `dir` (`.` and `..` included),
+/// read with `getdents64` into a small buffer on the stack (no allocation).
+pub fn list_names(dir: &str, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+    use rustix::fs::{CWD, Mode, OFlags, RawDir};
+    let fd = rustix::fs::openat(
+        CWD,
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+    let mut entries = RawDir::new(&fd, &mut buf);
+    while let Some(entry) = entries.next() {
+        each(entry?.file_name().to_bytes());
+    }
+    Ok(())
+}
+
 /// The most of a knob file read: values are a word or two.
 const KNOB_MAX: u64 = 4096;
 
