@@ -57,10 +57,15 @@ impl Tai64n {
     /// The 24 lowercase hex digits of the packed label, as `tai64n` prints after its `@`.
     pub fn to_hex(self) -> String {
         let mut s = String::with_capacity(24);
-        for b in self.pack() {
-            push_hex(&mut s, b);
-        }
+        self.push_hex_to(&mut s);
         s
+    }
+
+    /// Appends the 24 hex digits of [`Tai64n::to_hex`] to `out`.
+    pub fn push_hex_to(self, out: &mut String) {
+        for b in self.pack() {
+            push_hex(out, b);
+        }
     }
 
     /// Parses 24 hex digits (no `@`), the inverse of [`Tai64n::to_hex`].

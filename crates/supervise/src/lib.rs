@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
-use vigil_core::info::Info;
+use vigil_core::info::{Info, InfoView};
 use vigil_core::layout::{self, KnobSet, state};
 use vigil_core::machine::{Action, Machine, Now};
 use vigil_core::machine::{Adopted, ExitKind};
@@ -63,6 +63,8 @@ struct Supervisor {
     _lock: std::fs::File,
     last_written: Option<[u8; vigil_core::status::STATUS_LEN]>,
     last_info: String,
+    /// Reused for rendering info and history lines (no allocation once grown).
+    text_buf: String,
     /// The machine said exit; the loop returns at its next turn.
     exiting: bool,
     /// Read end of the current run's notification-fd pipe (s6 readiness).
@@ -144,6 +146,7 @@ impl Supervisor {
             _lock: lock,
             last_written: None,
             last_info: String::new(),
+            text_buf: String::new(),
             exiting: false,
             ready_pipe: None,
             notify: None,
@@ -471,15 +474,15 @@ impl Supervisor {
     /// Appends one record to `supervise/history` (one write, O_APPEND), cutting the file to its
     /// newest half when it has grown past its bound.
     fn append_history(&mut self, event: Event, now: Now) {
-        let line = history::Entry {
+        history::Entry {
             time: now.wall,
             event,
         }
-        .render();
+        .render_into(&mut self.text_buf);
         if let Err(e) = self.state.append_bounded(
             state::HISTORY,
             state::HISTORY_NEW,
-            line.as_bytes(),
+            self.text_buf.as_bytes(),
             history::MAX_BYTES,
             history::newest_half,
         ) {
@@ -649,8 +652,9 @@ impl Supervisor {
     }
 
     fn write_status(&mut self) {
-        let mut info = Info::from_parts(
-            &self.machine.status(),
+        let status = self.machine.status();
+        let mut info = InfoView::from_parts(
+            &status,
             self.machine.record(),
             self.machine.finish_pid(),
             &self.notify_status,
@@ -658,16 +662,18 @@ impl Supervisor {
         if let Some((pid, ticks)) = self.run_identity.filter(|(p, _)| *p == info.pid) {
             debug_assert_eq!(pid, info.pid);
             info.run_start = Some(ticks);
-            info.boot_id.clone_from(&self.boot_id);
+            info.boot_id = &self.boot_id;
         }
-        let info = info.render();
+        info.render_into(&mut self.text_buf);
         // info first: a reader woken by the rename of status finds an info at least as new.
-        if info != self.last_info {
-            match self
-                .state
-                .replace(state::INFO_NEW, state::INFO, info.as_bytes(), false)
-            {
-                Ok(()) => self.last_info = info,
+        if self.text_buf != self.last_info {
+            match self.state.replace(
+                state::INFO_NEW,
+                state::INFO,
+                self.text_buf.as_bytes(),
+                false,
+            ) {
+                Ok(()) => std::mem::swap(&mut self.last_info, &mut self.text_buf),
                 Err(e) => return self.write_failed("info", &e),
             }
         }

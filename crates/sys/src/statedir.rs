@@ -173,17 +173,24 @@ impl StateDir {
     /// Writes `bytes` to a fresh `tmp` (`O_CREAT|O_EXCL|O_NOFOLLOW`, 0644), then renames it
     /// over `name`: readers see the old content or the new. `sync` adds an fsync first.
     pub fn replace(&self, tmp: &str, name: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
-        // A leftover from a crash (or anything else) at tmp goes first; unlink never follows.
-        match rustix::fs::unlinkat(&self.fd, tmp, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => {}
+        let create = || {
+            rustix::fs::openat(
+                &self.fd,
+                tmp,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+        };
+        let fd = match create() {
+            Ok(fd) => fd,
+            // A leftover from a crash (or anything else, a planted link too) is at tmp: it
+            // goes (unlink never follows), then the exclusive create again.
+            Err(Errno::EXIST) => {
+                rustix::fs::unlinkat(&self.fd, tmp, AtFlags::empty())?;
+                create()?
+            }
             Err(e) => return Err(e.into()),
-        }
-        let fd = rustix::fs::openat(
-            &self.fd,
-            tmp,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )?;
+        };
         let mut f = File::from(fd);
         f.write_all(bytes)?;
         if sync {
