@@ -183,20 +183,25 @@ impl Supervisor {
                 (a, b) => a.or(b),
             };
             let timeout = deadline.map(|d| d.saturating_sub(now.mono));
-            let mut fds = vec![self.signals.as_fd(), self.control.as_fd()];
-            let pipe_at = self.ready_pipe.as_ref().map(|p| {
-                fds.push(p.as_fd());
-                fds.len() - 1
-            });
-            let sock_at = self.notify.as_ref().map(|n| {
-                fds.push(n.as_fd());
-                fds.len() - 1
-            });
-            let adopted_at = self.adopted.as_ref().map(|(_, fd)| {
-                fds.push(fd.as_fd());
-                fds.len() - 1
-            });
-            if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
+            // At most five descriptors, on the stack: the idle loop allocates nothing.
+            let sig_fd = self.signals.as_fd();
+            let mut fds = [sig_fd; 5];
+            let mut len = 2;
+            if let Some(slot) = fds.get_mut(1) {
+                *slot = self.control.as_fd();
+            }
+            let mut add = |fd: Option<_>| {
+                let fd = fd?;
+                let at = len;
+                *fds.get_mut(at)? = fd;
+                len += 1;
+                Some(at)
+            };
+            let pipe_at = add(self.ready_pipe.as_ref().map(AsFd::as_fd));
+            let sock_at = add(self.notify.as_ref().map(AsFd::as_fd));
+            let adopted_at = add(self.adopted.as_ref().map(|(_, fd)| fd.as_fd()));
+            let fds = fds.get(..len).unwrap_or_default();
+            if let Err(e) = poll::wait(fds, &mut ready, timeout) {
                 diag::warn(
                     PROG,
                     &format!("unable to poll for {}: {}", self.name, diag::reason(&e)),
@@ -249,10 +254,7 @@ impl Supervisor {
 
     fn handle_control(&mut self, buf: &mut [u8], now: Now) {
         match fifo::read_some(&self.control, buf) {
-            Ok(n) => {
-                let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                self.commands(&bytes, now);
-            }
+            Ok(n) => self.commands(buf.get(..n).unwrap_or_default(), now),
             Err(e) => diag::warn(
                 PROG,
                 &format!(

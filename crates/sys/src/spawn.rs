@@ -28,7 +28,13 @@ struct Exec {
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     _envp: Vec<CString>,
+    /// Empty when the child gets our own environment as it is (`environ`, nothing copied).
     envp_ptrs: Vec<*const libc::c_char>,
+}
+
+unsafe extern "C" {
+    /// The C library's environment of this process.
+    static environ: *const *const libc::c_char;
 }
 
 // SAFETY: the pointers point into the CStrings owned by the same struct (their heap buffers do
@@ -57,21 +63,30 @@ impl Exec {
         args: &[&OsStr],
         env: &[(&OsStr, &OsStr)],
     ) -> io::Result<Exec> {
-        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-            .filter(|(k, _)| !env.iter().any(|(n, _)| n == k))
-            .collect();
-        vars.extend(
-            env.iter()
-                .map(|(k, v)| (k.to_os_string(), v.to_os_string())),
-        );
+        // With nothing to add, the child execs with `environ` itself: no copy of it.
+        let mut vars: Vec<(OsString, OsString)> = Vec::new();
+        if !env.is_empty() {
+            vars = std::env::vars_os()
+                .filter(|(k, _)| !env.iter().any(|(n, _)| n == k))
+                .collect();
+            vars.extend(
+                env.iter()
+                    .map(|(k, v)| (k.to_os_string(), v.to_os_string())),
+            );
+        }
         let name = program.as_bytes();
         let candidates = if name.contains(&b'/') {
             vec![c_string(name)?]
         } else {
-            let path = vars
-                .iter()
-                .find(|(k, _)| k == "PATH")
-                .map_or(DEFAULT_PATH, |(_, v)| v.as_bytes());
+            let own_path;
+            let path = if env.is_empty() {
+                own_path = std::env::var_os("PATH");
+                own_path.as_deref().map_or(DEFAULT_PATH, OsStrExt::as_bytes)
+            } else {
+                vars.iter()
+                    .find(|(k, _)| k == "PATH")
+                    .map_or(DEFAULT_PATH, |(_, v)| v.as_bytes())
+            };
             let mut out = Vec::new();
             for dir in path.split(|&b| b == b':') {
                 let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
@@ -95,11 +110,16 @@ impl Exec {
                 c_string(&kv)
             })
             .collect::<io::Result<Vec<_>>>()?;
+        let envp_ptrs = if env.is_empty() {
+            Vec::new()
+        } else {
+            pointers(&envp)
+        };
         Ok(Exec {
             candidates,
             argv_ptrs: pointers(&argv),
             _argv: argv,
-            envp_ptrs: pointers(&envp),
+            envp_ptrs,
             _envp: envp,
         })
     }
@@ -109,16 +129,17 @@ impl Exec {
     /// (ENOEXEC among them), else ENOENT. Async-signal-safe: no allocation.
     fn exec(&self) -> io::Error {
         let mut denied = false;
+        let envp = if self.envp_ptrs.is_empty() {
+            // SAFETY: reads the pointer libc keeps; nothing changes it while we run (the
+            // parent is suspended and single-threaded code of ours never sets variables).
+            unsafe { environ }
+        } else {
+            self.envp_ptrs.as_ptr()
+        };
         for file in &self.candidates {
             // SAFETY: every pointer is a NUL-terminated string or the final NULL, built
             // before the fork and alive with `self`.
-            unsafe {
-                libc::execve(
-                    file.as_ptr(),
-                    self.argv_ptrs.as_ptr(),
-                    self.envp_ptrs.as_ptr(),
-                )
-            };
+            unsafe { libc::execve(file.as_ptr(), self.argv_ptrs.as_ptr(), envp) };
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
                 Some(libc::ENOENT | libc::ENOTDIR) => {}
@@ -348,6 +369,36 @@ mod tests {
         assert!(
             !dir.join("ran").exists(),
             "a file without #! was run by a shell"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_environment_is_passed_on_as_it_is_or_with_additions() {
+        let dir = std::env::temp_dir().join(format!("vigil-spawn-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = |env: Vec<(&OsStr, &OsStr)>, out: &str| {
+            let file = std::fs::File::create(dir.join(out)).unwrap();
+            let opts = Spawn {
+                stdout: Some(OwnedFd::from(file)),
+                env,
+                ..Spawn::default()
+            };
+            let pid = spawn(OsStr::new("env"), &[], opts).unwrap();
+            assert_eq!(crate::process::wait_for(pid).ok(), Some(0));
+            std::fs::read_to_string(dir.join(out)).unwrap()
+        };
+        let own = run(vec![], "own");
+        let path = std::env::var("PATH").unwrap();
+        assert!(own.lines().any(|l| l == format!("PATH={path}")), "{own}");
+        let added = run(
+            vec![(OsStr::new("VIGIL_SPAWN_TEST"), OsStr::new("1"))],
+            "added",
+        );
+        assert!(added.lines().any(|l| l == "VIGIL_SPAWN_TEST=1"), "{added}");
+        assert!(
+            added.lines().any(|l| l == format!("PATH={path}")),
+            "{added}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
