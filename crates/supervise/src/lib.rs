@@ -63,6 +63,8 @@ struct Supervisor {
     _lock: std::fs::File,
     last_written: Option<[u8; vigil_core::status::STATUS_LEN]>,
     last_info: String,
+    /// `supervise/history`, held open between records.
+    history: Option<std::fs::File>,
     /// Reused for rendering info and history lines (no allocation once grown).
     text_buf: String,
     /// The machine said exit; the loop returns at its next turn.
@@ -147,6 +149,7 @@ impl Supervisor {
             last_written: None,
             last_info: String::new(),
             text_buf: String::new(),
+            history: None,
             exiting: false,
             ready_pipe: None,
             notify: None,
@@ -482,6 +485,7 @@ impl Supervisor {
         }
         .render_into(&mut self.text_buf);
         if let Err(e) = self.state.append_bounded(
+            &mut self.history,
             state::HISTORY,
             state::HISTORY_NEW,
             self.text_buf.as_bytes(),
