@@ -186,9 +186,8 @@ pub fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for &d in digits.get(at..).unwrap_or_default() {
-        out.push(char::from(d));
-    }
+    let digits = digits.get(at..).unwrap_or_default();
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 /// Appends `n` in decimal, with a minus sign when negative.
