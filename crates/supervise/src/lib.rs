@@ -284,11 +284,15 @@ impl Supervisor {
             // Show the exit before ./finish can act on it: a finish script (or a client it
             // wakes) must find the service already down in status. (Before ./run no such
             // write is needed: the status written right after the spawn shows the new pid.)
-            if matches!(action, Action::SpawnFinish { .. }) && self.machine.take_dirty() {
+            // Without a ./finish the machine goes down at once, and one write shows that.
+            let finish =
+                matches!(action, Action::SpawnFinish { .. }) && Path::new(layout::FINISH).exists();
+            if finish && self.machine.take_dirty() {
                 self.write_status();
             }
             match action {
                 Action::SpawnRun => self.spawn_run(now),
+                Action::SpawnFinish { .. } if !finish => self.machine.finish_spawn_failed(now),
                 Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
                 Action::Signal { pid, sig, group } => {
                     // ESRCH: it died a moment ago; its SIGCHLD is on the way. An adopted run is
@@ -503,11 +507,8 @@ impl Supervisor {
         }
     }
 
+    /// Starts `./finish` (it was there a moment ago).
     fn spawn_finish(&mut self, code: i32, signal: i32, now: Now) {
-        if !Path::new(layout::FINISH).exists() {
-            self.machine.finish_spawn_failed(now);
-            return;
-        }
         let (code, signal) = (code.to_string(), signal.to_string());
         let opts = spawn::Spawn {
             setsid: self.machine.config().own_group,
