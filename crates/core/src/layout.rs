@@ -105,6 +105,32 @@ impl KnobSet {
     }
 }
 
+/// A listing of the service directory kept for the next start, with the directory's change
+/// time (seconds, nanoseconds) when it was listed. Adding, removing or renaming a knob changes
+/// that time, so an unchanged time means the same names; the knobs' contents are read anew at
+/// every start regardless.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnobListing {
+    key: Option<(i64, i64)>,
+    knobs: KnobSet,
+}
+
+impl KnobListing {
+    /// The kept listing, when the directory's change time is still `ctime`.
+    pub fn reuse(&self, ctime: (i64, i64)) -> Option<KnobSet> {
+        (self.key == Some(ctime)).then_some(self.knobs)
+    }
+
+    /// Keeps `knobs`, listed after the directory's change time was seen to be `ctime`, at
+    /// wall-clock second `now_secs`. A change time within the last two seconds is not trusted
+    /// to tell later changes apart (file systems stamp with a coarse clock): such a listing is
+    /// used once, and the next start lists again.
+    pub fn keep(&mut self, ctime: (i64, i64), now_secs: i64, knobs: KnobSet) {
+        self.knobs = knobs;
+        self.key = (ctime.0 < now_secs.saturating_sub(1)).then_some(ctime);
+    }
+}
+
 const DEFAULT_TIMEOUT_FINISH_MS: u64 = 5000;
 const DEFAULT_BACKOFF_RESET_MS: u64 = 10_000;
 const DEFAULT_RESTART_WINDOW_MS: u64 = 60_000;
@@ -250,6 +276,21 @@ mod tests {
         for k in KNOBS {
             assert!(KnobSet::ALL.has(k), "{k}");
         }
+    }
+
+    #[test]
+    fn a_listing_is_reused_only_while_the_change_time_is_old_and_the_same() {
+        let mut l = KnobListing::default();
+        assert_eq!(l.reuse((100, 5)), None);
+        let mut k = KnobSet::default();
+        k.add_name(b"down-signal");
+        l.keep((100, 5), 1000, k);
+        assert_eq!(l.reuse((100, 5)), Some(k));
+        assert_eq!(l.reuse((100, 6)), None);
+        assert_eq!(l.reuse((1001, 5)), None);
+        // Changed a moment ago: not kept.
+        l.keep((999, 0), 1000, k);
+        assert_eq!(l.reuse((999, 0)), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
 use vigil_core::info::{Info, InfoView};
-use vigil_core::layout::{self, KnobSet, state};
+use vigil_core::layout::{self, KnobListing, KnobSet, state};
 use vigil_core::machine::{Action, Machine, Now};
 use vigil_core::machine::{Adopted, ExitKind};
 use vigil_core::readiness::{self, Main};
@@ -63,6 +63,8 @@ struct Supervisor {
     _lock: std::fs::File,
     last_written: Option<[u8; vigil_core::status::STATUS_LEN]>,
     last_info: String,
+    /// The knob names of the last listing of the service directory, while it has not changed.
+    listing: KnobListing,
     /// `supervise/history`, held open between records.
     history: Option<std::fs::File>,
     /// Reused for rendering info and history lines (no allocation once grown).
@@ -150,6 +152,7 @@ impl Supervisor {
             last_info: String::new(),
             text_buf: String::new(),
             history: None,
+            listing: KnobListing::default(),
             exiting: false,
             ready_pipe: None,
             notify: None,
@@ -316,7 +319,7 @@ impl Supervisor {
     }
 
     fn spawn_run(&mut self, now: Now) {
-        let present = listed_knobs();
+        let present = self.knobs_present(now);
         let (cfg, warnings) = layout::read_config(present, |k| read_knob(&self.name, k));
         for w in warnings {
             diag::warn(
@@ -528,6 +531,21 @@ impl Supervisor {
                 self.machine.finish_spawn_failed(now);
             }
         }
+    }
+
+    /// The knobs the service directory holds: the last listing while the directory's change
+    /// time says no name was added or removed since, else a new listing.
+    fn knobs_present(&mut self, now: Now) -> KnobSet {
+        let Ok(ctime) = files::change_time(".") else {
+            return listed_knobs();
+        };
+        if let Some(knobs) = self.listing.reuse(ctime) {
+            return knobs;
+        }
+        let knobs = listed_knobs();
+        let now_secs = i64::try_from(now.wall.unix_secs()).unwrap_or(i64::MAX);
+        self.listing.keep(ctime, now_secs, knobs);
+        knobs
     }
 
     /// The fd number named by `notification-fd`, if any and sensible (3 to 1024), and whether
