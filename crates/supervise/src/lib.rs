@@ -33,6 +33,9 @@ use vigil_sys::{fifo, files, poll, process, spawn};
 
 const PROG: &str = "supervise";
 const SIGCHLD: i32 = 17;
+/// Bytes reserved for the info text (about 240 with every field set, more only with a long
+/// sd_notify STATUS=).
+const INFO_CAPACITY: usize = 384;
 /// The most sd_notify datagrams read at one wakeup.
 const NOTIFY_BATCH: usize = 64;
 
@@ -149,8 +152,10 @@ impl Supervisor {
             _ok: None,
             _lock: lock,
             last_written: None,
-            last_info: String::new(),
-            text_buf: String::new(),
+            // Room for any usual info text from the start: no growth in steps through the
+            // allocator's size classes (each would leave a page of the heap dirty).
+            last_info: String::with_capacity(INFO_CAPACITY),
+            text_buf: String::with_capacity(INFO_CAPACITY),
             history: None,
             listing: KnobListing::default(),
             exiting: false,
