@@ -13,6 +13,7 @@
 //! recognised and skipped; earlier lines are never rewritten in place. When the file grows past
 //! [`MAX_BYTES`], supervise keeps the newest half, written to `history.new` and renamed over it.
 
+use crate::info::{push_decimal, push_signed};
 use crate::machine::ExitKind;
 use crate::tai::Tai64n;
 
@@ -48,31 +49,58 @@ fn fnv1a(text: &str) -> u32 {
 impl Entry {
     /// The line for this entry, newline included.
     pub fn render(&self) -> String {
-        let body = self.describe();
-        format!("{body} sum={:08x}\n", fnv1a(&body))
+        let mut out = String::new();
+        self.render_into(&mut out);
+        out
+    }
+
+    /// Writes the line for this entry into `out` (cleared first; its capacity is reused).
+    pub fn render_into(&self, out: &mut String) {
+        out.clear();
+        self.describe_into(out);
+        let sum = fnv1a(out);
+        out.push_str(" sum=");
+        for shift in (0..8).rev() {
+            let nibble = (sum >> (shift * 4)) & 15;
+            out.push(char::from_digit(nibble, 16).unwrap_or('0'));
+        }
+        out.push('\n');
     }
 
     /// The entry as text, without its checksum (what `svstat -H` shows).
     pub fn describe(&self) -> String {
+        let mut out = String::new();
+        self.describe_into(&mut out);
+        out
+    }
+
+    fn describe_into(&self, out: &mut String) {
+        out.push('@');
+        self.time.push_hex_to(out);
         match self.event {
             Event::Start { pid, adopted } => {
-                format!(
-                    "@{} start pid={pid} adopted={}",
-                    self.time.to_hex(),
-                    u8::from(adopted)
-                )
+                out.push_str(" start pid=");
+                push_decimal(out, pid.into());
+                out.push_str(if adopted { " adopted=1" } else { " adopted=0" });
             }
             Event::Exit { pid, how, ran_ms } => {
-                let how = match how {
-                    Some(ExitKind::Code(c)) => format!("code:{c}"),
-                    Some(ExitKind::Signal(s)) => format!("signal:{s}"),
-                    Some(ExitKind::SpawnFailed) => "spawn-failed".to_owned(),
-                    Some(ExitKind::Unknown) | None => "unknown".to_owned(),
-                };
-                format!(
-                    "@{} exit pid={pid} how={how} ran_ms={ran_ms}",
-                    self.time.to_hex()
-                )
+                out.push_str(" exit pid=");
+                push_decimal(out, pid.into());
+                out.push_str(" how=");
+                match how {
+                    Some(ExitKind::Code(c)) => {
+                        out.push_str("code:");
+                        push_signed(out, c.into());
+                    }
+                    Some(ExitKind::Signal(s)) => {
+                        out.push_str("signal:");
+                        push_signed(out, s.into());
+                    }
+                    Some(ExitKind::SpawnFailed) => out.push_str("spawn-failed"),
+                    Some(ExitKind::Unknown) | None => out.push_str("unknown"),
+                }
+                out.push_str(" ran_ms=");
+                push_decimal(out, ran_ms);
             }
         }
     }
@@ -189,6 +217,19 @@ mod tests {
                 },
             },
         ]
+    }
+
+    #[test]
+    fn render_is_the_old_format() {
+        for e in entries() {
+            let body = e.describe();
+            assert_eq!(e.render(), format!("{body} sum={:08x}\n", fnv1a(&body)));
+        }
+        let e = entries()[1];
+        assert!(
+            e.describe()
+                .ends_with(" exit pid=10 how=code:3 ran_ms=1500")
+        );
     }
 
     #[test]

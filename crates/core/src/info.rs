@@ -65,82 +65,33 @@ pub enum ExitKindText {
 }
 
 impl Info {
-    /// The info for a machine's current status and record.
-    pub fn from_parts(
-        st: &Status,
-        rec: &Record,
-        finish_pid: Option<u32>,
-        notify_status: &str,
-    ) -> Info {
-        Info {
-            state: Some(st.state),
-            pid: st.pid,
-            want: Some(st.want),
-            paused: st.paused,
-            ready: rec.ready,
-            started: rec.last_start,
-            exited: rec.last_exit,
-            exit: rec.last_exit_kind.map(|k| match k {
-                ExitKind::Unknown => ExitKindText::Unknown,
-                known => ExitKindText::Known(known),
-            }),
-            starts: rec.starts,
-            quick_deaths: rec.quick_deaths,
-            delay_ms: rec
-                .delay
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            failed: rec.failed,
-            finish_pid: finish_pid.unwrap_or(0),
-            notify_status: notify_status.to_owned(),
-            adopted: rec.adopted,
-            run_start: None,
-            boot_id: String::new(),
-        }
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.view().render_into(&mut out);
+        out
     }
 
-    pub fn render(&self) -> String {
-        let t = |v: Option<Tai64n>| v.map(|t| format!("@{}", t.to_hex())).unwrap_or_default();
-        let state = match self.state {
-            Some(RunState::Run) => "run",
-            Some(RunState::Finish) => "finish",
-            Some(RunState::Down) | None => "down",
-        };
-        let want = match self.want {
-            Some(Want::Up) | None => "up",
-            Some(Want::Down) => "down",
-            Some(Want::Once) => "once",
-        };
-        let exit = match self.exit {
-            Some(ExitKindText::Known(ExitKind::Code(c))) => format!("code {c}"),
-            Some(ExitKindText::Known(ExitKind::Signal(s))) => format!("signal {s}"),
-            Some(ExitKindText::Known(ExitKind::SpawnFailed)) => "spawn-failed".to_owned(),
-            Some(ExitKindText::Unknown | ExitKindText::Known(ExitKind::Unknown)) => {
-                "unknown".to_owned()
-            }
-            None => String::new(),
-        };
-        // One line per key; a STATUS= text never spans lines.
-        let notify: String = self
-            .notify_status
-            .chars()
-            .map(|c| if c == '\n' { ' ' } else { c })
-            .collect();
-        format!(
-            "version=1\nstate={state}\npid={}\nwant={want}\npaused={}\nready={}\nstarted={}\nexited={}\nexit={exit}\nstarts={}\nquick_deaths={}\ndelay_ms={}\nfailed={}\nfinish_pid={}\nnotify_status={notify}\nadopted={}\nrun_start={}\nboot_id={}\n",
-            self.pid,
-            u8::from(self.paused),
-            t(self.ready),
-            t(self.started),
-            t(self.exited),
-            self.starts,
-            self.quick_deaths,
-            self.delay_ms.map(|d| d.to_string()).unwrap_or_default(),
-            u8::from(self.failed),
-            self.finish_pid,
-            u8::from(self.adopted),
-            self.run_start.map(|t| t.to_string()).unwrap_or_default(),
-            self.boot_id,
-        )
+    /// The same content, borrowed.
+    pub fn view(&self) -> InfoView<'_> {
+        InfoView {
+            state: self.state,
+            pid: self.pid,
+            want: self.want,
+            paused: self.paused,
+            ready: self.ready,
+            started: self.started,
+            exited: self.exited,
+            exit: self.exit,
+            starts: self.starts,
+            quick_deaths: self.quick_deaths,
+            delay_ms: self.delay_ms,
+            failed: self.failed,
+            finish_pid: self.finish_pid,
+            notify_status: &self.notify_status,
+            adopted: self.adopted,
+            run_start: self.run_start,
+            boot_id: &self.boot_id,
+        }
     }
 
     /// Parses an `info` file; `None` if it is not one (no `version=1` line first).
@@ -197,6 +148,170 @@ impl Info {
     }
 }
 
+/// [`Info`] with its texts borrowed: what supervise renders at every change, into a buffer it
+/// keeps, without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct InfoView<'a> {
+    pub state: Option<RunState>,
+    pub pid: u32,
+    pub want: Option<Want>,
+    pub paused: bool,
+    pub ready: Option<Tai64n>,
+    pub started: Option<Tai64n>,
+    pub exited: Option<Tai64n>,
+    pub exit: Option<ExitKindText>,
+    pub starts: u64,
+    pub quick_deaths: u32,
+    pub delay_ms: Option<u64>,
+    pub failed: bool,
+    pub finish_pid: u32,
+    pub notify_status: &'a str,
+    pub adopted: bool,
+    pub run_start: Option<u64>,
+    pub boot_id: &'a str,
+}
+
+/// Appends `n` in decimal.
+pub fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while at > 0 {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            // n % 10 < 10: the cast cannot truncate.
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = digits.get(at..).unwrap_or_default();
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
+}
+
+/// Appends `n` in decimal, with a minus sign when negative.
+pub fn push_signed(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_decimal(out, n.unsigned_abs());
+}
+
+fn flag(b: bool) -> &'static str {
+    if b { "1" } else { "0" }
+}
+
+impl<'a> InfoView<'a> {
+    /// The info for a machine's current status and record (no `run_start`, no `boot_id`).
+    pub fn from_parts(
+        st: &Status,
+        rec: &Record,
+        finish_pid: Option<u32>,
+        notify_status: &'a str,
+    ) -> InfoView<'a> {
+        InfoView {
+            state: Some(st.state),
+            pid: st.pid,
+            want: Some(st.want),
+            paused: st.paused,
+            ready: rec.ready,
+            started: rec.last_start,
+            exited: rec.last_exit,
+            exit: rec.last_exit_kind.map(|k| match k {
+                ExitKind::Unknown => ExitKindText::Unknown,
+                known => ExitKindText::Known(known),
+            }),
+            starts: rec.starts,
+            quick_deaths: rec.quick_deaths,
+            delay_ms: rec
+                .delay
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            failed: rec.failed,
+            finish_pid: finish_pid.unwrap_or(0),
+            notify_status,
+            adopted: rec.adopted,
+            run_start: None,
+            boot_id: "",
+        }
+    }
+
+    /// Writes the file's text into `out` (cleared first; its capacity is reused).
+    pub fn render_into(&self, out: &mut String) {
+        out.clear();
+        let time = |out: &mut String, key: &str, v: Option<Tai64n>| {
+            out.push_str(key);
+            if let Some(t) = v {
+                out.push('@');
+                t.push_hex_to(out);
+            }
+            out.push('\n');
+        };
+        out.push_str("version=1\nstate=");
+        out.push_str(match self.state {
+            Some(RunState::Run) => "run",
+            Some(RunState::Finish) => "finish",
+            Some(RunState::Down) | None => "down",
+        });
+        out.push_str("\npid=");
+        push_decimal(out, self.pid.into());
+        out.push_str("\nwant=");
+        out.push_str(match self.want {
+            Some(Want::Up) | None => "up",
+            Some(Want::Down) => "down",
+            Some(Want::Once) => "once",
+        });
+        out.push_str("\npaused=");
+        out.push_str(flag(self.paused));
+        out.push('\n');
+        time(out, "ready=", self.ready);
+        time(out, "started=", self.started);
+        time(out, "exited=", self.exited);
+        out.push_str("exit=");
+        match self.exit {
+            Some(ExitKindText::Known(ExitKind::Code(c))) => {
+                out.push_str("code ");
+                push_signed(out, c.into());
+            }
+            Some(ExitKindText::Known(ExitKind::Signal(s))) => {
+                out.push_str("signal ");
+                push_signed(out, s.into());
+            }
+            Some(ExitKindText::Known(ExitKind::SpawnFailed)) => out.push_str("spawn-failed"),
+            Some(ExitKindText::Unknown | ExitKindText::Known(ExitKind::Unknown)) => {
+                out.push_str("unknown");
+            }
+            None => {}
+        }
+        out.push_str("\nstarts=");
+        push_decimal(out, self.starts);
+        out.push_str("\nquick_deaths=");
+        push_decimal(out, self.quick_deaths.into());
+        out.push_str("\ndelay_ms=");
+        if let Some(d) = self.delay_ms {
+            push_decimal(out, d);
+        }
+        out.push_str("\nfailed=");
+        out.push_str(flag(self.failed));
+        out.push_str("\nfinish_pid=");
+        push_decimal(out, self.finish_pid.into());
+        out.push_str("\nnotify_status=");
+        // One line per key; a STATUS= text never spans lines.
+        for c in self.notify_status.chars() {
+            out.push(if c == '\n' { ' ' } else { c });
+        }
+        out.push_str("\nadopted=");
+        out.push_str(flag(self.adopted));
+        out.push_str("\nrun_start=");
+        if let Some(t) = self.run_start {
+            push_decimal(out, t);
+        }
+        out.push_str("\nboot_id=");
+        out.push_str(self.boot_id);
+        out.push('\n');
+    }
+}
+
 fn parse_exit(v: &str) -> Option<ExitKindText> {
     let (kind, n) = v.split_once(' ').unwrap_or((v, ""));
     match kind {
@@ -244,6 +359,18 @@ mod tests {
         assert!(text.contains("\nexit=signal 9\n"));
         assert!(text.contains("\nexited=\n"));
         assert_eq!(Info::parse(&text), Some(info));
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0u64, 7, 10, 99, 1_000_000, u64::MAX] {
+            let mut s = String::new();
+            push_decimal(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        let mut s = String::new();
+        push_signed(&mut s, i64::MIN);
+        assert_eq!(s, i64::MIN.to_string());
     }
 
     #[test]

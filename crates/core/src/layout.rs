@@ -66,6 +66,71 @@ pub const KNOB_MAX_RESTARTS: &str = "max-restarts";
 /// `/dev/null` is as good as an empty file).
 pub const PRESENCE_KNOBS: [&str; 2] = [KNOB_NO_SETSID, KNOB_NOTIFY_SOCKET];
 
+/// Every knob file supervise reads before a start of `./run`.
+pub const KNOBS: [&str; 9] = [
+    KNOB_DOWN_SIGNAL,
+    KNOB_TIMEOUT_KILL,
+    KNOB_TIMEOUT_FINISH,
+    KNOB_NO_SETSID,
+    KNOB_BACKOFF_MAX,
+    KNOB_BACKOFF_RESET,
+    KNOB_MAX_RESTARTS,
+    KNOB_NOTIFICATION_FD,
+    KNOB_NOTIFY_SOCKET,
+];
+
+/// Which knob names one listing of the service directory showed. A service usually has none,
+/// so supervise lists the directory once per start and opens only the knobs that are there,
+/// instead of probing every absent one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnobSet(u16);
+
+impl KnobSet {
+    /// All knobs present (for when the directory cannot be listed: each is then tried).
+    pub const ALL: KnobSet = KnobSet((1 << KNOBS.len()) - 1);
+
+    /// Notes one directory entry's name; names that are no knob are ignored.
+    pub fn add_name(&mut self, name: &[u8]) {
+        if let Some(i) = KNOBS.iter().position(|k| k.as_bytes() == name) {
+            self.0 |= 1 << i;
+        }
+    }
+
+    /// Whether `knob` was listed (any other name: false).
+    pub fn has(self, knob: &str) -> bool {
+        KNOBS
+            .iter()
+            .position(|k| *k == knob)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
+/// A listing of the service directory kept for the next start, with the directory's change
+/// time (seconds, nanoseconds) when it was listed. Adding, removing or renaming a knob changes
+/// that time, so an unchanged time means the same names; the knobs' contents are read anew at
+/// every start regardless.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnobListing {
+    key: Option<(i64, i64)>,
+    knobs: KnobSet,
+}
+
+impl KnobListing {
+    /// The kept listing, when the directory's change time is still `ctime`.
+    pub fn reuse(&self, ctime: (i64, i64)) -> Option<KnobSet> {
+        (self.key == Some(ctime)).then_some(self.knobs)
+    }
+
+    /// Keeps `knobs`, listed after the directory's change time was seen to be `ctime`, at
+    /// wall-clock second `now_secs`. A change time within the last two seconds is not trusted
+    /// to tell later changes apart (file systems stamp with a coarse clock): such a listing is
+    /// used once, and the next start lists again.
+    pub fn keep(&mut self, ctime: (i64, i64), now_secs: i64, knobs: KnobSet) {
+        self.knobs = knobs;
+        self.key = (ctime.0 < now_secs.saturating_sub(1)).then_some(ctime);
+    }
+}
+
 const DEFAULT_TIMEOUT_FINISH_MS: u64 = 5000;
 const DEFAULT_BACKOFF_RESET_MS: u64 = 10_000;
 const DEFAULT_RESTART_WINDOW_MS: u64 = 60_000;
@@ -81,9 +146,14 @@ pub struct KnobWarning {
 }
 
 /// Builds the per-service [`Config`] from the knob files. `read(name)` returns the trimmed
-/// content of `name`, or `None` when the file does not exist. Unreadable values are reported in
-/// the returned warnings and the default is used.
-pub fn read_config(read: impl Fn(&'static str) -> Option<String>) -> (Config, Vec<KnobWarning>) {
+/// content of `name`, or `None` when the file does not exist; it is called only for knobs in
+/// `present` (a knob not listed counts as missing). Unreadable values are reported in the
+/// returned warnings and the default is used.
+pub fn read_config(
+    present: KnobSet,
+    read: impl Fn(&'static str) -> Option<String>,
+) -> (Config, Vec<KnobWarning>) {
+    let read = |knob: &'static str| if present.has(knob) { read(knob) } else { None };
     let mut cfg = Config::default();
     let mut warnings = Vec::new();
     let mut number = |knob: &'static str| -> Option<u64> {
@@ -152,7 +222,7 @@ mod tests {
 
     fn cfg(files: &[(&str, &str)]) -> (Config, Vec<KnobWarning>) {
         let map: HashMap<&str, &str> = files.iter().copied().collect();
-        read_config(|n| map.get(n).map(|s| s.trim().to_owned()))
+        read_config(KnobSet::ALL, |n| map.get(n).map(|s| s.trim().to_owned()))
     }
 
     #[test]
@@ -184,6 +254,43 @@ mod tests {
         assert_eq!(c.backoff.unwrap().reset_after, Duration::from_secs(10));
         assert_eq!(c.max_restarts.unwrap().count, 5);
         assert_eq!(c.max_restarts.unwrap().window, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn knobs_not_listed_are_never_read() {
+        let mut present = KnobSet::default();
+        present.add_name(b"timeout-kill");
+        present.add_name(b"run");
+        present.add_name(b"no-setsid-not");
+        assert!(present.has(KNOB_TIMEOUT_KILL));
+        assert!(!present.has(KNOB_DOWN_SIGNAL));
+        assert!(!present.has("run"));
+        let asked = std::cell::RefCell::new(Vec::new());
+        let (c, _) = read_config(present, |k| {
+            asked.borrow_mut().push(k);
+            Some("2500".to_owned())
+        });
+        assert_eq!(asked.into_inner(), vec![KNOB_TIMEOUT_KILL]);
+        assert_eq!(c.timeout_kill, Some(Duration::from_millis(2500)));
+        assert!(c.own_group);
+        for k in KNOBS {
+            assert!(KnobSet::ALL.has(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_listing_is_reused_only_while_the_change_time_is_old_and_the_same() {
+        let mut l = KnobListing::default();
+        assert_eq!(l.reuse((100, 5)), None);
+        let mut k = KnobSet::default();
+        k.add_name(b"down-signal");
+        l.keep((100, 5), 1000, k);
+        assert_eq!(l.reuse((100, 5)), Some(k));
+        assert_eq!(l.reuse((100, 6)), None);
+        assert_eq!(l.reuse((1001, 5)), None);
+        // Changed a moment ago: not kept.
+        l.keep((999, 0), 1000, k);
+        assert_eq!(l.reuse((999, 0)), None);
     }
 
     #[test]

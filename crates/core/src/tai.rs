@@ -57,10 +57,20 @@ impl Tai64n {
     /// The 24 lowercase hex digits of the packed label, as `tai64n` prints after its `@`.
     pub fn to_hex(self) -> String {
         let mut s = String::with_capacity(24);
-        for b in self.pack() {
-            push_hex(&mut s, b);
-        }
+        self.push_hex_to(&mut s);
         s
+    }
+
+    /// Appends the 24 hex digits of [`Tai64n::to_hex`] to `out`.
+    pub fn push_hex_to(self, out: &mut String) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [b'0'; 24];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(self.pack()) {
+            for (slot, nibble) in pair.iter_mut().zip([b >> 4, b & 15]) {
+                *slot = DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            }
+        }
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
     }
 
     /// Parses 24 hex digits (no `@`), the inverse of [`Tai64n::to_hex`].
@@ -74,15 +84,6 @@ impl Tai64n {
             *slot = (hex_value(*hi)? << 4) | hex_value(*lo)?;
         }
         Some(Self::unpack(out))
-    }
-}
-
-fn push_hex(s: &mut String, b: u8) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for nibble in [b >> 4, b & 15] {
-        if let Some(&d) = DIGITS.get(usize::from(nibble)) {
-            s.push(char::from(d));
-        }
     }
 }
 

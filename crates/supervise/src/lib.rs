@@ -19,8 +19,8 @@ use std::process::ExitCode;
 
 use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
-use vigil_core::info::Info;
-use vigil_core::layout::{self, state};
+use vigil_core::info::{Info, InfoView};
+use vigil_core::layout::{self, KnobListing, KnobSet, state};
 use vigil_core::machine::{Action, Machine, Now};
 use vigil_core::machine::{Adopted, ExitKind};
 use vigil_core::readiness::{self, Main};
@@ -33,6 +33,9 @@ use vigil_sys::{fifo, files, poll, process, spawn};
 
 const PROG: &str = "supervise";
 const SIGCHLD: i32 = 17;
+/// Bytes reserved for the info text (about 240 with every field set, more only with a long
+/// sd_notify STATUS=).
+const INFO_CAPACITY: usize = 384;
 /// The most sd_notify datagrams read at one wakeup.
 const NOTIFY_BATCH: usize = 64;
 
@@ -63,6 +66,12 @@ struct Supervisor {
     _lock: std::fs::File,
     last_written: Option<[u8; vigil_core::status::STATUS_LEN]>,
     last_info: String,
+    /// The knob names of the last listing of the service directory, while it has not changed.
+    listing: KnobListing,
+    /// `supervise/history`, held open between records.
+    history: Option<std::fs::File>,
+    /// Reused for rendering info and history lines (no allocation once grown).
+    text_buf: String,
     /// The machine said exit; the loop returns at its next turn.
     exiting: bool,
     /// Read end of the current run's notification-fd pipe (s6 readiness).
@@ -120,7 +129,7 @@ impl Supervisor {
         let clock = Clock::new();
         let now = clock.now();
         // Quietly: every start reads the knobs again and reports what is wrong then.
-        let (cfg, _) = layout::read_config(|k| knob_value(k).ok().flatten());
+        let (cfg, _) = layout::read_config(listed_knobs(), |k| knob_value(k).ok().flatten());
         // A supervise svscan starts in place of an earlier one keeps the want that one recorded
         // (`svc -d` or `-o` survives the handover); only a fresh start applies `./down`.
         let kept = handover
@@ -143,7 +152,12 @@ impl Supervisor {
             _ok: None,
             _lock: lock,
             last_written: None,
-            last_info: String::new(),
+            // Room for any usual info text from the start: no growth in steps through the
+            // allocator's size classes (each would leave a page of the heap dirty).
+            last_info: String::with_capacity(INFO_CAPACITY),
+            text_buf: String::with_capacity(INFO_CAPACITY),
+            history: None,
+            listing: KnobListing::default(),
             exiting: false,
             ready_pipe: None,
             notify: None,
@@ -180,20 +194,25 @@ impl Supervisor {
                 (a, b) => a.or(b),
             };
             let timeout = deadline.map(|d| d.saturating_sub(now.mono));
-            let mut fds = vec![self.signals.as_fd(), self.control.as_fd()];
-            let pipe_at = self.ready_pipe.as_ref().map(|p| {
-                fds.push(p.as_fd());
-                fds.len() - 1
-            });
-            let sock_at = self.notify.as_ref().map(|n| {
-                fds.push(n.as_fd());
-                fds.len() - 1
-            });
-            let adopted_at = self.adopted.as_ref().map(|(_, fd)| {
-                fds.push(fd.as_fd());
-                fds.len() - 1
-            });
-            if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
+            // At most five descriptors, on the stack: the idle loop allocates nothing.
+            let sig_fd = self.signals.as_fd();
+            let mut fds = [sig_fd; 5];
+            let mut len = 2;
+            if let Some(slot) = fds.get_mut(1) {
+                *slot = self.control.as_fd();
+            }
+            let mut add = |fd: Option<_>| {
+                let fd = fd?;
+                let at = len;
+                *fds.get_mut(at)? = fd;
+                len += 1;
+                Some(at)
+            };
+            let pipe_at = add(self.ready_pipe.as_ref().map(AsFd::as_fd));
+            let sock_at = add(self.notify.as_ref().map(AsFd::as_fd));
+            let adopted_at = add(self.adopted.as_ref().map(|(_, fd)| fd.as_fd()));
+            let fds = fds.get(..len).unwrap_or_default();
+            if let Err(e) = poll::wait(fds, &mut ready, timeout) {
                 diag::warn(
                     PROG,
                     &format!("unable to poll for {}: {}", self.name, diag::reason(&e)),
@@ -246,10 +265,7 @@ impl Supervisor {
 
     fn handle_control(&mut self, buf: &mut [u8], now: Now) {
         match fifo::read_some(&self.control, buf) {
-            Ok(n) => {
-                let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                self.commands(&bytes, now);
-            }
+            Ok(n) => self.commands(buf.get(..n).unwrap_or_default(), now),
             Err(e) => diag::warn(
                 PROG,
                 &format!(
@@ -276,11 +292,15 @@ impl Supervisor {
             // Show the exit before ./finish can act on it: a finish script (or a client it
             // wakes) must find the service already down in status. (Before ./run no such
             // write is needed: the status written right after the spawn shows the new pid.)
-            if matches!(action, Action::SpawnFinish { .. }) && self.machine.take_dirty() {
+            // Without a ./finish the machine goes down at once, and one write shows that.
+            let finish =
+                matches!(action, Action::SpawnFinish { .. }) && Path::new(layout::FINISH).exists();
+            if finish && self.machine.take_dirty() {
                 self.write_status();
             }
             match action {
                 Action::SpawnRun => self.spawn_run(now),
+                Action::SpawnFinish { .. } if !finish => self.machine.finish_spawn_failed(now),
                 Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
                 Action::Signal { pid, sig, group } => {
                     // ESRCH: it died a moment ago; its SIGCHLD is on the way. An adopted run is
@@ -304,7 +324,8 @@ impl Supervisor {
     }
 
     fn spawn_run(&mut self, now: Now) {
-        let (cfg, warnings) = layout::read_config(|k| read_knob(&self.name, k));
+        let present = self.knobs_present(now);
+        let (cfg, warnings) = layout::read_config(present, |k| read_knob(&self.name, k));
         for w in warnings {
             diag::warn(
                 PROG,
@@ -315,7 +336,7 @@ impl Supervisor {
         self.ready_pipe = None;
         self.notify_status.clear();
         self.notify_refusal_told = false;
-        let (notify_fd, mut channel_failed) = self.notification_fd();
+        let (notify_fd, mut channel_failed) = self.notification_fd(present);
         let pipe = match notify_fd.map(|_| notify::pipe()).transpose() {
             Ok(p) => p,
             Err(e) => {
@@ -331,7 +352,7 @@ impl Supervisor {
                 None
             }
         };
-        channel_failed |= !self.prepare_notify_socket();
+        channel_failed |= !self.prepare_notify_socket(present);
         // A readiness knob that cannot work must not leave the service "not ready" for ever
         // (svwait -U would hang): with no working channel at all, ready means up.
         let no_channel = channel_failed && pipe.is_none() && self.notify.is_none();
@@ -470,15 +491,16 @@ impl Supervisor {
     /// Appends one record to `supervise/history` (one write, O_APPEND), cutting the file to its
     /// newest half when it has grown past its bound.
     fn append_history(&mut self, event: Event, now: Now) {
-        let line = history::Entry {
+        history::Entry {
             time: now.wall,
             event,
         }
-        .render();
+        .render_into(&mut self.text_buf);
         if let Err(e) = self.state.append_bounded(
+            &mut self.history,
             state::HISTORY,
             state::HISTORY_NEW,
-            line.as_bytes(),
+            self.text_buf.as_bytes(),
             history::MAX_BYTES,
             history::newest_half,
         ) {
@@ -493,11 +515,8 @@ impl Supervisor {
         }
     }
 
+    /// Starts `./finish` (it was there a moment ago).
     fn spawn_finish(&mut self, code: i32, signal: i32, now: Now) {
-        if !Path::new(layout::FINISH).exists() {
-            self.machine.finish_spawn_failed(now);
-            return;
-        }
         let (code, signal) = (code.to_string(), signal.to_string());
         let opts = spawn::Spawn {
             setsid: self.machine.config().own_group,
@@ -519,9 +538,27 @@ impl Supervisor {
         }
     }
 
+    /// The knobs the service directory holds: the last listing while the directory's change
+    /// time says no name was added or removed since, else a new listing.
+    fn knobs_present(&mut self, now: Now) -> KnobSet {
+        let Ok(ctime) = files::change_time(".") else {
+            return listed_knobs();
+        };
+        if let Some(knobs) = self.listing.reuse(ctime) {
+            return knobs;
+        }
+        let knobs = listed_knobs();
+        let now_secs = i64::try_from(now.wall.unix_secs()).unwrap_or(i64::MAX);
+        self.listing.keep(ctime, now_secs, knobs);
+        knobs
+    }
+
     /// The fd number named by `notification-fd`, if any and sensible (3 to 1024), and whether
     /// the file exists but cannot be used (warned: the service counts as ready when up).
-    fn notification_fd(&self) -> (Option<i32>, bool) {
+    fn notification_fd(&self, present: KnobSet) -> (Option<i32>, bool) {
+        if !present.has(layout::KNOB_NOTIFICATION_FD) {
+            return (None, false);
+        }
         let Some(text) = read_knob(&self.name, layout::KNOB_NOTIFICATION_FD) else {
             // Missing, or refused (read_knob said why).
             let exists = files::exists(Path::new(layout::KNOB_NOTIFICATION_FD)).unwrap_or(true);
@@ -545,8 +582,10 @@ impl Supervisor {
 
     /// Opens the sd_notify socket the first time a run needs it (`notify-socket` exists), and
     /// closes it when the file is gone. False when it is wanted and could not be opened.
-    fn prepare_notify_socket(&mut self) -> bool {
-        if !files::exists(Path::new(layout::KNOB_NOTIFY_SOCKET)).unwrap_or(false) {
+    fn prepare_notify_socket(&mut self, present: KnobSet) -> bool {
+        if !present.has(layout::KNOB_NOTIFY_SOCKET)
+            || !files::exists(Path::new(layout::KNOB_NOTIFY_SOCKET)).unwrap_or(false)
+        {
             self.notify = None;
             return true;
         }
@@ -643,8 +682,9 @@ impl Supervisor {
     }
 
     fn write_status(&mut self) {
-        let mut info = Info::from_parts(
-            &self.machine.status(),
+        let status = self.machine.status();
+        let mut info = InfoView::from_parts(
+            &status,
             self.machine.record(),
             self.machine.finish_pid(),
             &self.notify_status,
@@ -652,16 +692,18 @@ impl Supervisor {
         if let Some((pid, ticks)) = self.run_identity.filter(|(p, _)| *p == info.pid) {
             debug_assert_eq!(pid, info.pid);
             info.run_start = Some(ticks);
-            info.boot_id.clone_from(&self.boot_id);
+            info.boot_id = &self.boot_id;
         }
-        let info = info.render();
+        info.render_into(&mut self.text_buf);
         // info first: a reader woken by the rename of status finds an info at least as new.
-        if info != self.last_info {
-            match self
-                .state
-                .replace(state::INFO_NEW, state::INFO, info.as_bytes(), false)
-            {
-                Ok(()) => self.last_info = info,
+        if self.text_buf != self.last_info {
+            match self.state.replace(
+                state::INFO_NEW,
+                state::INFO,
+                self.text_buf.as_bytes(),
+                false,
+            ) {
+                Ok(()) => std::mem::swap(&mut self.last_info, &mut self.text_buf),
                 Err(e) => return self.write_failed("info", &e),
             }
         }
@@ -720,6 +762,16 @@ fn read_knob(dir: &str, knob: &str) -> Option<String> {
             );
             None
         }
+    }
+}
+
+/// The knobs one listing of the service directory (our working directory) shows; all of them
+/// when it cannot be listed (each is then tried, as before).
+fn listed_knobs() -> KnobSet {
+    let mut present = KnobSet::default();
+    match files::list_names(".", |name| present.add_name(name)) {
+        Ok(()) => present,
+        Err(_) => KnobSet::ALL,
     }
 }
 

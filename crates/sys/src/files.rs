@@ -54,6 +54,32 @@ pub fn exists(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Calls `each` with the name of every entry of the directory `dir` (`.` and `..` included),
+/// read with `getdents64` into a small buffer on the stack (no allocation).
+pub fn list_names(dir: &str, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+    use rustix::fs::{CWD, Mode, OFlags, RawDir};
+    let fd = rustix::fs::openat(
+        CWD,
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    // Room for a service directory's usual dozen names in one call; more take more calls.
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 512];
+    let mut entries = RawDir::new(&fd, &mut buf);
+    while let Some(entry) = entries.next() {
+        each(entry?.file_name().to_bytes());
+    }
+    Ok(())
+}
+
+/// The change time (seconds, nanoseconds) of `path` itself (a symlink is not followed).
+pub fn change_time(path: &str) -> io::Result<(i64, i64)> {
+    use rustix::fs::{AtFlags, CWD};
+    let st = rustix::fs::statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok((st.st_ctime, i64::try_from(st.st_ctime_nsec).unwrap_or(0)))
+}
+
 /// The most of a knob file read: values are a word or two.
 const KNOB_MAX: u64 = 4096;
 

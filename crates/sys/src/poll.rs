@@ -14,16 +14,30 @@ pub fn wait(
     ready: &mut [bool],
     timeout: Option<Duration>,
 ) -> io::Result<()> {
-    let mut set: Vec<PollFd<'_>> = fds
-        .iter()
-        .map(|fd| PollFd::new(fd, PollFlags::IN))
-        .collect();
+    // Up to INLINE descriptors (supervise's case) live on the stack: no allocation per wait.
+    const INLINE: usize = 8;
+    let mut heap: Vec<PollFd<'_>>;
+    let mut inline: [PollFd<'_>; INLINE];
+    let set: &mut [PollFd<'_>] = match fds.first() {
+        Some(first) if fds.len() <= INLINE => {
+            inline =
+                std::array::from_fn(|i| PollFd::new(fds.get(i).unwrap_or(first), PollFlags::IN));
+            inline.get_mut(..fds.len()).unwrap_or_default()
+        }
+        _ => {
+            heap = fds
+                .iter()
+                .map(|fd| PollFd::new(fd, PollFlags::IN))
+                .collect();
+            &mut heap
+        }
+    };
     let ts = timeout.map(|d| Timespec {
         tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(d.subsec_nanos()),
     });
     ready.iter_mut().for_each(|r| *r = false);
-    match rustix::event::poll(&mut set, ts.as_ref()) {
+    match rustix::event::poll(set, ts.as_ref()) {
         Ok(_) => {}
         Err(Errno::INTR) => return Ok(()),
         Err(e) => return Err(e.into()),

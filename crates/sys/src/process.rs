@@ -133,7 +133,9 @@ fn live_stat_field(pid: u32, n: usize) -> Option<u64> {
         rustix::fs::Mode::empty(),
     )
     .ok()?;
-    let mut buf = [0u8; 1024];
+    // 512 bytes hold field 22 and all before it however long the numbers (the name is at most
+    // 64 bytes); the line ends in a newline, which saves the read that would return 0.
+    let mut buf = [0u8; 512];
     let mut len = 0;
     while let Some(rest) = buf.get_mut(len..).filter(|r| !r.is_empty()) {
         match rustix::io::read(&fd, rest) {
@@ -141,6 +143,9 @@ fn live_stat_field(pid: u32, n: usize) -> Option<u64> {
             Ok(k) => len += k,
             Err(Errno::INTR) => {}
             Err(_) => return None,
+        }
+        if len > 0 && buf.get(len - 1) == Some(&b'\n') {
+            break;
         }
     }
     let stat = buf.get(..len)?;

@@ -103,6 +103,85 @@ fn reset_libc_reserved() {
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 fn reset_libc_reserved() {}
 
+/// In a child about to exec that shares our memory (spawn's vfork-style clone): every signal
+/// with a handler goes back to its default action, so no handler of ours can run in the child
+/// and write to our memory; SIGPIPE too (the Rust runtime ignores it; children get the default,
+/// as std's `Command` gives them). Ignored signals stay ignored (they survive exec anyway).
+/// Raw syscalls only: no locks, no errno games.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub fn reset_handlers_for_exec() {
+    use nix::libc;
+    /// The kernel's `struct sigaction` on x86_64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    const SIG_IGN: usize = 1;
+    const SIGPIPE: i32 = 13;
+    let default = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        let mut old = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: rt_sigaction reading the current action into a valid kernel struct, with the
+        // kernel's sigset size (8 bytes on x86_64).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<KernelSigaction>(),
+                &raw mut old,
+                8usize,
+            )
+        };
+        if r != 0 || (old.handler <= SIG_IGN && sig != SIGPIPE) {
+            continue;
+        }
+        // SAFETY: as above, installing SIG_DFL (no code of ours runs for it).
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &raw const default,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
+    }
+}
+
+/// Elsewhere: the libc call for each signal (not async-signal-safe everywhere, but only reached
+/// on targets vigil is not built for).
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+pub fn reset_handlers_for_exec() {
+    use nix::libc;
+    for sig in 1..=64 {
+        // SAFETY: queries, then installs SIG_DFL; a zeroed sigaction is SIG_DFL.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            if old.sa_sigaction <= libc::SIG_IGN && sig != libc::SIGPIPE {
+                continue;
+            }
+            let act: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+    }
+}
+
 /// Empties the signal mask of the calling thread. Async-signal-safe: used between fork and exec.
 pub fn unblock_all() -> io::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;

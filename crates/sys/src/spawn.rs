@@ -9,15 +9,14 @@
 //! the kernel refuses with ENOEXEC (an empty file, a script without `#!`) through `/bin/sh`.
 //! daemontools' pathexec does not, and neither does this: the program is looked up in PATH
 //! before the fork, and the child `execve`s each candidate itself, so ENOEXEC comes back to
-//! the caller as the spawn's error (std reports a failing `pre_exec` through its pipe).
+//! the caller as the spawn's error.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// PATH when the environment has none (as glibc's and daemontools' default).
 const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
@@ -29,7 +28,13 @@ struct Exec {
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     _envp: Vec<CString>,
+    /// Empty when the child gets our own environment as it is (`environ`, nothing copied).
     envp_ptrs: Vec<*const libc::c_char>,
+}
+
+unsafe extern "C" {
+    /// The C library's environment of this process.
+    static environ: *const *const libc::c_char;
 }
 
 // SAFETY: the pointers point into the CStrings owned by the same struct (their heap buffers do
@@ -58,21 +63,30 @@ impl Exec {
         args: &[&OsStr],
         env: &[(&OsStr, &OsStr)],
     ) -> io::Result<Exec> {
-        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-            .filter(|(k, _)| !env.iter().any(|(n, _)| n == k))
-            .collect();
-        vars.extend(
-            env.iter()
-                .map(|(k, v)| (k.to_os_string(), v.to_os_string())),
-        );
+        // With nothing to add, the child execs with `environ` itself: no copy of it.
+        let mut vars: Vec<(OsString, OsString)> = Vec::new();
+        if !env.is_empty() {
+            vars = std::env::vars_os()
+                .filter(|(k, _)| !env.iter().any(|(n, _)| n == k))
+                .collect();
+            vars.extend(
+                env.iter()
+                    .map(|(k, v)| (k.to_os_string(), v.to_os_string())),
+            );
+        }
         let name = program.as_bytes();
         let candidates = if name.contains(&b'/') {
             vec![c_string(name)?]
         } else {
-            let path = vars
-                .iter()
-                .find(|(k, _)| k == "PATH")
-                .map_or(DEFAULT_PATH, |(_, v)| v.as_bytes());
+            let own_path;
+            let path = if env.is_empty() {
+                own_path = std::env::var_os("PATH");
+                own_path.as_deref().map_or(DEFAULT_PATH, OsStrExt::as_bytes)
+            } else {
+                vars.iter()
+                    .find(|(k, _)| k == "PATH")
+                    .map_or(DEFAULT_PATH, |(_, v)| v.as_bytes())
+            };
             let mut out = Vec::new();
             for dir in path.split(|&b| b == b':') {
                 let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
@@ -96,11 +110,16 @@ impl Exec {
                 c_string(&kv)
             })
             .collect::<io::Result<Vec<_>>>()?;
+        let envp_ptrs = if env.is_empty() {
+            Vec::new()
+        } else {
+            pointers(&envp)
+        };
         Ok(Exec {
             candidates,
             argv_ptrs: pointers(&argv),
             _argv: argv,
-            envp_ptrs: pointers(&envp),
+            envp_ptrs,
             _envp: envp,
         })
     }
@@ -110,16 +129,17 @@ impl Exec {
     /// (ENOEXEC among them), else ENOENT. Async-signal-safe: no allocation.
     fn exec(&self) -> io::Error {
         let mut denied = false;
+        let envp = if self.envp_ptrs.is_empty() {
+            // SAFETY: reads the pointer libc keeps; nothing changes it while we run (the
+            // parent is suspended and single-threaded code of ours never sets variables).
+            unsafe { environ }
+        } else {
+            self.envp_ptrs.as_ptr()
+        };
         for file in &self.candidates {
             // SAFETY: every pointer is a NUL-terminated string or the final NULL, built
             // before the fork and alive with `self`.
-            unsafe {
-                libc::execve(
-                    file.as_ptr(),
-                    self.argv_ptrs.as_ptr(),
-                    self.envp_ptrs.as_ptr(),
-                )
-            };
+            unsafe { libc::execve(file.as_ptr(), self.argv_ptrs.as_ptr(), envp) };
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
                 Some(libc::ENOENT | libc::ENOTDIR) => {}
@@ -148,59 +168,154 @@ pub struct Spawn<'a> {
     pub env: Vec<(&'a OsStr, &'a OsStr)>,
 }
 
-/// Forks and execs `program` (looked up in PATH unless it holds a `/`) with `args`; returns
-/// the child's pid. Exec failures come back as `Err` with the exec errno, ENOEXEC included
-/// (std reports them through a close-on-exec pipe).
+/// Bytes of stack for the child between clone and exec (mapped per spawn, touched sparsely).
+const CHILD_STACK: usize = 64 * 1024;
+
+/// What the child needs, built before the clone; `err` is where it leaves the exec errno.
+struct ChildPlan<'a> {
+    exec: &'a Exec,
+    setsid: bool,
+    stdin: Option<RawFd>,
+    stdout: Option<RawFd>,
+    moves: &'a [(RawFd, RawFd)],
+    cwd: Option<&'a CString>,
+    err: AtomicI32,
+}
+
+/// Makes `src` the child's descriptor `dst` (without close-on-exec).
+fn place_fd(src: RawFd, dst: RawFd) -> io::Result<()> {
+    // SAFETY: both numbers are open descriptors of the (child) process; `target` is never
+    // closed by a destructor (ManuallyDrop), the borrow ends with this call.
+    unsafe {
+        if src == dst {
+            let fd = std::os::fd::BorrowedFd::borrow_raw(src);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+        } else {
+            let mut target = ManuallyDrop::new(OwnedFd::from_raw_fd(dst));
+            let src_fd = std::os::fd::BorrowedFd::borrow_raw(src);
+            rustix::io::dup2(src_fd, &mut target)?;
+        }
+    }
+    Ok(())
+}
+
+impl ChildPlan<'_> {
+    /// In the child (sharing our memory, we suspended): returns only on failure.
+    fn run(&self) -> io::Error {
+        crate::signals::reset_handlers_for_exec();
+        let steps = || -> io::Result<()> {
+            crate::signals::unblock_all()?;
+            if self.setsid {
+                rustix::process::setsid()?;
+            }
+            if let Some(fd) = self.stdin {
+                place_fd(fd, 0)?;
+            }
+            if let Some(fd) = self.stdout {
+                place_fd(fd, 1)?;
+            }
+            for &(src, dst) in self.moves {
+                place_fd(src, dst)?;
+            }
+            if let Some(d) = self.cwd {
+                rustix::process::chdir(d.as_c_str())?;
+            }
+            Ok(())
+        };
+        match steps() {
+            Ok(()) => self.exec.exec(),
+            Err(e) => e,
+        }
+    }
+}
+
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ChildPlan` the parent passed to clone; the parent is suspended
+    // (CLONE_VFORK) until we exec or exit, so it stays alive and unmoved.
+    let plan = unsafe { &*(arg as *const ChildPlan<'_>) };
+    let e = plan.run();
+    plan.err
+        .store(e.raw_os_error().unwrap_or(libc::EINVAL), Ordering::SeqCst);
+    // SAFETY: ends this child at once (exit, not exit_group: no atexit handlers, no flush of
+    // the buffers it shares with the parent).
+    unsafe { libc::syscall(libc::SYS_exit, 127) };
+    127
+}
+
+/// Starts `program` (looked up in PATH unless it holds a `/`) with `args`; returns the child's
+/// pid. Exec failures come back as `Err` with the exec errno, ENOEXEC included.
+///
+/// The child is made with `clone(CLONE_VM|CLONE_VFORK)` (posix_spawn's way): it runs on a
+/// stack of its own in our memory while we wait, so nothing is copied, and its exec errno is
+/// simply left in that memory (no pipe or socket to learn it). It first puts every signal that
+/// has a handler back to its default (and SIGPIPE, which the Rust runtime ignores), so no
+/// handler of ours can run in it, then empties its signal mask.
 pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u32> {
     let exec = Exec::new(program, opts.arg0.unwrap_or(program), args, &opts.env)?;
     let cwd = opts
         .cwd
         .map(|d| c_string(d.as_os_str().as_bytes()))
         .transpose()?;
-    // std's own exec is never reached: the pre_exec closure execs or fails.
-    let mut cmd = Command::new(program);
-    if let Some(fd) = opts.stdin {
-        cmd.stdin(Stdio::from(fd));
-    }
-    if let Some(fd) = opts.stdout {
-        cmd.stdout(Stdio::from(fd));
-    }
-    let setsid = opts.setsid;
     let moves: Vec<(RawFd, RawFd)> = opts
         .fds
         .iter()
         .map(|(src, dst)| (src.as_raw_fd(), *dst))
         .collect();
-    // SAFETY: the closure runs in the child between fork and exec. It makes only raw syscalls
-    // (sigprocmask, setsid, dup2/fcntl, chdir, execve through rustix, nix or libc), allocates
-    // nothing (`moves`, `cwd` and `exec` were built before the fork) and cannot panic.
-    unsafe {
-        cmd.pre_exec(move || {
-            crate::signals::unblock_all()?;
-            if setsid {
-                rustix::process::setsid()?;
-            }
-            for &(src, dst) in &moves {
-                if src == dst {
-                    let fd = std::os::fd::BorrowedFd::borrow_raw(src);
-                    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-                } else {
-                    // ManuallyDrop: `target` names a number in the child; it must not be closed
-                    // by a destructor here.
-                    let mut target = ManuallyDrop::new(OwnedFd::from_raw_fd(dst));
-                    let src_fd = std::os::fd::BorrowedFd::borrow_raw(src);
-                    rustix::io::dup2(src_fd, &mut target)?;
+    let plan = ChildPlan {
+        exec: &exec,
+        setsid: opts.setsid,
+        stdin: opts.stdin.as_ref().map(AsRawFd::as_raw_fd),
+        stdout: opts.stdout.as_ref().map(AsRawFd::as_raw_fd),
+        moves: &moves,
+        cwd: cwd.as_ref(),
+        err: AtomicI32::new(0),
+    };
+    // SAFETY: a fresh private anonymous mapping, unmapped below once the child has left it.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            CHILD_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the child runs `child_main` on the top of `stack` (16-byte aligned: the mapping
+    // is page aligned), sharing our memory; CLONE_VFORK suspends us until it has exec'ed or
+    // exited, so `plan` and everything it points to outlive its use. It only makes syscalls
+    // and reads what was built before (no allocation, no locks).
+    let raw = unsafe {
+        let top = stack.cast::<u8>().add(CHILD_STACK).cast::<libc::c_void>();
+        libc::clone(
+            child_main,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw const plan).cast_mut().cast::<libc::c_void>(),
+        )
+    };
+    let clone_err = io::Error::last_os_error();
+    // SAFETY: the mapping made above; the child has left it (exec'ed or exited).
+    unsafe { libc::munmap(stack, CHILD_STACK) };
+    let pid = u32::try_from(raw).map_err(|_| clone_err)?;
+    match plan.err.load(Ordering::SeqCst) {
+        0 => Ok(pid),
+        errno => {
+            // It has exited (or is about to): reap it here, it was never started.
+            let mut status = 0;
+            loop {
+                // SAFETY: waits for our own child by pid; `status` is a valid int.
+                let r = unsafe { libc::waitpid(raw, &mut status, 0) };
+                if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    break;
                 }
             }
-            if let Some(d) = &cwd {
-                rustix::process::chdir(d.as_c_str())?;
-            }
-            Err(exec.exec())
-        });
+            Err(io::Error::from_raw_os_error(errno))
+        }
     }
-    let child = cmd.spawn()?;
-    // The child is reaped by the caller's waitpid loop; dropping `Child` neither waits nor kills.
-    Ok(child.id())
 }
 
 #[cfg(test)]
@@ -254,6 +369,36 @@ mod tests {
         assert!(
             !dir.join("ran").exists(),
             "a file without #! was run by a shell"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_environment_is_passed_on_as_it_is_or_with_additions() {
+        let dir = std::env::temp_dir().join(format!("vigil-spawn-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = |env: Vec<(&OsStr, &OsStr)>, out: &str| {
+            let file = std::fs::File::create(dir.join(out)).unwrap();
+            let opts = Spawn {
+                stdout: Some(OwnedFd::from(file)),
+                env,
+                ..Spawn::default()
+            };
+            let pid = spawn(OsStr::new("env"), &[], opts).unwrap();
+            assert_eq!(crate::process::wait_for(pid).ok(), Some(0));
+            std::fs::read_to_string(dir.join(out)).unwrap()
+        };
+        let own = run(vec![], "own");
+        let path = std::env::var("PATH").unwrap();
+        assert!(own.lines().any(|l| l == format!("PATH={path}")), "{own}");
+        let added = run(
+            vec![(OsStr::new("VIGIL_SPAWN_TEST"), OsStr::new("1"))],
+            "added",
+        );
+        assert!(added.lines().any(|l| l == "VIGIL_SPAWN_TEST=1"), "{added}");
+        assert!(
+            added.lines().any(|l| l == format!("PATH={path}")),
+            "{added}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -173,17 +173,24 @@ impl StateDir {
     /// Writes `bytes` to a fresh `tmp` (`O_CREAT|O_EXCL|O_NOFOLLOW`, 0644), then renames it
     /// over `name`: readers see the old content or the new. `sync` adds an fsync first.
     pub fn replace(&self, tmp: &str, name: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
-        // A leftover from a crash (or anything else) at tmp goes first; unlink never follows.
-        match rustix::fs::unlinkat(&self.fd, tmp, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => {}
+        let create = || {
+            rustix::fs::openat(
+                &self.fd,
+                tmp,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+        };
+        let fd = match create() {
+            Ok(fd) => fd,
+            // A leftover from a crash (or anything else, a planted link too) is at tmp: it
+            // goes (unlink never follows), then the exclusive create again.
+            Err(Errno::EXIST) => {
+                rustix::fs::unlinkat(&self.fd, tmp, AtFlags::empty())?;
+                create()?
+            }
             Err(e) => return Err(e.into()),
-        }
-        let fd = rustix::fs::openat(
-            &self.fd,
-            tmp,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )?;
+        };
         let mut f = File::from(fd);
         f.write_all(bytes)?;
         if sync {
@@ -215,21 +222,50 @@ impl StateDir {
     /// Appends `record` to `name` with one `write(2)` on an `O_APPEND` descriptor, so a crash
     /// can tear at most this record. When the file has grown past `max`, it is first replaced
     /// (via `tmp` and a rename) by `keep(old content)`.
+    ///
+    /// `held` keeps the descriptor between records (one `fstat` and one `write` per record): it
+    /// is opened again (never through a symlink, a regular file only) when it is missing, or
+    /// when the file it names was removed or replaced (no links left).
     pub fn append_bounded(
         &self,
+        held: &mut Option<File>,
         name: &str,
         tmp: &str,
         record: &[u8],
         max: u64,
         keep: impl Fn(&str) -> &str,
     ) -> io::Result<()> {
-        let size = rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_or(0, |st| u64::try_from(st.st_size).unwrap_or(0));
+        let mut size = None;
+        if let Some(f) = held.as_ref() {
+            match rustix::fs::fstat(f) {
+                Ok(st) if st.st_nlink > 0 => size = Some(u64::try_from(st.st_size).unwrap_or(0)),
+                _ => *held = None,
+            }
+        }
+        let size = match size {
+            Some(n) => n,
+            None => {
+                let (f, n) = self.open_append(name)?;
+                *held = Some(f);
+                n
+            }
+        };
         if size > max {
+            *held = None;
             let old = self.read(name).unwrap_or_default();
             let old = String::from_utf8_lossy(&old);
             self.replace(tmp, name, keep(&old).as_bytes(), false)?;
+            *held = Some(self.open_append(name)?.0);
         }
+        match held.as_ref() {
+            Some(mut f) => f.write_all(record),
+            None => Err(Errno::BADF.into()),
+        }
+    }
+
+    /// `name` opened for appending (created 0644, never through a symlink, a regular file
+    /// only), with its size.
+    fn open_append(&self, name: &str) -> io::Result<(File, u64)> {
         let fd = rustix::fs::openat(
             &self.fd,
             name,
@@ -241,10 +277,11 @@ impl StateDir {
                 | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         )?;
-        if !FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode).is_file() {
+        let st = rustix::fs::fstat(&fd)?;
+        if !FileType::from_raw_mode(st.st_mode).is_file() {
             return Err(refused("not a regular file"));
         }
-        File::from(fd).write_all(record)
+        Ok((File::from(fd), u64::try_from(st.st_size).unwrap_or(0)))
     }
 }
 
@@ -297,6 +334,51 @@ mod tests {
         s.replace("status.new", "status", b"new", false).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         assert_eq!(std::fs::read_to_string(d.join("status")).unwrap(), "new");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn append_keeps_its_descriptor_until_the_file_is_replaced() {
+        let d = temp("append");
+        let s = open_in(&d);
+        let mut held = None;
+        fn all(t: &str) -> &str {
+            t
+        }
+        fn last(t: &str) -> &str {
+            t.get(t.len() - 2..).unwrap_or("")
+        }
+        s.append_bounded(&mut held, "history", "history.new", b"a\n", 100, all)
+            .unwrap();
+        s.append_bounded(&mut held, "history", "history.new", b"b\n", 100, all)
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("history")).unwrap(),
+            "a\nb\n"
+        );
+        // Removed, then a link planted in its place: never written through.
+        std::fs::remove_file(d.join("history")).unwrap();
+        std::fs::write(d.join("victim"), "precious").unwrap();
+        std::os::unix::fs::symlink(d.join("victim"), d.join("history")).unwrap();
+        assert!(
+            s.append_bounded(&mut held, "history", "history.new", b"c\n", 100, all)
+                .is_err()
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("victim")).unwrap(),
+            "precious"
+        );
+        std::fs::remove_file(d.join("history")).unwrap();
+        s.append_bounded(&mut held, "history", "history.new", b"d\n", 100, all)
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(d.join("history")).unwrap(), "d\n");
+        // Past the bound: cut to what `keep` keeps, then appended to.
+        let big = vec![b'x'; 120];
+        s.append_bounded(&mut held, "history", "history.new", &big, 100, all)
+            .unwrap();
+        s.append_bounded(&mut held, "history", "history.new", b"e\n", 100, last)
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(d.join("history")).unwrap(), "xxe\n");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
