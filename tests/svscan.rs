@@ -1098,7 +1098,9 @@ fn stubborn_services_get_one_term_then_the_kill_at_shutdown() {
     let sb = Sandbox::new("svscan-one-term");
     let scan = sb.path("scan");
     fs::create_dir_all(&scan).unwrap();
-    let run = "trap '' TERM\nexec sleep 1000";
+    // The run says when its trap is set: a TERM before that would end it (and no KILL would
+    // be needed), which is a race of the test, not of svscan.
+    let run = "trap '' TERM\ntouch ./trapped\nexec sleep 1000";
     for name in ["gone", "stay"] {
         let dir = prepare(&sb, &format!("stage/{name}"), run);
         fs::rename(&dir, scan.join(name)).unwrap();
@@ -1115,6 +1117,10 @@ fn stubborn_services_get_one_term_then_the_kill_at_shutdown() {
         .unwrap();
     let gone_pid = wait_up(&scan.join("gone"));
     let stay_pid = wait_up(&scan.join("stay"));
+    for name in ["gone", "stay"] {
+        let mark = scan.join(name).join("trapped");
+        wait_until(Duration::from_secs(10), "trap set", || mark.exists());
+    }
     let svscan = wait_for(Duration::from_secs(5), "svscan's pid", || {
         sb.procs("svscan")
             .into_iter()
