@@ -678,7 +678,10 @@ fn container_pid1_reaps_orphans_obeys_signals_and_stops_within_grace() {
         "stage/orphans",
         "for i in 1 2 3 4 5; do (sleep 0.1 &); done\nexec sleep 1000",
     );
-    sb.service("stage/stubborn", "trap '' TERM\nexec sleep 1000");
+    sb.service(
+        "stage/stubborn",
+        "trap '' TERM\ntouch ./trapped\nexec sleep 1000",
+    );
     let dir = sb.service("stage/logged", COUNTER_RUN);
     fs::create_dir_all(dir.join("log")).unwrap();
     write_script(&dir.join("log/run"), "exec multilog t ./main");
@@ -696,6 +699,12 @@ fn container_pid1_reaps_orphans_obeys_signals_and_stops_within_grace() {
     for s in ["orphans", "stubborn", "logged"] {
         wait_up(&scan.join(s));
     }
+    let mark = scan.join("stubborn/trapped");
+    wait_until(
+        Duration::from_secs(10),
+        "the stubborn service's trap set",
+        || mark.exists(),
+    );
     // The orphans ran and were reaped: no zombie anywhere in the container.
     wait_until(Duration::from_secs(5), "orphans gone and reaped", || {
         let all = descendants(unshare.id());

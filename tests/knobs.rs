@@ -178,11 +178,16 @@ fn down_signal_is_used_by_svc_d() {
 #[test]
 fn timeout_kill_stops_a_service_that_ignores_term() {
     let sb = Sandbox::new("timeout-kill");
-    let dir = sb.service("s", "trap '' TERM\nwhile :; do sleep 1000 & wait $!; done");
+    let dir = sb.service(
+        "s",
+        "trap '' TERM\ntouch ./trapped\nwhile :; do sleep 1000 & wait $!; done",
+    );
     fs::write(dir.join("timeout-kill"), "300\n").unwrap();
     let _p = supervise(&sb, &dir);
     let pid = wait_up(&dir);
-    std::thread::sleep(Duration::from_millis(100));
+    // The run says when its trap is set (a TERM before would simply end it).
+    let mark = dir.join("trapped");
+    wait_until(Duration::from_secs(10), "trap set", || mark.exists());
     let t0 = Instant::now();
     svc(&sb, &["-d"], &dir);
     wait_down(&dir);

@@ -318,7 +318,7 @@ fn pid1_shutdown_runs_finish_kills_stubborn_and_exits_0() {
     fs::create_dir_all(&rec).unwrap();
     for i in 0..20 {
         let run = if i == 7 {
-            "trap '' TERM\nexec sleep 1000".to_owned()
+            "trap '' TERM\ntouch ./trapped\nexec sleep 1000".to_owned()
         } else {
             "exec sleep 1000".to_owned()
         };
@@ -349,6 +349,9 @@ fn pid1_shutdown_runs_finish_kills_stubborn_and_exits_0() {
     for i in 0..20 {
         wait_up(&scan.join(format!("p{i}")));
     }
+    // The stubborn one's trap is set before anything is stopped (else TERM would end it).
+    let mark = scan.join("p7/trapped");
+    wait_until(Duration::from_secs(10), "p7's trap set", || mark.exists());
     let svscan = wait_for(Duration::from_secs(5), "svscan as PID 1", || {
         vigil_sys_children(unshare.id()).first().copied()
     });
