@@ -46,31 +46,9 @@ fn root_or_skip(test: &str) -> bool {
     true
 }
 
-/// Runs a command with a time limit; returns (exit code, stdout, stderr).
+/// `run_output_within` with stdin from /dev/null (the scripts and tools here never read it).
 fn run_long(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(limit) {
-        Ok(o) => o.unwrap(),
-        Err(_) => {
-            send_signal(pid, 9);
-            panic!("{cmd:?} did not finish in {limit:?}");
-        }
-    };
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_output_within(cmd.stdin(Stdio::null()), limit)
 }
 
 fn script(name: &str) -> Command {
@@ -557,17 +535,6 @@ fn namespace_init(unshare: &Child, what: &str) -> u32 {
         .unwrap();
     assert_eq!(ns_pid, "1", "{what} is not PID 1");
     pid
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < deadline, "no exit within {limit:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// A service that logs numbered lines through multilog until TERM, then says goodbye.

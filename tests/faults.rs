@@ -97,12 +97,6 @@ fn copies(sb: &Sandbox, dir: &Path, n: u32) -> usize {
     by_file.max(sb.procs(&needle).len())
 }
 
-/// The parent of `pid` (field 4 of /proc/PID/stat), `None` when it is gone.
-fn parent_pid(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
-}
-
 /// Waits (a run may be between its start and its exec) until exactly one copy of service `n`
 /// runs, failing at once if two ever do.
 fn one_copy(sb: &Sandbox, dir: &Path, n: u32) {
@@ -322,7 +316,7 @@ fn svscan_sigkill_at_random_moments() {
             // supervise's command line: it is not a second supervisor.
             let mains = found
                 .iter()
-                .filter(|&&p| parent_pid(p).is_none_or(|pp| !found.contains(&pp)))
+                .filter(|&&p| parent_of(p).is_none_or(|pp| !found.contains(&pp)))
                 .count();
             if mains > 1 {
                 *duplicates += 1;
@@ -365,7 +359,7 @@ fn svscan_sigkill_at_random_moments() {
     // Not counting a supervise's own child between its clone and the exec of ./run.
     let log_sups = found
         .iter()
-        .filter(|&&p| parent_pid(p).is_none_or(|pp| !found.contains(&pp)))
+        .filter(|&&p| parent_of(p).is_none_or(|pp| !found.contains(&pp)))
         .count();
     figure("svscan kills", kills);
     figure(

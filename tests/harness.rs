@@ -297,8 +297,14 @@ impl NonBlock for fs::OpenOptions {
     }
 }
 
-/// Runs a command to completion with a time limit; returns (exit code, stdout, stderr).
+/// Runs a command to completion with a 30 s limit; returns (exit code, stdout, stderr).
 pub fn run_output(cmd: &mut Command) -> (i32, String, String) {
+    run_output_within(cmd, Duration::from_secs(30))
+}
+
+/// Runs a command to completion within `limit` (killed and failed after it); returns (exit
+/// code, stdout, stderr).
+pub fn run_output_within(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -309,11 +315,11 @@ pub fn run_output(cmd: &mut Command) -> (i32, String, String) {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let out = match rx.recv_timeout(Duration::from_secs(30)) {
+    let out = match rx.recv_timeout(limit) {
         Ok(o) => o.unwrap(),
         Err(_) => {
             send_signal(pid, 9);
-            panic!("command {cmd:?} did not finish in 30 s");
+            panic!("command {cmd:?} did not finish in {limit:?}");
         }
     };
     (
@@ -321,6 +327,28 @@ pub fn run_output(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Waits for a child's exit within `limit`; returns its exit code. After the limit the child
+/// is killed and the test fails.
+pub fn wait_exit(child: &mut std::process::Child, limit: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            send_signal(child.id(), 9);
+            panic!("pid {} did not exit within {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The parent of `pid` (field 4 of /proc/PID/stat), `None` when it is gone.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
 }
 
 /// A child process that is killed and reaped when dropped (tests may fail half-way).

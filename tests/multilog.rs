@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigil_tests::{Sandbox, alive, bin, require_peer, run_output, send_signal, wait_until};
+use vigil_tests::{
+    Sandbox, alive, bin, require_peer, run_output, send_signal, wait_exit, wait_until,
+};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -99,20 +101,6 @@ fn start_piped(sb: &Sandbox, prog: &Path, script: &[&str], reader: &File, stderr
         .stderr(err)
         .spawn()
         .unwrap()
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            send_signal(child.id(), 9);
-            panic!("logger {} did not exit within {limit:?}", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

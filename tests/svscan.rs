@@ -41,18 +41,6 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// Waits for a child's exit with a limit; returns its exit code.
-fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < deadline, "no exit within {limit:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn read_ts(path: &Path) -> Option<u128> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -796,13 +784,6 @@ fn service_examples_stop_whole_on_sigint() {
         || sb.tagged_pids().is_empty(),
     );
     assert!(!alive(sleep) || is_zombie(sleep));
-}
-
-/// The parent pid of `pid`, from /proc.
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Watches `dir`'s status for `window` and fails if its service is ever up: a bounded
