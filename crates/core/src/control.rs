@@ -118,6 +118,17 @@ impl Command {
     }
 }
 
+/// What a signal to a supervise process means, as the control bytes it stands for: TERM and INT
+/// bring the service down and end supervise (`dx`), HUP ends supervise once the service is down
+/// (`x`); other signals mean nothing. svscan sends these to the supervise processes it stops.
+pub fn commands_for_signal(signal: i32) -> &'static [u8] {
+    match signal {
+        sig::TERM | sig::INT => b"dx",
+        sig::HUP => b"x",
+        _ => b"",
+    }
+}
+
 /// The letters `svc` accepts as options; each is also the byte it writes.
 pub const SVC_LETTERS: &[u8] = b"udopchaitkxq12w+=";
 

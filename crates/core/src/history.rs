@@ -32,6 +32,28 @@ pub enum Event {
         how: Option<ExitKind>,
         ran_ms: u64,
     },
+    /// supervise itself stopped the run: its watchdog deadline passed, or the dead-man file went
+    /// stale.
+    Stop { pid: u32, why: StopWhy },
+    /// `./run` exited 0 leaving one process behind (a daemon that forked away): that process is
+    /// now the service's main process.
+    Track { pid: u32 },
+}
+
+/// Why supervise stopped a run on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopWhy {
+    Watchdog,
+    Deadman,
+}
+
+impl StopWhy {
+    pub fn name(self) -> &'static str {
+        match self {
+            StopWhy::Watchdog => "watchdog",
+            StopWhy::Deadman => "deadman",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +124,16 @@ impl Entry {
                 out.push_str(" ran_ms=");
                 push_decimal(out, ran_ms);
             }
+            Event::Stop { pid, why } => {
+                out.push_str(" stop pid=");
+                push_decimal(out, pid.into());
+                out.push_str(" why=");
+                out.push_str(why.name());
+            }
+            Event::Track { pid } => {
+                out.push_str(" track pid=");
+                push_decimal(out, pid.into());
+            }
         }
     }
 
@@ -137,6 +169,18 @@ impl Entry {
                 let ran_ms = field("ran_ms")?.parse().ok()?;
                 Event::Exit { pid, how, ran_ms }
             }
+            "stop" => {
+                let pid = field("pid")?.parse().ok()?;
+                let why = match field("why")?.as_str() {
+                    "watchdog" => StopWhy::Watchdog,
+                    "deadman" => StopWhy::Deadman,
+                    _ => return None,
+                };
+                Event::Stop { pid, why }
+            }
+            "track" => Event::Track {
+                pid: field("pid")?.parse().ok()?,
+            },
             _ => return None,
         };
         Some(Entry { time, event })
@@ -215,6 +259,24 @@ mod tests {
                     how: Some(ExitKind::SpawnFailed),
                     ran_ms: 0,
                 },
+            },
+            Entry {
+                time: t,
+                event: Event::Stop {
+                    pid: 13,
+                    why: StopWhy::Watchdog,
+                },
+            },
+            Entry {
+                time: t,
+                event: Event::Stop {
+                    pid: 14,
+                    why: StopWhy::Deadman,
+                },
+            },
+            Entry {
+                time: t,
+                event: Event::Track { pid: 15 },
             },
         ]
     }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::control::sig;
-use crate::machine::{Backoff, Config, MaxRestarts};
+use crate::machine::{Backoff, Config, MaxRestarts, StopSequence};
 
 pub const SUPERVISE_DIR: &str = "supervise";
 pub const LOCK: &str = "supervise/lock";
@@ -62,12 +62,24 @@ pub const KNOB_BACKOFF_RESET: &str = "backoff-reset";
 /// `COUNT [WINDOW_MS]`: give up after COUNT automatic restarts within the window (default 60000).
 pub const KNOB_MAX_RESTARTS: &str = "max-restarts";
 
+/// `SIG MS SIG MS … SIG`: how a run is stopped (replaces `down-signal` and `timeout-kill`).
+pub const KNOB_STOP_SEQUENCE: &str = "stop-sequence";
+/// Milliseconds within which a run must ping (sd_notify `WATCHDOG=1`, or a byte on its
+/// notification-fd) or be stopped and restarted.
+pub const KNOB_TIMEOUT_WATCHDOG: &str = "timeout-watchdog";
+/// Two lines, `PATH` and `SECONDS`: the service is kept down while PATH is older than that.
+pub const KNOB_DEADMAN: &str = "deadman";
+/// cgroup2 `memory.max` for the service's cgroup (bytes, with K/M/G, or `max`).
+pub const KNOB_MEMORY_MAX: &str = "memory-max";
+/// cgroup2 `pids.max` for the service's cgroup (a number, or `max`).
+pub const KNOB_PIDS_MAX: &str = "pids-max";
+
 /// Knobs whose presence is all that counts: their content is never read (a link to
 /// `/dev/null` is as good as an empty file).
 pub const PRESENCE_KNOBS: [&str; 2] = [KNOB_NO_SETSID, KNOB_NOTIFY_SOCKET];
 
 /// Every knob file supervise reads before a start of `./run`.
-pub const KNOBS: [&str; 9] = [
+pub const KNOBS: [&str; 14] = [
     KNOB_DOWN_SIGNAL,
     KNOB_TIMEOUT_KILL,
     KNOB_TIMEOUT_FINISH,
@@ -77,6 +89,11 @@ pub const KNOBS: [&str; 9] = [
     KNOB_MAX_RESTARTS,
     KNOB_NOTIFICATION_FD,
     KNOB_NOTIFY_SOCKET,
+    KNOB_STOP_SEQUENCE,
+    KNOB_TIMEOUT_WATCHDOG,
+    KNOB_DEADMAN,
+    KNOB_MEMORY_MAX,
+    KNOB_PIDS_MAX,
 ];
 
 /// Which knob names one listing of the service directory showed. A service usually has none,
@@ -174,6 +191,9 @@ pub fn read_config(
     }
     let finish_ms = number(KNOB_TIMEOUT_FINISH).unwrap_or(DEFAULT_TIMEOUT_FINISH_MS);
     cfg.timeout_finish = (finish_ms > 0).then(|| Duration::from_millis(finish_ms));
+    if let Some(ms) = number(KNOB_TIMEOUT_WATCHDOG) {
+        cfg.watchdog = (ms > 0).then(|| Duration::from_millis(ms));
+    }
     if let Some(cap) = number(KNOB_BACKOFF_MAX) {
         let reset = number(KNOB_BACKOFF_RESET).unwrap_or(DEFAULT_BACKOFF_RESET_MS);
         cfg.backoff = Some(Backoff {
@@ -204,7 +224,50 @@ pub fn read_config(
         }
     }
     cfg.own_group = read(KNOB_NO_SETSID).is_none();
+    if let Some(text) = read(KNOB_STOP_SEQUENCE) {
+        match StopSequence::parse(&text) {
+            Some(seq) => cfg.stop_sequence = Some(seq),
+            None => warnings.push(KnobWarning {
+                knob: KNOB_STOP_SEQUENCE,
+                reason: "want SIGNAL MS SIGNAL MS ... SIGNAL, at most 8 signals",
+            }),
+        }
+    }
+    if let Some(text) = read(KNOB_DEADMAN) {
+        match parse_deadman(&text) {
+            Some((_, secs)) => cfg.deadman = Some(Duration::from_secs(secs)),
+            None => warnings.push(KnobWarning {
+                knob: KNOB_DEADMAN,
+                reason: "want a line with an absolute path and a line with seconds",
+            }),
+        }
+    }
     (cfg, warnings)
+}
+
+/// The `deadman` knob: an absolute path on the first line, whole seconds (more than 0) on the
+/// second.
+pub fn parse_deadman(text: &str) -> Option<(&str, u64)> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let path = lines.next()?;
+    let secs = lines.next()?.parse::<u64>().ok()?;
+    (path.starts_with('/') && secs > 0 && lines.next().is_none()).then_some((path, secs))
+}
+
+/// A `memory-max` or `pids-max` value as the kernel takes it: `max`, or digits with an optional
+/// K, M, G or T suffix (only for memory). `None` when it is neither.
+pub fn parse_cgroup_limit(text: &str, suffixes: bool) -> Option<&str> {
+    let t = text.trim();
+    if t == "max" {
+        return Some(t);
+    }
+    let digits = if suffixes {
+        t.strip_suffix(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't'])
+            .unwrap_or(t)
+    } else {
+        t
+    };
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(t)
 }
 
 fn restarts(count: u64, window_ms: u64) -> MaxRestarts {

@@ -1,22 +1,29 @@
 //! The supervise state machine: events in, actions out, no I/O and no clock.
 //!
-//! The driver (the `supervise` program) pushes events with the current time ([`Now`]) and pulls
-//! [`Action`]s. A spawn action must be answered at once with `run_spawned`/`run_spawn_failed`
-//! (or the finish equivalents) before any other event. The driver asks [`Machine::next_deadline`]
-//! how long it may sleep and calls [`Machine::timer`] when that time has come; with nothing
-//! pending there is no deadline, so an idle supervise never wakes up.
+//! The driver (the `supervise` program) pushes every event through one door,
+//! [`Machine::handle`]`(`[`Input`]`, now)`, and pulls complete [`Action`]s. A spawn action must be
+//! answered at once (`RunSpawned`/`RunSpawnFailed`, or the finish equivalents), and so must
+//! [`Action::FindDaemon`] (with [`Input::Daemon`]), before any other input. After every batch
+//! of reaped children the driver says whether any process of the service is left
+//! ([`Input::Population`]: the cgroup's `populated`, or whether supervise, a subreaper, still has
+//! a child). The driver asks [`Machine::next_deadline`] how long it may sleep and hands in
+//! [`Input::Timer`] when that time has come; with nothing pending there is no deadline, so an
+//! idle supervise never wakes up.
 //!
 //! Invariants (tested below by table tests and random sequences):
 //! - at most one child (`./run` or `./finish`) exists at a time, and never two `./run`;
 //! - the status pid is non-zero exactly while `./run` runs;
 //! - want is honoured: with want up the service comes back, with want down it is stopped and
 //!   stays stopped;
-//! - every change to what the status shows marks the status dirty.
+//! - every change to what the status shows marks the status dirty;
+//! - the service is shown down only once no process of it is left (its main process and every
+//!   process it left behind).
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::control::{Command, sig};
+use crate::history::{Event, StopWhy};
 use crate::status::{RunState, Status, Want};
 use crate::tai::Tai64n;
 
@@ -58,6 +65,102 @@ pub struct Config {
     pub max_restarts: Option<MaxRestarts>,
     /// `./run` leads its own process group (started with setsid), so group signals are safe.
     pub own_group: bool,
+    /// `stop-sequence`: replaces `down-signal` + `timeout-kill` when set.
+    pub stop_sequence: Option<StopSequence>,
+    /// `timeout-watchdog`: the run must ping within this period, or it is stopped and restarted.
+    pub watchdog: Option<Duration>,
+    /// `deadman`: the service is kept down while its file is older than this.
+    pub deadman: Option<Duration>,
+}
+
+/// The most steps a `stop-sequence` may have.
+pub const STOP_STEPS: usize = 8;
+
+/// How long processes a stopped `./run` left behind get after the last signal of the stop
+/// sequence before they are killed, when the sequence itself gives no time.
+pub const LEFTOVER_GRACE: Duration = Duration::from_secs(5);
+
+/// Signals to send to stop a service, each followed by how long to wait for it to end before the
+/// next one (`None`: wait for ever).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StopSequence {
+    steps: [(i32, Option<u32>); STOP_STEPS],
+    len: usize,
+}
+
+impl StopSequence {
+    /// `down-signal` then, after `timeout-kill`, KILL: what daemontools-style knobs say.
+    pub fn classic(down: i32, kill_after: Option<Duration>) -> StopSequence {
+        let mut seq = StopSequence {
+            steps: [(0, None); STOP_STEPS],
+            len: 0,
+        };
+        match kill_after {
+            Some(t) => {
+                let ms = u32::try_from(t.as_millis()).unwrap_or(u32::MAX);
+                seq.push(down, Some(ms));
+                seq.push(sig::KILL, None);
+            }
+            None => {
+                seq.push(down, None);
+            }
+        }
+        seq
+    }
+
+    fn push(&mut self, signal: i32, wait_ms: Option<u32>) -> bool {
+        match self.steps.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (signal, wait_ms);
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Parses `TERM 5000 QUIT 2000 KILL`: signal names, each but the last followed by the
+    /// milliseconds to wait before the next (the last may have one too). `None` when malformed.
+    pub fn parse(text: &str) -> Option<StopSequence> {
+        let mut seq = StopSequence {
+            steps: [(0, None); STOP_STEPS],
+            len: 0,
+        };
+        let mut waiting_for_time = false;
+        for word in text.split_whitespace() {
+            if word.bytes().all(|b| b.is_ascii_digit()) {
+                let last = seq.len.checked_sub(1).and_then(|i| seq.steps.get_mut(i))?;
+                if !waiting_for_time {
+                    return None;
+                }
+                last.1 = Some(word.parse().ok()?);
+                waiting_for_time = false;
+            } else {
+                if seq.len > 0 && waiting_for_time {
+                    // A signal after one with no time: it could never be reached.
+                    return None;
+                }
+                if !seq.push(sig::parse(word)?, None) {
+                    return None;
+                }
+                waiting_for_time = true;
+            }
+        }
+        (seq.len > 0).then_some(seq)
+    }
+
+    /// Step `i`: its signal and wait.
+    pub fn step(&self, i: usize) -> Option<(i32, Option<u32>)> {
+        self.steps.get(..self.len)?.get(i).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl Default for Config {
@@ -70,8 +173,57 @@ impl Default for Config {
             backoff: None,
             max_restarts: None,
             own_group: true,
+            stop_sequence: None,
+            watchdog: None,
+            deadman: None,
         }
     }
+}
+
+impl Config {
+    /// The stop sequence in force: `stop-sequence`, else `down-signal` and `timeout-kill`.
+    pub fn stop_steps(&self) -> StopSequence {
+        self.stop_sequence
+            .unwrap_or_else(|| StopSequence::classic(self.down_signal, self.timeout_kill))
+    }
+}
+
+/// Everything the driver hands the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The first step, after any `Adopt` and `Deadman`: starts `./run` unless the service is
+    /// down.
+    Start,
+    /// One byte written to `supervise/control`.
+    Control(u8),
+    /// The end of one write on `supervise/control` (`+` and `L` hold within a write only).
+    EndOfWrite,
+    /// A signal supervise itself received (TERM, INT, HUP); others are ignored.
+    Signal(i32),
+    /// Answers to [`Action::SpawnRun`].
+    RunSpawned(u32),
+    RunSpawnFailed,
+    /// Answers to [`Action::SpawnFinish`] (failed also when there is no `./finish`).
+    FinishSpawned(u32),
+    FinishSpawnFailed,
+    /// A child of supervise was reaped, with its raw wait status.
+    Reaped { pid: u32, status: i32 },
+    /// An adopted `./run` (not our child) ended; how, only its parent knows.
+    AdoptedEnded(u32),
+    /// After each batch of reaped children, or when the cgroup says so: whether any process of
+    /// the service is left.
+    Population(bool),
+    /// Answer to [`Action::FindDaemon`]: the process `./run` left behind, if exactly one
+    /// candidate was found.
+    Daemon(Option<u32>),
+    /// The service said it is ready (notification-fd, sd_notify `READY=1`).
+    Ready,
+    /// The service said it is alive (notification-fd written again, sd_notify `WATCHDOG=1`).
+    Ping,
+    /// The dead-man file's modification time, `None` when it does not exist.
+    Deadman(Option<Tai64n>),
+    /// A deadline has come.
+    Timer,
 }
 
 /// What the driver must do.
@@ -84,6 +236,14 @@ pub enum Action {
     SpawnFinish { code: i32, signal: i32 },
     /// Send `sig` to `pid`, or to its process group when `group`.
     Signal { pid: u32, sig: i32, group: bool },
+    /// Send `sig` to every process of the service: its cgroup (KILL through `cgroup.kill`), or
+    /// without one the main process's group and every descendant of supervise.
+    SignalService { sig: i32 },
+    /// `./run` exited 0 and left processes behind: name the one to track as the service's main
+    /// process (a child of supervise, which is a subreaper); answer with [`Input::Daemon`].
+    FindDaemon,
+    /// Append this record to `supervise/history`.
+    History(Event),
     /// supervise is done: exit 0.
     Exit,
 }
@@ -154,6 +314,54 @@ pub struct Record {
     pub failed: bool,
     /// The running `./run` was started by an earlier supervise and adopted.
     pub adopted: bool,
+    /// Why a stop is under way, while one is.
+    pub stopping: Option<StopReason>,
+    /// The main process is a daemon `./run` left behind when it exited 0.
+    pub tracked: bool,
+    /// The dead-man file is stale: the service is kept down.
+    pub deadman_stale: bool,
+}
+
+/// Why supervise is bringing the run down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `svc -d`, `-x` with down, a signal to supervise.
+    Down,
+    Watchdog,
+    Deadman,
+    /// `./run` ended and left processes behind that are not kept.
+    Leftovers,
+}
+
+impl StopReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Down => "down",
+            StopReason::Watchdog => "watchdog",
+            StopReason::Deadman => "deadman",
+            StopReason::Leftovers => "leftovers",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<StopReason> {
+        [
+            StopReason::Down,
+            StopReason::Watchdog,
+            StopReason::Deadman,
+            StopReason::Leftovers,
+        ]
+        .into_iter()
+        .find(|r| r.name() == name)
+    }
+}
+
+/// A stop in progress: which step of the stop sequence was sent, and when the next one is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stop {
+    step: usize,
+    next_at: Option<Duration>,
+    /// The last signal sent went to every process of the service (not only the main one).
+    to_all: bool,
 }
 
 /// What an earlier supervise left about a `./run` that is still running.
@@ -188,7 +396,12 @@ pub struct Machine {
     last_start_mono: Option<Duration>,
     run_started_mono: Duration,
     restart_at: Option<Duration>,
-    kill_at: Option<Duration>,
+    stop: Option<Stop>,
+    /// The main process was reaped (how it ended) while processes it left are still there.
+    main_exit: Option<ExitKind>,
+    watchdog_at: Option<Duration>,
+    /// When the dead-man file becomes stale, while it is fresh.
+    deadman_at: Option<Duration>,
     finish_kill_at: Option<Duration>,
     /// Recent automatic starts, for `max-restarts`.
     recent_starts: VecDeque<Duration>,
@@ -222,7 +435,10 @@ impl Machine {
             last_start_mono: None,
             run_started_mono: Duration::ZERO,
             restart_at: None,
-            kill_at: None,
+            stop: None,
+            main_exit: None,
+            watchdog_at: None,
+            deadman_at: None,
             finish_kill_at: None,
             recent_starts: VecDeque::new(),
             record: Record::default(),
@@ -232,8 +448,37 @@ impl Machine {
         }
     }
 
+    /// The one door for events. Pull the resulting actions with [`Machine::next_action`].
+    pub fn handle(&mut self, input: Input, now: Now) {
+        match input {
+            Input::Start => self.start(now),
+            Input::Control(byte) => self.command(byte, now),
+            Input::EndOfWrite => self.end_of_commands(),
+            Input::Signal(s) => {
+                for &byte in crate::control::commands_for_signal(s) {
+                    self.command(byte, now);
+                }
+                self.end_of_commands();
+            }
+            Input::RunSpawned(pid) => self.run_spawned(pid, now),
+            Input::RunSpawnFailed => self.run_spawn_failed(now),
+            Input::FinishSpawned(pid) => self.finish_spawned(pid, now),
+            Input::FinishSpawnFailed => self.finish_spawn_failed(now),
+            Input::Reaped { pid, status } => {
+                self.exited(pid, ExitKind::from_wait_status(status), now)
+            }
+            Input::AdoptedEnded(pid) => self.exited(pid, ExitKind::Unknown, now),
+            Input::Population(populated) => self.population(populated, now),
+            Input::Daemon(pid) => self.daemon_found(pid, now),
+            Input::Ready => self.ready(now),
+            Input::Ping => self.ping(now),
+            Input::Deadman(mtime) => self.deadman(mtime, now),
+            Input::Timer => self.timer(now),
+        }
+    }
+
     /// Takes over a `./run` an earlier supervise started and that still runs. Call before
-    /// [`Machine::start`], which then starts nothing; a service that was being stopped (want
+    /// [`Input::Start`], which then starts nothing; a service that was being stopped (want
     /// down) is sent its down signal again.
     pub fn adopt(&mut self, a: Adopted, now: Now) {
         self.phase = Phase::Run { pid: a.pid };
@@ -246,30 +491,27 @@ impl Machine {
         self.record.last_start = a.started;
         self.record.ready = a.ready;
         self.record.adopted = true;
+        self.watchdog_at = self.cfg.watchdog.map(|t| now.mono + t);
         self.dirty = true;
+        self.actions.push_back(Action::History(Event::Start {
+            pid: a.pid,
+            adopted: true,
+        }));
     }
 
-    /// The first step: starts `./run` unless the service is normally down.
-    pub fn start(&mut self, now: Now) {
+    fn start(&mut self, now: Now) {
         match self.phase {
-            Phase::Run { pid } if self.want == Want::Down => {
+            Phase::Run { .. } if self.want == Want::Down => {
                 // The earlier supervise died while stopping it: finish the job.
-                self.signal(pid, self.cfg.down_signal, false);
-                self.signal(pid, sig::CONT, false);
-                self.got_term = true;
-                if let Some(t) = self.cfg.timeout_kill {
-                    self.kill_at = Some(now.mono + t);
-                }
+                self.begin_stop(StopReason::Down, now);
+            }
+            Phase::Run { .. } if self.record.deadman_stale => {
+                self.begin_stop(StopReason::Deadman, now);
             }
             Phase::Down if self.want == Want::Up => self.spawn_run(now),
             _ => {}
         }
         self.dirty = true;
-    }
-
-    /// An adopted `./run` ended (its pidfd said so); how, only its parent knows.
-    pub fn adopted_exited(&mut self, pid: u32, now: Now) {
-        self.exited(pid, ExitKind::Unknown, now);
     }
 
     pub fn set_config(&mut self, cfg: Config) {
@@ -290,11 +532,6 @@ impl Machine {
         a
     }
 
-    /// True once supervise has been told to exit.
-    pub fn is_done(&self) -> bool {
-        self.done
-    }
-
     /// True once after any change of what the status files show.
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
@@ -302,10 +539,16 @@ impl Machine {
 
     /// The earliest pending deadline, `None` when idle.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.restart_at, self.kill_at, self.finish_kill_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.restart_at,
+            self.stop.and_then(|s| s.next_at),
+            self.finish_kill_at,
+            self.watchdog_at,
+            self.deadman_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn status(&self) -> Status {
@@ -336,19 +579,14 @@ impl Machine {
         }
     }
 
-    /// Whether supervise has been asked to exit once the service is down.
-    pub fn exit_requested(&self) -> bool {
-        self.exit_requested
-    }
-
     /// Marks the end of one write on the control FIFO: `+` and `L` apply within a write only.
-    pub fn end_of_commands(&mut self) {
+    fn end_of_commands(&mut self) {
         self.group_mode = false;
         self.log_target = false;
     }
 
     /// One control byte. Unknown bytes are ignored.
-    pub fn command(&mut self, byte: u8, now: Now) {
+    fn command(&mut self, byte: u8, now: Now) {
         let Some(cmd) = Command::from_byte(byte) else {
             return;
         };
@@ -373,14 +611,9 @@ impl Machine {
                 self.want = Want::Down;
                 self.restart_at = None;
                 self.start_when_done = false;
-                if let Phase::Run { pid } = self.phase {
-                    self.signal(pid, self.cfg.down_signal, false);
-                    self.signal(pid, sig::CONT, false);
+                if let Phase::Run { .. } = self.phase {
                     self.paused = false;
-                    self.got_term = true;
-                    if let Some(t) = self.cfg.timeout_kill {
-                        self.kill_at = Some(now.mono + t);
-                    }
+                    self.begin_stop(StopReason::Down, now);
                 }
             }
             Command::Exit => {
@@ -388,19 +621,19 @@ impl Machine {
                 self.exit_if_down();
             }
             Command::Pause => {
-                if let Phase::Run { pid } = self.phase {
+                if let Some(pid) = self.live_main() {
                     self.paused = true;
                     self.signal(pid, sig::STOP, self.group_mode);
                 }
             }
             Command::Continue => {
-                if let Phase::Run { pid } = self.phase {
+                if let Some(pid) = self.live_main() {
                     self.paused = false;
                     self.signal(pid, sig::CONT, self.group_mode);
                 }
             }
             Command::Signal { sig: s, group } => {
-                if let Phase::Run { pid } = self.phase {
+                if let Some(pid) = self.live_main() {
                     self.signal(pid, s, group || self.group_mode);
                     if s == sig::TERM {
                         self.got_term = true;
@@ -415,15 +648,85 @@ impl Machine {
         self.dirty = true;
     }
 
+    /// The main process, while it runs (not once it was reaped and what it left is draining).
+    fn live_main(&self) -> Option<u32> {
+        match self.phase {
+            Phase::Run { pid } if self.main_exit.is_none() => Some(pid),
+            _ => None,
+        }
+    }
+
     /// The service said it is ready (notification-fd or sd_notify).
-    pub fn ready(&mut self, now: Now) {
-        if matches!(self.phase, Phase::Run { .. }) && self.record.ready.is_none() {
+    fn ready(&mut self, now: Now) {
+        if self.live_main().is_some() && self.record.ready.is_none() {
             self.record.ready = Some(now.wall);
             self.dirty = true;
         }
     }
 
-    pub fn run_spawned(&mut self, pid: u32, now: Now) {
+    /// The service proved it is alive: its watchdog deadline moves on.
+    fn ping(&mut self, now: Now) {
+        if self.live_main().is_some() && self.stop.is_none() {
+            self.watchdog_at = self.cfg.watchdog.map(|t| now.mono + t);
+        }
+    }
+
+    /// The dead-man file was seen with modification time `mtime` (`None`: missing).
+    fn deadman(&mut self, mtime: Option<Tai64n>, now: Now) {
+        let Some(limit) = self.cfg.deadman else {
+            self.deadman_at = None;
+            if self.record.deadman_stale {
+                self.record.deadman_stale = false;
+                self.deadman_fresh(now);
+            }
+            return;
+        };
+        let stale_at = mtime.map(|t| wall_offset(t) + limit);
+        match stale_at {
+            Some(at) if at > wall_offset(now.wall) => {
+                self.deadman_at = Some(now.mono + (at - wall_offset(now.wall)));
+                if self.record.deadman_stale {
+                    self.record.deadman_stale = false;
+                    self.dirty = true;
+                    self.deadman_fresh(now);
+                }
+            }
+            _ => {
+                self.deadman_at = None;
+                self.deadman_stale(now);
+            }
+        }
+    }
+
+    fn deadman_stale(&mut self, now: Now) {
+        if self.record.deadman_stale {
+            return;
+        }
+        self.record.deadman_stale = true;
+        self.restart_at = None;
+        self.record.delay = None;
+        self.start_when_done = false;
+        self.dirty = true;
+        if let Some(pid) = self.live_main()
+            && self.stop.is_none()
+        {
+            self.actions.push_back(Action::History(Event::Stop {
+                pid,
+                why: StopWhy::Deadman,
+            }));
+            self.begin_stop(StopReason::Deadman, now);
+        }
+    }
+
+    /// The dead-man file is fresh again: up again, unless someone said down meanwhile.
+    fn deadman_fresh(&mut self, now: Now) {
+        self.dirty = true;
+        if self.want == Want::Up && self.phase == Phase::Down && !self.exit_requested {
+            self.spawn_run(now);
+        }
+    }
+
+    fn run_spawned(&mut self, pid: u32, now: Now) {
         if self.phase != Phase::Spawning {
             return;
         }
@@ -435,12 +738,18 @@ impl Machine {
         self.record.ready = None;
         self.record.delay = None;
         self.record.adopted = false;
+        self.record.tracked = false;
         self.paused = false;
         self.got_term = false;
+        self.watchdog_at = self.cfg.watchdog.map(|t| now.mono + t);
         self.dirty = true;
+        self.actions.push_back(Action::History(Event::Start {
+            pid,
+            adopted: false,
+        }));
     }
 
-    pub fn run_spawn_failed(&mut self, now: Now) {
+    fn run_spawn_failed(&mut self, now: Now) {
         if self.phase != Phase::Spawning {
             return;
         }
@@ -448,6 +757,11 @@ impl Machine {
         self.record.last_exit_kind = Some(ExitKind::SpawnFailed);
         self.record.last_exit = Some(now.wall);
         self.dirty = true;
+        self.actions.push_back(Action::History(Event::Exit {
+            pid: 0,
+            how: Some(ExitKind::SpawnFailed),
+            ran_ms: 0,
+        }));
         // daemontools compat: a run that cannot be started is retried about once a second while
         // want is up; `svc -o` tries once.
         if self.want == Want::Once {
@@ -456,7 +770,7 @@ impl Machine {
         self.after_down(now);
     }
 
-    pub fn finish_spawned(&mut self, pid: u32, now: Now) {
+    fn finish_spawned(&mut self, pid: u32, now: Now) {
         if self.phase != Phase::SpawningFinish {
             return;
         }
@@ -466,7 +780,7 @@ impl Machine {
     }
 
     /// `./finish` is absent or could not be started: carry on as if it had exited 0.
-    pub fn finish_spawn_failed(&mut self, now: Now) {
+    fn finish_spawn_failed(&mut self, now: Now) {
         if self.phase != Phase::SpawningFinish {
             return;
         }
@@ -475,14 +789,9 @@ impl Machine {
         self.after_down(now);
     }
 
-    /// A child was reaped, with its raw wait status. Pids that are not ours are ignored.
-    pub fn child_exited(&mut self, pid: u32, wait_status: i32, now: Now) {
-        self.exited(pid, ExitKind::from_wait_status(wait_status), now);
-    }
-
     fn exited(&mut self, pid: u32, kind: ExitKind, now: Now) {
         match self.phase {
-            Phase::Run { pid: p } if p == pid => {
+            Phase::Run { pid: p } if p == pid && self.main_exit.is_none() => {
                 self.record.adopted = false;
                 let quick = self.cfg.backoff.is_some_and(|b| {
                     now.mono.saturating_sub(self.run_started_mono) < b.reset_after
@@ -495,17 +804,20 @@ impl Machine {
                 self.record.last_exit = Some(now.wall);
                 self.record.last_exit_kind = Some(kind);
                 self.record.ready = None;
-                self.changed = now.wall;
-                self.paused = false;
-                self.got_term = false;
-                self.kill_at = None;
-                if self.want == Want::Once {
-                    // daemontools compat: want stays 0 after a once run; it just is not restarted.
-                    self.start_when_done = false;
-                }
-                let (code, signal) = kind.finish_args();
-                self.phase = Phase::SpawningFinish;
-                self.actions.push_back(Action::SpawnFinish { code, signal });
+                self.watchdog_at = None;
+                let ran_ms = u64::try_from(
+                    now.mono
+                        .saturating_sub(self.run_started_mono)
+                        .as_millis(),
+                )
+                .unwrap_or(u64::MAX);
+                self.actions.push_back(Action::History(Event::Exit {
+                    pid,
+                    how: Some(kind).filter(|k| *k != ExitKind::Unknown),
+                    ran_ms,
+                }));
+                // Down, restart or track a daemon once the population is known.
+                self.main_exit = Some(kind);
                 self.dirty = true;
             }
             Phase::Finish { pid: p } if p == pid => {
@@ -523,13 +835,153 @@ impl Machine {
         }
     }
 
-    /// Handles every deadline that has come.
-    pub fn timer(&mut self, now: Now) {
-        if self.kill_at.is_some_and(|t| t <= now.mono) {
-            self.kill_at = None;
-            if let Phase::Run { pid } = self.phase {
-                self.signal(pid, sig::KILL, self.cfg.own_group);
+    /// Whether any process of the service is left, after the main one was reaped (or at any
+    /// time: ignored unless the main process has ended).
+    fn population(&mut self, populated: bool, now: Now) {
+        let Some(kind) = self.main_exit else {
+            return;
+        };
+        if !populated {
+            self.run_ended(kind, now);
+            return;
+        }
+        match self.stop {
+            Some(stop) if stop.to_all => {}
+            Some(stop) => {
+                // The main process is gone; what it left gets the signal too.
+                let signal = self.cfg.stop_steps().step(stop.step).map_or(sig::TERM, |s| s.0);
+                self.actions.push_back(Action::SignalService { sig: signal });
+                self.stop = Some(Stop {
+                    to_all: true,
+                    next_at: stop.next_at.or(Some(now.mono + LEFTOVER_GRACE)),
+                    ..stop
+                });
             }
+            None if self.want == Want::Up
+                && kind == ExitKind::Code(0)
+                && !self.record.deadman_stale
+                && !self.exit_requested =>
+            {
+                self.actions.push_back(Action::FindDaemon);
+            }
+            None => self.begin_stop(StopReason::Leftovers, now),
+        }
+    }
+
+    /// The answer to `FindDaemon`.
+    fn daemon_found(&mut self, pid: Option<u32>, now: Now) {
+        if self.main_exit.is_none() || self.stop.is_some() {
+            return;
+        }
+        match pid {
+            Some(pid) => {
+                self.main_exit = None;
+                self.phase = Phase::Run { pid };
+                self.changed = now.wall;
+                self.record.tracked = true;
+                self.record.last_start = Some(now.wall);
+                self.run_started_mono = now.mono;
+                self.watchdog_at = self.cfg.watchdog.map(|t| now.mono + t);
+                self.actions.push_back(Action::History(Event::Track { pid }));
+                self.dirty = true;
+            }
+            None => self.begin_stop(StopReason::Leftovers, now),
+        }
+    }
+
+    /// The main process and everything it left are gone: `./finish`, then restart or rest.
+    fn run_ended(&mut self, kind: ExitKind, now: Now) {
+        self.main_exit = None;
+        self.stop = None;
+        self.record.stopping = None;
+        self.record.tracked = false;
+        self.changed = now.wall;
+        self.paused = false;
+        self.got_term = false;
+        if self.want == Want::Once {
+            // daemontools compat: want stays 0 after a once run; it just is not restarted.
+            self.start_when_done = false;
+        }
+        let (code, signal) = kind.finish_args();
+        self.phase = Phase::SpawningFinish;
+        self.actions.push_back(Action::SpawnFinish { code, signal });
+        self.dirty = true;
+    }
+
+    /// Starts the stop sequence (or sends its first signal again on a repeated `svc -d`, as
+    /// daemontools does, keeping the deadline already set).
+    fn begin_stop(&mut self, reason: StopReason, now: Now) {
+        let Phase::Run { pid } = self.phase else {
+            return;
+        };
+        let steps = self.cfg.stop_steps();
+        let (signal, wait) = steps.step(0).unwrap_or((sig::TERM, None));
+        let to_all = self.main_exit.is_some();
+        if to_all {
+            self.actions.push_back(Action::SignalService { sig: signal });
+        } else {
+            self.signal(pid, signal, false);
+            self.signal(pid, sig::CONT, false);
+        }
+        self.got_term = true;
+        self.watchdog_at = None;
+        if self.record.stopping.is_none() || reason == StopReason::Down {
+            self.record.stopping = Some(reason);
+        }
+        let next_at = wait
+            .map(|ms| now.mono + Duration::from_millis(ms.into()))
+            .or(to_all.then_some(now.mono + LEFTOVER_GRACE));
+        self.stop = Some(match self.stop {
+            Some(s) => Stop { to_all, ..s },
+            None => Stop {
+                step: 0,
+                next_at,
+                to_all,
+            },
+        });
+        self.dirty = true;
+    }
+
+    /// The stop's deadline came: the next step, or, once the sequence is spent, KILL for
+    /// whatever the main process left.
+    fn next_stop_step(&mut self, now: Now) {
+        let Some(stop) = self.stop else { return };
+        let steps = self.cfg.stop_steps();
+        let step = stop.step + 1;
+        match steps.step(step) {
+            Some((signal, wait)) => {
+                self.actions.push_back(Action::SignalService { sig: signal });
+                let next_at = wait
+                    .map(|ms| now.mono + Duration::from_millis(ms.into()))
+                    .or((self.main_exit.is_some() && signal != sig::KILL)
+                        .then_some(now.mono + LEFTOVER_GRACE));
+                self.stop = Some(Stop {
+                    step,
+                    next_at,
+                    to_all: true,
+                });
+            }
+            None if self.main_exit.is_some() => {
+                self.actions
+                    .push_back(Action::SignalService { sig: sig::KILL });
+                self.stop = Some(Stop {
+                    step,
+                    next_at: None,
+                    to_all: true,
+                });
+            }
+            None => self.stop = Some(Stop { next_at: None, ..stop }),
+        }
+    }
+
+    /// Handles every deadline that has come.
+    fn timer(&mut self, now: Now) {
+        if self
+            .stop
+            .and_then(|s| s.next_at)
+            .is_some_and(|t| t <= now.mono)
+        {
+            self.next_stop_step(now);
         }
         if self.finish_kill_at.is_some_and(|t| t <= now.mono) {
             self.finish_kill_at = None;
@@ -537,9 +989,25 @@ impl Machine {
                 self.signal(pid, sig::KILL, self.cfg.own_group);
             }
         }
+        if self.watchdog_at.is_some_and(|t| t <= now.mono) {
+            self.watchdog_at = None;
+            if let Some(pid) = self.live_main()
+                && self.stop.is_none()
+            {
+                self.actions.push_back(Action::History(Event::Stop {
+                    pid,
+                    why: StopWhy::Watchdog,
+                }));
+                self.begin_stop(StopReason::Watchdog, now);
+            }
+        }
+        if self.deadman_at.is_some_and(|t| t <= now.mono) {
+            self.deadman_at = None;
+            self.deadman_stale(now);
+        }
         if self.restart_at.is_some_and(|t| t <= now.mono) {
             self.restart_at = None;
-            if self.phase == Phase::Down && self.want == Want::Up {
+            if self.phase == Phase::Down && self.want == Want::Up && !self.record.deadman_stale {
                 self.note_automatic_start(now);
                 if !self.record.failed {
                     self.spawn_run(now);
@@ -558,6 +1026,9 @@ impl Machine {
     }
 
     fn spawn_run(&mut self, now: Now) {
+        if self.record.deadman_stale {
+            return;
+        }
         self.phase = Phase::Spawning;
         self.last_start_mono = Some(now.mono);
         self.restart_at = None;
@@ -595,7 +1066,7 @@ impl Machine {
             return;
         }
         let wanted = self.want == Want::Up || (self.want == Want::Once && self.start_when_done);
-        if !wanted {
+        if !wanted || self.record.deadman_stale {
             return;
         }
         if self.start_when_done {
@@ -654,6 +1125,11 @@ impl Machine {
         }
         self.recent_starts.push_back(now.mono);
     }
+}
+
+/// A wall-clock time as the span since the TAI64 origin, for differences.
+fn wall_offset(t: Tai64n) -> Duration {
+    Duration::new(t.secs, t.nanos.min(999_999_999))
 }
 
 #[cfg(test)]

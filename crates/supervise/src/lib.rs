@@ -19,20 +19,21 @@ use std::process::ExitCode;
 
 use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
+use vigil_core::tai::Tai64n;
 use vigil_core::info::{Info, InfoView};
 use vigil_core::layout::{self, KnobListing, KnobSet, state};
-use vigil_core::machine::{Action, Machine, Now};
-use vigil_core::machine::{Adopted, ExitKind};
+use vigil_core::machine::{Action, Adopted, Input, Machine, Now};
 use vigil_core::readiness::{self, Main};
 use vigil_sys::clock::Clock;
 use vigil_sys::diag::{self, EXIT_TEMP};
 use vigil_sys::notify::{self, NotifySocket};
 use vigil_sys::signals::{self, Signals};
 use vigil_sys::statedir::{FifoFound, StateDir};
-use vigil_sys::{fifo, files, poll, process, spawn};
+use vigil_sys::cgroup::{self, Events, Hierarchy, ServiceCgroup};
+use vigil_sys::filewatch::{self, FileWatch};
+use vigil_sys::{children, fifo, files, poll, process, spawn};
 
 const PROG: &str = "supervise";
-const SIGCHLD: i32 = 17;
 /// Bytes reserved for the info text (about 240 with every field set, more only with a long
 /// sd_notify STATUS=).
 const INFO_CAPACITY: usize = 384;
@@ -87,8 +88,12 @@ struct Supervisor {
     boot_id: String,
     /// The running `./run`: pid and start time in ticks (with `boot_id`, its identity).
     run_identity: Option<(u32, u64)>,
-    /// When the running `./run` started (monotonic), for the history's run time.
-    run_since: Option<std::time::Duration>,
+    /// The service's own cgroup, where cgroup2 can be written.
+    cgroup: Option<Cgroup>,
+    /// The `deadman` knob's file and the watch on it.
+    deadman: Option<Deadman>,
+    /// `memory-max` / `pids-max` could not be applied and that was said (once each).
+    limit_told: [bool; 2],
     /// pidfd of an adopted `./run` (not our child: its end shows as the pidfd turning readable).
     adopted: Option<(u32, OwnedFd)>,
     /// A status or info write failed (disk full, ...): when to try again (monotonic).
@@ -106,7 +111,7 @@ impl Supervisor {
         process::cloexec_inherited();
         // Taken out of the environment at once: no child of ours sees it.
         let handover = process::take_env(vigil_core::scan::HANDOVER_ENV).is_some();
-        let signals = Signals::block(&[SIGCHLD, sig::TERM, sig::INT, sig::HUP])
+        let signals = Signals::block(&[signals::CHLD, sig::TERM, sig::INT, sig::HUP])
             .map_err(|e| fatal(format!("unable to create pipe for {name}"), e))?;
         std::env::set_current_dir(dir)
             .map_err(|e| fatal(format!("unable to chdir to {name}"), e))?;
@@ -125,6 +130,14 @@ impl Supervisor {
         };
         let (control, control_writer) = open_control()
             .map_err(|e| fatal(format!("unable to read {name}/supervise/control"), e))?;
+        // What the service leaves behind when a process of it exits is re-parented to us, so it
+        // stays visible, is reaped, and is brought down with the service.
+        if let Err(e) = process::become_subreaper() {
+            diag::warn(
+                PROG,
+                &format!("unable to become a subreaper for {name}: {}", diag::reason(&e)),
+            );
+        }
 
         let clock = Clock::new();
         let now = clock.now();
@@ -165,11 +178,16 @@ impl Supervisor {
             notify_status: String::new(),
             boot_id: process::boot_id().unwrap_or_default(),
             run_identity: None,
-            run_since: None,
+            cgroup: None,
+            deadman: None,
+            limit_told: [false; 2],
             adopted: None,
             status_retry: None,
         };
+        s.cgroup = Cgroup::set_up(&s.name);
+        s.watch_deadman(&knob_value(layout::KNOB_DEADMAN).ok().flatten());
         s.adopt_leftover(now);
+        s.tell_deadman(now);
         s.write_status();
         let ok = make_fifo(&s.state, &s.name, state::OK)
             .and_then(|()| s.state.open_fifo(state::OK, false))
@@ -180,11 +198,10 @@ impl Supervisor {
 
     fn run(&mut self) -> ExitCode {
         let now = self.clock.now();
-        self.machine.start(now);
+        self.handle(Input::Start, now);
         let mut buf = [0u8; 512];
-        let mut ready = [false; 5];
+        let mut ready = [false; 7];
         loop {
-            self.perform();
             if self.exiting {
                 return ExitCode::SUCCESS;
             }
@@ -194,9 +211,9 @@ impl Supervisor {
                 (a, b) => a.or(b),
             };
             let timeout = deadline.map(|d| d.saturating_sub(now.mono));
-            // At most five descriptors, on the stack: the idle loop allocates nothing.
+            // At most seven descriptors, on the stack: the idle loop allocates nothing.
             let sig_fd = self.signals.as_fd();
-            let mut fds = [sig_fd; 5];
+            let mut fds = [sig_fd; 7];
             let mut len = 2;
             if let Some(slot) = fds.get_mut(1) {
                 *slot = self.control.as_fd();
@@ -211,8 +228,11 @@ impl Supervisor {
             let pipe_at = add(self.ready_pipe.as_ref().map(AsFd::as_fd));
             let sock_at = add(self.notify.as_ref().map(AsFd::as_fd));
             let adopted_at = add(self.adopted.as_ref().map(|(_, fd)| fd.as_fd()));
+            let deadman_at = add(self.deadman.as_ref().map(|d| d.watch.as_fd()));
+            let events_at = add(self.cgroup.as_ref().map(|c| c.events.as_fd()));
+            let priority = events_at.map_or(0, |i| 1u32 << i);
             let fds = fds.get(..len).unwrap_or_default();
-            if let Err(e) = poll::wait(fds, &mut ready, timeout) {
+            if let Err(e) = poll::wait_marked(fds, priority, &mut ready, timeout) {
                 diag::warn(
                     PROG,
                     &format!("unable to poll for {}: {}", self.name, diag::reason(&e)),
@@ -231,7 +251,20 @@ impl Supervisor {
             if is_ready(adopted_at)
                 && let Some((pid, _)) = self.adopted.take()
             {
-                self.child_ended(pid, None, now);
+                self.handle(Input::AdoptedEnded(pid), now);
+                self.tell_population(now);
+            }
+            if is_ready(deadman_at) {
+                let touched = self
+                    .deadman
+                    .as_ref()
+                    .is_some_and(|d| d.watch.drain(d.file_name()));
+                if touched {
+                    self.tell_deadman(now);
+                }
+            }
+            if is_ready(events_at) {
+                self.tell_population(now);
             }
             if sig_ready {
                 self.handle_signals(now);
@@ -240,7 +273,7 @@ impl Supervisor {
                 self.handle_control(&mut buf, now);
             }
             if self.machine.next_deadline().is_some_and(|d| d <= now.mono) {
-                self.machine.timer(now);
+                self.handle(Input::Timer, now);
             }
             if self.status_retry.is_some_and(|d| d <= now.mono) {
                 self.write_status();
@@ -248,24 +281,85 @@ impl Supervisor {
         }
     }
 
+    /// Hands one input to the machine and carries out what it says.
+    fn handle(&mut self, input: Input, now: Now) {
+        self.machine.handle(input, now);
+        self.perform();
+    }
+
     fn handle_signals(&mut self, now: Now) {
         while let Some(s) = self.signals.pending() {
-            match s {
-                SIGCHLD => {
-                    while let Some((pid, status)) = process::reap() {
-                        self.child_ended(pid, Some(status), now);
-                    }
+            if s == signals::CHLD {
+                let mut reaped = false;
+                while let Some((pid, status)) = process::reap() {
+                    reaped = true;
+                    self.handle(Input::Reaped { pid, status }, now);
                 }
-                sig::TERM | sig::INT => self.commands(b"dx", now),
-                sig::HUP => self.commands(b"x", now),
-                _ => {}
+                if reaped {
+                    self.tell_population(now);
+                }
+            } else {
+                self.handle(Input::Signal(s), now);
+            }
+        }
+    }
+
+    /// Tells the machine whether any process of the service is left: the cgroup's `populated`,
+    /// or, without one, whether we (a subreaper) still have a child.
+    fn tell_population(&mut self, now: Now) {
+        let populated = match &self.cgroup {
+            Some(c) => c.events.populated().unwrap_or_else(|_| children::any_left()),
+            None => children::any_left(),
+        };
+        self.handle(Input::Population(populated), now);
+    }
+
+    /// Reads the dead-man file's modification time and tells the machine.
+    fn tell_deadman(&mut self, now: Now) {
+        let Some(d) = &self.deadman else { return };
+        let mtime = filewatch::modified(&d.path).map(|(s, n)| Tai64n::from_unix(s, n));
+        self.handle(Input::Deadman(mtime), now);
+    }
+
+    /// Watches the file the `deadman` knob names (`text`: the knob's content, if any).
+    fn watch_deadman(&mut self, text: &Option<String>) {
+        let Some((path, _)) = text.as_deref().and_then(layout::parse_deadman) else {
+            self.deadman = None;
+            return;
+        };
+        if self.deadman.as_ref().is_some_and(|d| d.path == Path::new(path)) {
+            return;
+        }
+        match FileWatch::new(Path::new(path)) {
+            Ok(watch) => {
+                self.deadman = Some(Deadman {
+                    path: path.into(),
+                    watch,
+                })
+            }
+            Err(e) => {
+                diag::warn(
+                    PROG,
+                    &format!(
+                        "unable to watch {path} for {}/{}: {}",
+                        self.name,
+                        layout::KNOB_DEADMAN,
+                        diag::reason(&e)
+                    ),
+                );
+                self.deadman = None;
             }
         }
     }
 
     fn handle_control(&mut self, buf: &mut [u8], now: Now) {
         match fifo::read_some(&self.control, buf) {
-            Ok(n) => self.commands(buf.get(..n).unwrap_or_default(), now),
+            Ok(n) => {
+                for &b in buf.get(..n).unwrap_or_default() {
+                    self.handle(Input::Control(b), now);
+                }
+                self.handle(Input::EndOfWrite, now);
+            }
             Err(e) => diag::warn(
                 PROG,
                 &format!(
@@ -275,14 +369,6 @@ impl Supervisor {
                 ),
             ),
         }
-    }
-
-    fn commands(&mut self, bytes: &[u8], now: Now) {
-        for &b in bytes {
-            self.machine.command(b, now);
-            self.perform();
-        }
-        self.machine.end_of_commands();
     }
 
     /// Carries out every pending action and writes the status if it changed.
@@ -300,7 +386,9 @@ impl Supervisor {
             }
             match action {
                 Action::SpawnRun => self.spawn_run(now),
-                Action::SpawnFinish { .. } if !finish => self.machine.finish_spawn_failed(now),
+                Action::SpawnFinish { .. } if !finish => {
+                    self.machine.handle(Input::FinishSpawnFailed, now)
+                }
                 Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
                 Action::Signal { pid, sig, group } => {
                     // ESRCH: it died a moment ago; its SIGCHLD is on the way. An adopted run is
@@ -310,8 +398,18 @@ impl Supervisor {
                         _ => process::signal(pid, sig, group),
                     };
                 }
+                Action::SignalService { sig } => self.signal_service(sig),
+                Action::FindDaemon => {
+                    let daemon = oldest_child();
+                    self.machine.handle(Input::Daemon(daemon), now);
+                }
+                Action::History(event) => self.append_history(event, now),
                 Action::Exit => {
                     self.exiting = true;
+                    if let Some(c) = &self.cgroup {
+                        // Down means empty: the cgroup can go (EBUSY if not, then it stays).
+                        let _ = c.cg.remove();
+                    }
                     // daemontools compat: the last status is written again on exit, so a
                     // deleted `supervise/status` comes back.
                     self.last_written = None;
@@ -320,6 +418,28 @@ impl Supervisor {
         }
         if self.machine.take_dirty() || self.exiting {
             self.write_status();
+        }
+    }
+
+    /// Sends `sig` to every process of the service: through its cgroup (KILL with
+    /// `cgroup.kill`), or without one to the main process's group and every descendant.
+    fn signal_service(&mut self, sig: i32) {
+        let main = self.machine.status().pid;
+        if let Some(c) = &self.cgroup {
+            let done = if sig == sig::KILL {
+                c.cg.kill()
+            } else {
+                c.cg.signal_all(sig)
+            };
+            if done.is_ok() {
+                return;
+            }
+        }
+        if main != 0 && self.machine.config().own_group && self.adopted.is_none() {
+            let _ = process::signal(main, sig, true);
+        }
+        for pid in process::descendants(process::own_pid()) {
+            let _ = process::signal(pid, sig, false);
         }
     }
 
@@ -333,6 +453,12 @@ impl Supervisor {
             );
         }
         self.machine.set_config(cfg);
+        let deadman = present
+            .has(layout::KNOB_DEADMAN)
+            .then(|| read_knob(&self.name, layout::KNOB_DEADMAN))
+            .flatten();
+        self.watch_deadman(&deadman);
+        self.apply_limits(present);
         self.ready_pipe = None;
         self.notify_status.clear();
         self.notify_refusal_told = false;
@@ -366,22 +492,15 @@ impl Supervisor {
         if let Some(n) = &self.notify {
             opts.env.push((OsStr::new("NOTIFY_SOCKET"), n.address()));
         }
+        opts.cgroup_procs = self.cgroup.as_ref().map(|c| c.procs.as_fd());
         match spawn::spawn(OsStr::new("./run"), &[], opts) {
             Ok(pid) => {
                 self.ready_pipe = pipe.map(|(r, _)| r);
                 self.run_identity = process::start_ticks(pid).map(|t| (pid, t));
-                self.run_since = Some(now.mono);
-                self.machine.run_spawned(pid, now);
+                self.machine.handle(Input::RunSpawned(pid), now);
                 if no_channel {
-                    self.machine.ready(now);
+                    self.machine.handle(Input::Ready, now);
                 }
-                self.append_history(
-                    Event::Start {
-                        pid,
-                        adopted: false,
-                    },
-                    now,
-                );
             }
             Err(e) => {
                 // daemontools compat: the same words its child prints when exec fails.
@@ -390,13 +509,7 @@ impl Supervisor {
                     self.name,
                     diag::reason(&e)
                 ));
-                self.machine.run_spawn_failed(now);
-                let event = Event::Exit {
-                    pid: 0,
-                    how: Some(ExitKind::SpawnFailed),
-                    ran_ms: 0,
-                };
-                self.append_history(event, now);
+                self.machine.handle(Input::RunSpawnFailed, now);
             }
         }
     }
@@ -454,7 +567,6 @@ impl Supervisor {
         self.machine.adopt(adopted, now);
         self.adopted = Some((pid, fd));
         self.run_identity = Some((pid, ticks));
-        self.run_since = Some(now.mono);
         diag::warn(
             PROG,
             &format!(
@@ -462,30 +574,6 @@ impl Supervisor {
                 self.name
             ),
         );
-        self.append_history(Event::Start { pid, adopted: true }, now);
-    }
-
-    /// A child ended: `status` is its wait status, `None` for an adopted run seen through its
-    /// pidfd. Ends of `./run` go into the history.
-    fn child_ended(&mut self, pid: u32, status: Option<i32>, now: Now) {
-        let was_run = self.machine.status().pid == pid;
-        match status {
-            Some(ws) => self.machine.child_exited(pid, ws, now),
-            None => self.machine.adopted_exited(pid, now),
-        }
-        if was_run {
-            let ran_ms = self.run_since.take().map_or(0, |t| {
-                u64::try_from(now.mono.saturating_sub(t).as_millis()).unwrap_or(u64::MAX)
-            });
-            self.run_identity = None;
-            let how = self
-                .machine
-                .record()
-                .last_exit_kind
-                .filter(|k| *k != ExitKind::Unknown);
-            self.append_history(Event::Exit { pid, how, ran_ms }, now);
-        }
-        self.perform();
     }
 
     /// Appends one record to `supervise/history` (one write, O_APPEND), cutting the file to its
@@ -520,6 +608,7 @@ impl Supervisor {
         let (code, signal) = (code.to_string(), signal.to_string());
         let opts = spawn::Spawn {
             setsid: self.machine.config().own_group,
+            cgroup_procs: self.cgroup.as_ref().map(|c| c.procs.as_fd()),
             ..spawn::Spawn::default()
         };
         match spawn::spawn(
@@ -527,13 +616,51 @@ impl Supervisor {
             &[OsStr::new(&code), OsStr::new(&signal)],
             opts,
         ) {
-            Ok(pid) => self.machine.finish_spawned(pid, now),
+            Ok(pid) => self.machine.handle(Input::FinishSpawned(pid), now),
             Err(e) => {
                 diag::warn(
                     PROG,
                     &format!("unable to start {}/finish: {}", self.name, diag::reason(&e)),
                 );
-                self.machine.finish_spawn_failed(now);
+                self.machine.handle(Input::FinishSpawnFailed, now);
+            }
+        }
+    }
+
+    /// Applies `memory-max` and `pids-max` to the service's cgroup before a start. A limit that
+    /// cannot apply (no cgroup2, controller not enabled) or a bad value is said once, naming the
+    /// service and file.
+    fn apply_limits(&mut self, present: KnobSet) {
+        let knobs = [
+            (layout::KNOB_MEMORY_MAX, vigil_core::cgroup::Limit::MemoryMax, true),
+            (layout::KNOB_PIDS_MAX, vigil_core::cgroup::Limit::PidsMax, false),
+        ];
+        for (i, (knob, limit, suffixes)) in knobs.into_iter().enumerate() {
+            if !present.has(knob) {
+                continue;
+            }
+            let Some(text) = read_knob(&self.name, knob) else {
+                continue;
+            };
+            let why = match (layout::parse_cgroup_limit(&text, suffixes), &self.cgroup) {
+                (None, _) => "not a number or max".to_owned(),
+                (Some(_), None) => "no cgroup2 hierarchy to apply it in".to_owned(),
+                (Some(v), Some(c)) => match c.cg.set_limit(limit, v.as_bytes()) {
+                    Ok(()) => continue,
+                    Err(e) if cgroup::is_not_available(&e) => {
+                        format!("the {} controller is not available", limit.controller())
+                    }
+                    Err(e) => diag::reason(&e).to_string(),
+                },
+            };
+            if let Some(told) = self.limit_told.get_mut(i)
+                && !*told
+            {
+                *told = true;
+                diag::warn(
+                    PROG,
+                    &format!("unable to apply {}/{knob}: {why}", self.name),
+                );
             }
         }
     }
@@ -619,9 +746,17 @@ impl Supervisor {
             None => self.ready_pipe = None,
             Some(0) => {}
             Some(n) => {
-                if buf.get(..n).is_some_and(|b| b.contains(&b'\n')) {
-                    self.machine.ready(now);
-                    self.ready_pipe = None;
+                // Readiness is the first newline; with a watchdog, every write after it (any
+                // byte) is a ping, so the pipe stays open.
+                let watchdog = self.machine.config().watchdog.is_some();
+                if self.machine.record().ready.is_some() {
+                    self.machine.handle(Input::Ping, now);
+                } else if buf.get(..n).is_some_and(|b| b.contains(&b'\n')) {
+                    self.machine.handle(Input::Ready, now);
+                    self.machine.handle(Input::Ping, now);
+                    if !watchdog {
+                        self.ready_pipe = None;
+                    }
                 }
             }
         }
@@ -634,6 +769,7 @@ impl Supervisor {
     fn handle_notify(&mut self, buf: &mut [u8], now: Now) {
         let Some(sock) = &self.notify else { return };
         let mut ready = false;
+        let mut ping = false;
         let mut status = None;
         let main_pid = self.machine.status().pid;
         let main = (main_pid != 0).then(|| Main {
@@ -666,6 +802,7 @@ impl Supervisor {
             for line in msg.lines() {
                 match line.split_once('=') {
                     Some(("READY", "1")) => ready = true,
+                    Some(("WATCHDOG", "1")) => ping = true,
                     Some(("STATUS", text)) => status = Some(text.to_owned()),
                     _ => {}
                 }
@@ -676,7 +813,10 @@ impl Supervisor {
             self.write_status();
         }
         if ready {
-            self.machine.ready(now);
+            self.machine.handle(Input::Ready, now);
+        }
+        if ping || ready {
+            self.machine.handle(Input::Ping, now);
         }
         self.perform();
     }
@@ -793,4 +933,66 @@ fn make_fifo(state: &StateDir, dir: &str, name: &str) -> std::io::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The service's cgroup, with `cgroup.events` watched and `cgroup.procs` open for each spawn.
+struct Cgroup {
+    cg: ServiceCgroup,
+    events: Events,
+    procs: OwnedFd,
+}
+
+impl Cgroup {
+    /// The service's cgroup under vigil's sub-tree, or `None` (said once) when there is no
+    /// writable cgroup2 hierarchy or it cannot be set up: processes are then tracked as
+    /// supervise's descendants (it is a subreaper).
+    fn set_up(name: &str) -> Option<Cgroup> {
+        let fail = |what: &str| {
+            diag::warn(
+                PROG,
+                &format!("{name}: {what}: tracking its processes as descendants of supervise"),
+            );
+        };
+        let Some(h) = Hierarchy::find() else {
+            if std::env::var_os(vigil_core::cgroup::ROOT_ENV).is_none_or(|v| v != "off") {
+                fail("no writable cgroup2 hierarchy");
+            }
+            return None;
+        };
+        let set_up = || -> std::io::Result<Cgroup> {
+            let cg = ServiceCgroup::open_or_create(&h, &cgroup::service_name(Path::new("."))?)?;
+            let events = cg.watch_events()?;
+            let procs = cg.open_procs()?;
+            Ok(Cgroup { cg, events, procs })
+        };
+        match set_up() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                fail(&format!("unable to create its cgroup: {}", diag::reason(&e)));
+                None
+            }
+        }
+    }
+}
+
+/// The file the `deadman` knob names, and the watch on its directory.
+struct Deadman {
+    path: std::path::PathBuf,
+    watch: FileWatch,
+}
+
+impl Deadman {
+    fn file_name(&self) -> &OsStr {
+        self.path.file_name().unwrap_or_default()
+    }
+}
+
+/// The child of supervise that started first: the daemon a `./run` that exited 0 left behind
+/// (re-parented to us, a subreaper).
+fn oldest_child() -> Option<u32> {
+    process::children_of(process::own_pid())
+        .into_iter()
+        .filter_map(|pid| process::start_ticks(pid).map(|t| (t, pid)))
+        .min()
+        .map(|(_, pid)| pid)
 }

@@ -4,12 +4,14 @@
 //! Errors are `std::io::Error`; [`diag`] turns them into daemontools' words.
 
 pub mod account;
+pub mod children;
 pub mod clock;
 pub mod diag;
 pub mod envdir;
 pub mod exec;
 pub mod fifo;
 pub mod files;
+pub mod filewatch;
 pub mod inotify;
 pub mod limits;
 pub mod lock;

@@ -14,20 +14,39 @@ pub fn wait(
     ready: &mut [bool],
     timeout: Option<Duration>,
 ) -> io::Result<()> {
+    wait_marked(fds, 0, ready, timeout)
+}
+
+/// [`wait`], except that each fd whose bit is set in `priority` (bit i for `fds[i]`) is waited
+/// on for priority data only (`POLLPRI`): how kernfs files such as `cgroup.events` say they
+/// changed (they are always readable).
+pub fn wait_marked(
+    fds: &[BorrowedFd<'_>],
+    priority: u32,
+    ready: &mut [bool],
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    let flags = |i: usize| {
+        if i < 32 && priority & (1 << i) != 0 {
+            PollFlags::PRI
+        } else {
+            PollFlags::IN
+        }
+    };
     // Up to INLINE descriptors (supervise's case) live on the stack: no allocation per wait.
     const INLINE: usize = 8;
     let mut heap: Vec<PollFd<'_>>;
     let mut inline: [PollFd<'_>; INLINE];
     let set: &mut [PollFd<'_>] = match fds.first() {
         Some(first) if fds.len() <= INLINE => {
-            inline =
-                std::array::from_fn(|i| PollFd::new(fds.get(i).unwrap_or(first), PollFlags::IN));
+            inline = std::array::from_fn(|i| PollFd::new(fds.get(i).unwrap_or(first), flags(i)));
             inline.get_mut(..fds.len()).unwrap_or_default()
         }
         _ => {
             heap = fds
                 .iter()
-                .map(|fd| PollFd::new(fd, PollFlags::IN))
+                .enumerate()
+                .map(|(i, fd)| PollFd::new(fd, flags(i)))
                 .collect();
             &mut heap
         }

@@ -10,6 +10,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+/// SIGCHLD, as the signal fd reports it.
+pub const CHLD: i32 = libc::SIGCHLD;
+
 /// A signalfd over a blocked set of signals.
 pub struct Signals {
     fd: SignalFd,

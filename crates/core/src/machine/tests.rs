@@ -27,6 +27,16 @@ fn at(ms: u64) -> Now {
     }
 }
 
+/// The next action that is not a history record.
+fn deed(m: &mut Machine) -> Option<Action> {
+    loop {
+        match m.next_action() {
+            Some(Action::History(_)) => {}
+            other => return other,
+        }
+    }
+}
+
 const EXIT0: i32 = 0;
 const KILLED_BY_TERM: i32 = 15;
 
@@ -35,7 +45,7 @@ impl Sim {
         let now = at(0);
         let mut m = Machine::new(cfg, start_down, now);
         let written = m.status();
-        m.start(now);
+        m.handle(Input::Start, now);
         let mut s = Sim {
             m,
             now,
@@ -90,6 +100,13 @@ impl Sim {
                     );
                     self.signals.push((pid, sig, group));
                 }
+                Action::SignalService { sig } => {
+                    // The whole service: here, the run's process group.
+                    let pid = self.run.expect("service signal with no run");
+                    self.signals.push((pid, sig, true));
+                }
+                Action::FindDaemon => panic!("no leftovers in this simulation"),
+                Action::History(_) => {}
                 Action::Exit => {
                     assert!(
                         self.run.is_none() && self.finish.is_none(),
@@ -121,7 +138,7 @@ impl Sim {
             self.m.command(b, self.now);
             self.drive();
         }
-        self.m.end_of_commands();
+        self.m.handle(Input::EndOfWrite, self.now);
     }
 
     fn advance(&mut self, ms: u64) {
@@ -147,13 +164,15 @@ impl Sim {
 
     fn run_exits(&mut self, ws: i32) {
         let pid = self.run.take().unwrap();
-        self.m.child_exited(pid, ws, self.now);
+        self.m.handle(Input::Reaped { pid, status: ws }, self.now);
+        self.m.handle(Input::Population(false), self.now);
         self.drive();
     }
 
     fn finish_exits(&mut self, ws: i32) {
         let pid = self.finish.take().unwrap();
-        self.m.child_exited(pid, ws, self.now);
+        self.m.handle(Input::Reaped { pid, status: ws }, self.now);
+        self.m.handle(Input::Population(false), self.now);
         self.drive();
     }
 }
@@ -482,7 +501,7 @@ fn max_restarts_gives_up() {
 fn readiness_is_recorded_and_cleared() {
     let mut s = Sim::new(Config::default(), false);
     s.advance(250);
-    s.m.ready(s.now);
+    s.m.handle(Input::Ready, s.now);
     s.drive();
     assert_eq!(s.m.record().ready, Some(at(250).wall));
     s.run_exits(EXIT0);
@@ -581,9 +600,9 @@ fn adopted_run_is_not_started_again_and_restarts_when_it_ends() {
         },
         now,
     );
-    m.start(now);
+    m.handle(Input::Start, now);
     assert_eq!(
-        m.next_action(),
+        deed(&mut m),
         None,
         "nothing started beside the adopted run"
     );
@@ -592,16 +611,17 @@ fn adopted_run_is_not_started_again_and_restarts_when_it_ends() {
     assert!(m.record().adopted);
     assert!(m.record().ready.is_some(), "readiness carries on");
     let later = at(5000);
-    m.adopted_exited(4242, later);
+    m.handle(Input::AdoptedEnded(4242), later);
+    m.handle(Input::Population(false), later);
     assert_eq!(
-        m.next_action(),
+        deed(&mut m),
         Some(Action::SpawnFinish {
             code: -1,
             signal: 0
         })
     );
     m.finish_spawn_failed(later);
-    assert_eq!(m.next_action(), Some(Action::SpawnRun));
+    assert_eq!(deed(&mut m), Some(Action::SpawnRun));
     m.run_spawned(5000, later);
     assert_eq!(m.record().last_exit_kind, Some(ExitKind::Unknown));
     assert_eq!(m.record().starts, 8);
@@ -624,9 +644,9 @@ fn adopted_run_that_was_being_stopped_is_stopped() {
         },
         now,
     );
-    m.start(now);
+    m.handle(Input::Start, now);
     assert_eq!(
-        m.next_action(),
+        deed(&mut m),
         Some(Action::Signal {
             pid: 4242,
             sig: 15,
@@ -634,23 +654,24 @@ fn adopted_run_that_was_being_stopped_is_stopped() {
         })
     );
     assert_eq!(
-        m.next_action(),
+        deed(&mut m),
         Some(Action::Signal {
             pid: 4242,
             sig: 18,
             group: false
         })
     );
-    m.adopted_exited(4242, at(10));
+    m.handle(Input::AdoptedEnded(4242), at(10));
+    m.handle(Input::Population(false), at(10));
     assert_eq!(
-        m.next_action(),
+        deed(&mut m),
         Some(Action::SpawnFinish {
             code: -1,
             signal: 0
         })
     );
     m.finish_spawn_failed(at(10));
-    assert_eq!(m.next_action(), None, "want down: not restarted");
+    assert_eq!(deed(&mut m), None, "want down: not restarted");
 }
 
 #[test]
@@ -658,12 +679,418 @@ fn handed_over_machine_keeps_the_want_it_is_given() {
     let now = at(0);
     for (want, starts) in [(Want::Up, true), (Want::Down, false), (Want::Once, false)] {
         let mut m = Machine::with_want(Config::default(), want, now);
-        m.start(now);
+        m.handle(Input::Start, now);
         assert_eq!(
-            m.next_action() == Some(Action::SpawnRun),
+            deed(&mut m) == Some(Action::SpawnRun),
             starts,
             "want {want:?}"
         );
         assert_eq!(m.status().want, want);
+    }
+}
+
+/// All actions pending, in order.
+fn drain(m: &mut Machine) -> Vec<Action> {
+    std::iter::from_fn(|| m.next_action()).collect()
+}
+
+/// A machine with `cfg` whose run (pid 101) is up at time 0.
+fn running(cfg: Config) -> Machine {
+    let mut m = Machine::new(cfg, false, at(0));
+    m.handle(Input::Start, at(0));
+    assert_eq!(deed(&mut m), Some(Action::SpawnRun));
+    m.handle(Input::RunSpawned(101), at(0));
+    drain(&mut m);
+    m
+}
+
+fn service(sig: i32) -> Action {
+    Action::SignalService { sig }
+}
+
+fn to_main(sig: i32) -> Action {
+    Action::Signal {
+        pid: 101,
+        sig,
+        group: false,
+    }
+}
+
+#[test]
+fn stop_sequence_parses_signals_and_waits() {
+    let seq = StopSequence::parse("TERM 5000 QUIT 2000 KILL").unwrap();
+    assert_eq!(seq.len(), 3);
+    assert_eq!(seq.step(0), Some((sig::TERM, Some(5000))));
+    assert_eq!(seq.step(1), Some((sig::QUIT, Some(2000))));
+    assert_eq!(seq.step(2), Some((sig::KILL, None)));
+    assert_eq!(
+        StopSequence::parse("SIGINT 100").unwrap().step(0),
+        Some((sig::INT, Some(100)))
+    );
+    for bad in [
+        "",
+        "5000",
+        "TERM KILL",
+        "TERM 10 20",
+        "NOPE 10 KILL",
+        "A 1 B 1 C 1 D 1 E 1 F 1 G 1 H 1 I",
+    ] {
+        assert_eq!(StopSequence::parse(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn stop_sequence_steps_in_order_with_their_waits() {
+    let cfg = Config {
+        stop_sequence: StopSequence::parse("TERM 5000 QUIT 2000 KILL"),
+        ..Config::default()
+    };
+    let mut m = running(cfg);
+    m.handle(Input::Control(b'd'), at(1000));
+    assert_eq!(drain(&mut m), vec![to_main(sig::TERM), to_main(sig::CONT)]);
+    assert_eq!(m.next_deadline(), Some(Duration::from_millis(6000)));
+    assert_eq!(m.record().stopping, Some(StopReason::Down));
+    m.handle(Input::Timer, at(6000));
+    assert_eq!(drain(&mut m), vec![service(sig::QUIT)]);
+    assert_eq!(m.next_deadline(), Some(Duration::from_millis(8000)));
+    m.handle(Input::Timer, at(8000));
+    assert_eq!(drain(&mut m), vec![service(sig::KILL)]);
+    assert_eq!(m.next_deadline(), None);
+    m.handle(Input::Reaped { pid: 101, status: 9 }, at(8001));
+    m.handle(Input::Population(false), at(8001));
+    assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
+    m.handle(Input::FinishSpawnFailed, at(8001));
+    assert_eq!(m.status().pid, 0);
+    assert_eq!(m.record().stopping, None);
+    assert_eq!(drain(&mut m), vec![], "down: not restarted");
+}
+
+#[test]
+fn classic_knobs_are_a_two_step_sequence() {
+    let cfg = Config {
+        down_signal: sig::HUP,
+        timeout_kill: Some(Duration::from_millis(300)),
+        ..Config::default()
+    };
+    let seq = cfg.stop_steps();
+    assert_eq!(seq.step(0), Some((sig::HUP, Some(300))));
+    assert_eq!(seq.step(1), Some((sig::KILL, None)));
+    assert_eq!(Config::default().stop_steps().len(), 1);
+}
+
+#[test]
+fn watchdog_restarts_a_run_that_stops_pinging() {
+    let cfg = Config {
+        watchdog: Some(Duration::from_millis(300)),
+        ..Config::default()
+    };
+    let mut m = running(cfg);
+    assert_eq!(m.next_deadline(), Some(Duration::from_millis(300)));
+    for t in [200, 400, 600] {
+        m.handle(Input::Ping, at(t));
+        assert_eq!(m.next_deadline(), Some(Duration::from_millis(t + 300)));
+        assert_eq!(drain(&mut m), vec![]);
+    }
+    m.handle(Input::Timer, at(900));
+    assert_eq!(
+        drain(&mut m),
+        vec![
+            Action::History(Event::Stop {
+                pid: 101,
+                why: StopWhy::Watchdog
+            }),
+            to_main(sig::TERM),
+            to_main(sig::CONT)
+        ]
+    );
+    assert_eq!(m.record().stopping, Some(StopReason::Watchdog));
+    assert_eq!(m.status().want, Want::Up, "a hang is not a down");
+    m.handle(Input::Ping, at(950));
+    assert_eq!(m.next_deadline(), None, "no watchdog while stopping");
+    m.handle(Input::Reaped { pid: 101, status: 15 }, at(1000));
+    m.handle(Input::Population(false), at(1000));
+    assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
+    m.handle(Input::FinishSpawnFailed, at(1000));
+    assert_eq!(deed(&mut m), Some(Action::SpawnRun), "restarted");
+    m.handle(Input::RunSpawned(102), at(1000));
+    assert_eq!(m.next_deadline(), Some(Duration::from_millis(1300)));
+}
+
+#[test]
+fn deadman_keeps_the_service_down_while_stale_and_up_when_touched() {
+    let cfg = Config {
+        deadman: Some(Duration::from_secs(10)),
+        ..Config::default()
+    };
+    // Touched 4 s before supervise starts: fresh for 6 s more.
+    let mut m = Machine::new(cfg, false, at(0));
+    m.handle(Input::Deadman(Some(at(0).wall)), at(4000));
+    m.handle(Input::Start, at(4000));
+    assert_eq!(deed(&mut m), Some(Action::SpawnRun));
+    m.handle(Input::RunSpawned(101), at(4000));
+    drain(&mut m);
+    assert_eq!(m.next_deadline(), Some(Duration::from_millis(10_000)));
+    m.handle(Input::Timer, at(10_000));
+    assert_eq!(
+        drain(&mut m),
+        vec![
+            Action::History(Event::Stop {
+                pid: 101,
+                why: StopWhy::Deadman
+            }),
+            to_main(sig::TERM),
+            to_main(sig::CONT)
+        ]
+    );
+    assert!(m.record().deadman_stale);
+    m.handle(Input::Reaped { pid: 101, status: 15 }, at(10_010));
+    m.handle(Input::Population(false), at(10_010));
+    assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
+    m.handle(Input::FinishSpawnFailed, at(10_010));
+    assert_eq!(drain(&mut m), vec![], "kept down while stale");
+    m.handle(Input::Control(b'u'), at(11_000));
+    assert_eq!(drain(&mut m), vec![], "svc -u does not override a stale dead-man");
+    assert_eq!(m.next_deadline(), None, "nothing to wait for but the file");
+    // Touched again.
+    m.handle(Input::Deadman(Some(at(12_000).wall)), at(12_000));
+    assert_eq!(deed(&mut m), Some(Action::SpawnRun));
+    m.handle(Input::RunSpawned(102), at(12_000));
+    assert!(!m.record().deadman_stale);
+    assert_eq!(m.next_deadline(), Some(Duration::from_millis(22_000)));
+    // Gone stale, then an admin says down: touching it again starts nothing.
+    m.handle(Input::Deadman(None), at(13_000));
+    drain(&mut m);
+    m.handle(Input::Reaped { pid: 102, status: 15 }, at(13_010));
+    m.handle(Input::Population(false), at(13_010));
+    m.handle(Input::FinishSpawnFailed, at(13_010));
+    m.handle(Input::Control(b'd'), at(13_020));
+    drain(&mut m);
+    m.handle(Input::Deadman(Some(at(14_000).wall)), at(14_000));
+    assert_eq!(deed(&mut m), None, "admin's down wins");
+}
+
+#[test]
+fn leftovers_of_a_crashed_run_are_stopped_before_the_restart() {
+    let mut m = running(Config::default());
+    m.handle(Input::Reaped { pid: 101, status: 1 << 8 }, at(2000));
+    m.handle(Input::Population(true), at(2000));
+    let acts = drain(&mut m);
+    assert!(acts.contains(&service(sig::TERM)), "{acts:?}");
+    assert!(!acts.iter().any(|a| matches!(a, Action::SpawnRun | Action::SpawnFinish { .. })));
+    assert_eq!(m.status().pid, 101, "not down while its processes live");
+    assert_eq!(m.record().stopping, Some(StopReason::Leftovers));
+    assert_eq!(m.next_deadline(), Some(Duration::from_millis(7000)));
+    m.handle(Input::Timer, at(7000));
+    assert_eq!(drain(&mut m), vec![service(sig::KILL)]);
+    m.handle(Input::Reaped { pid: 300, status: 9 }, at(7001));
+    m.handle(Input::Population(false), at(7001));
+    assert_eq!(
+        deed(&mut m),
+        Some(Action::SpawnFinish {
+            code: 1,
+            signal: 0
+        }),
+        "finish sees how the main process ended"
+    );
+    m.handle(Input::FinishSpawnFailed, at(7001));
+    assert_eq!(deed(&mut m), Some(Action::SpawnRun));
+}
+
+#[test]
+fn a_daemon_left_by_a_clean_exit_is_tracked_as_the_main_process() {
+    let mut m = running(Config::default());
+    m.handle(Input::Reaped { pid: 101, status: 0 }, at(50));
+    m.handle(Input::Population(true), at(50));
+    assert_eq!(deed(&mut m), Some(Action::FindDaemon));
+    m.handle(Input::Daemon(Some(555)), at(50));
+    assert_eq!(drain(&mut m), vec![Action::History(Event::Track { pid: 555 })]);
+    assert_eq!(m.status().pid, 555);
+    assert!(m.record().tracked);
+    // svc -d stops the daemon, and what it left.
+    m.handle(Input::Control(b'd'), at(100));
+    assert_eq!(
+        drain(&mut m),
+        vec![
+            Action::Signal {
+                pid: 555,
+                sig: sig::TERM,
+                group: false
+            },
+            Action::Signal {
+                pid: 555,
+                sig: sig::CONT,
+                group: false
+            }
+        ]
+    );
+    m.handle(Input::Reaped { pid: 555, status: 15 }, at(120));
+    m.handle(Input::Population(true), at(120));
+    assert_eq!(deed(&mut m), Some(service(sig::TERM)));
+    assert_eq!(m.status().pid, 555, "down only once empty");
+    m.handle(Input::Population(false), at(130));
+    assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
+    m.handle(Input::FinishSpawnFailed, at(130));
+    assert_eq!(m.status().pid, 0);
+    // No daemon found: the leftovers are stopped instead.
+    let mut m = running(Config::default());
+    m.handle(Input::Reaped { pid: 101, status: 0 }, at(50));
+    m.handle(Input::Population(true), at(50));
+    assert_eq!(deed(&mut m), Some(Action::FindDaemon));
+    m.handle(Input::Daemon(None), at(50));
+    assert!(drain(&mut m).contains(&service(sig::TERM)));
+}
+
+#[test]
+fn signal_to_supervise_means_its_control_bytes() {
+    let mut m = running(Config::default());
+    m.handle(Input::Signal(sig::TERM), at(10));
+    assert_eq!(drain(&mut m), vec![to_main(sig::TERM), to_main(sig::CONT)]);
+    assert_eq!(m.status().want, Want::Down);
+    m.handle(Input::Reaped { pid: 101, status: 15 }, at(20));
+    m.handle(Input::Population(false), at(20));
+    m.handle(Input::FinishSpawnFailed, at(20));
+    assert_eq!(
+        drain(&mut m).last(),
+        Some(&Action::Exit),
+        "TERM means dx: exit once down"
+    );
+}
+
+/// The simulated processes of the random test.
+#[derive(Default)]
+struct World {
+    main: Option<u32>,
+    leftovers: u32,
+    finish: Option<u32>,
+    pid: u32,
+}
+
+impl World {
+    fn perform(&mut self, m: &mut Machine, now: Now, seed: u64) {
+        while let Some(a) = m.next_action() {
+            match a {
+                Action::SpawnRun => {
+                    assert!(
+                        self.main.is_none() && self.leftovers == 0 && self.finish.is_none(),
+                        "seed {seed}: spawn beside a process of the service"
+                    );
+                    assert!(!m.record().deadman_stale, "seed {seed}: spawn while stale");
+                    self.pid += 1;
+                    self.main = Some(self.pid);
+                    m.handle(Input::RunSpawned(self.pid), now);
+                }
+                Action::SpawnFinish { .. } => {
+                    assert!(self.main.is_none() && self.leftovers == 0, "seed {seed}");
+                    self.pid += 1;
+                    self.finish = Some(self.pid);
+                    m.handle(Input::FinishSpawned(self.pid), now);
+                }
+                Action::FindDaemon => {
+                    // One leftover becomes the main process.
+                    self.leftovers -= 1;
+                    self.pid += 1;
+                    self.main = Some(self.pid);
+                    m.handle(Input::Daemon(Some(self.pid)), now);
+                }
+                Action::SignalService { sig } if sig == sig::KILL => {
+                    if let Some(p) = self.main.take() {
+                        m.handle(Input::Reaped { pid: p, status: 9 }, now);
+                    }
+                    self.leftovers = 0;
+                    m.handle(Input::Population(false), now);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Random inputs, including population, pings and the dead-man file, against the invariants:
+/// one main process at most, down shown only with nothing left, no spawn while stale or while
+/// anything of the service lives, and every deadline in the future of the time it was set.
+#[test]
+fn random_sequences_with_leftovers_watchdog_and_deadman() {
+    for seed in 1..=300u64 {
+        let mut rng = seed;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let cfg = Config {
+            watchdog: Some(Duration::from_millis(200)),
+            deadman: Some(Duration::from_secs(2)),
+            stop_sequence: StopSequence::parse("TERM 300 QUIT 300 KILL"),
+            ..Config::default()
+        };
+        let mut now_ms = 0u64;
+        let mut m = Machine::new(cfg, false, at(0));
+        let mut w = World {
+            pid: 100,
+            ..World::default()
+        };
+        m.handle(Input::Deadman(Some(at(0).wall)), at(0));
+        m.handle(Input::Start, at(0));
+        w.perform(&mut m, at(0), seed);
+        for _ in 0..200 {
+            let step = next(400);
+            // Deadlines on the way come first, each at its own time, as in the real loop.
+            while let Some(d) = m.next_deadline().filter(|d| d.as_millis() as u64 <= now_ms + step) {
+                let t = at((d.as_millis() as u64).max(now_ms));
+                m.handle(Input::Timer, t);
+                w.perform(&mut m, t, seed);
+                if let Some(d2) = m.next_deadline() {
+                    assert!(d2 > d, "seed {seed}: a deadline that does not move on");
+                }
+            }
+            now_ms += step;
+            let now = at(now_ms);
+            match next(7) {
+                0 => m.handle(Input::Control(b"udoxk"[next(5) as usize]), now),
+                1 => m.handle(Input::Ping, now),
+                2 => m.handle(
+                    Input::Deadman(Some(at(now_ms.saturating_sub(next(3000))).wall)),
+                    now,
+                ),
+                3 if w.main.is_some() => {
+                    let p = w.main.take().unwrap();
+                    w.leftovers = next(3) as u32;
+                    m.handle(Input::Reaped { pid: p, status: 0 }, now);
+                    m.handle(Input::Population(w.leftovers > 0), now);
+                }
+                4 if w.leftovers > 0 => {
+                    w.leftovers -= 1;
+                    m.handle(
+                        Input::Population(w.leftovers > 0 || w.main.is_some()),
+                        now,
+                    );
+                }
+                5 if w.finish.is_some() => m.handle(
+                    Input::Reaped {
+                        pid: w.finish.take().unwrap(),
+                        status: 0,
+                    },
+                    now,
+                ),
+                _ => {}
+            }
+            w.perform(&mut m, now, seed);
+            let st = m.status();
+            if st.pid == 0 {
+                assert!(
+                    w.main.is_none() && w.leftovers == 0,
+                    "seed {seed}: down shown while processes live"
+                );
+            } else {
+                assert!(w.finish.is_none(), "seed {seed}");
+            }
+            if m.record().deadman_stale {
+                assert!(
+                    st.pid == 0 || m.record().stopping.is_some(),
+                    "seed {seed}: stale and running without being stopped"
+                );
+            }
+        }
     }
 }
