@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod cgroup;
 pub mod control;
 pub mod envdir;
 pub mod errstr;

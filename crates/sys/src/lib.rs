@@ -4,6 +4,7 @@
 //! Errors are `std::io::Error`; [`diag`] turns them into daemontools' words.
 
 pub mod account;
+pub mod cgroup;
 pub mod children;
 pub mod clock;
 pub mod diag;

@@ -196,22 +196,100 @@ pub fn parent_of(pid: u32) -> Option<u32> {
     u32::try_from(live_stat_field(pid, 4)?).ok()
 }
 
-/// The children of `pid`, from `/proc/PID/task/*/children` (empty when it is gone).
+/// The children of `pid`, zombies included (empty when it is gone): from
+/// `/proc/PID/task/*/children` where the kernel has it (CONFIG_PROC_CHILDREN), else from one
+/// scan of every `/proc/*/stat`.
 pub fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
+    match children_from_tasks(pid) {
+        Some(children) => children,
+        None => scan_processes()
+            .into_iter()
+            .filter(|p| p.parent == pid)
+            .map(|p| p.pid)
+            .collect(),
+    }
+}
+
+/// Every live (not zombie) descendant of `pid`, parents before their children. From
+/// `/proc/PID/task/*/children` where the kernel has it, else from one scan of `/proc/*/stat`.
+/// A process whose parent exited meanwhile has been reparented (to init or a subreaper) and is
+/// no longer a descendant: a subreaper's orphans stay its descendants.
+pub fn descendants(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
+    if children_from_tasks(pid).is_some() {
+        let mut todo = vec![pid];
+        while let Some(p) = todo.pop() {
+            for child in children_from_tasks(p).unwrap_or_default() {
+                if !out.contains(&child) && child != pid {
+                    out.push(child);
+                    todo.push(child);
+                }
+            }
+        }
+        out.retain(|&p| live_stat_field(p, 4).is_some());
+        return out;
+    }
+    let procs = scan_processes();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for child in procs.iter().filter(|c| c.parent == p) {
+            if !out.contains(&child.pid) && child.pid != pid {
+                out.push(child.pid);
+                todo.push(child.pid);
+            }
+        }
+    }
+    out.retain(|p| procs.iter().any(|c| c.pid == *p && c.live));
+    out
+}
+
+/// The union of `/proc/PID/task/*/children`; `None` when the kernel has no such files (or
+/// `pid` is gone).
+fn children_from_tasks(pid: u32) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut out = Vec::new();
+    let mut found = false;
     for task in tasks.flatten() {
         let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
             continue;
         };
+        found = true;
         out.extend(
             text.split_whitespace()
                 .filter_map(|w| w.parse::<u32>().ok()),
         );
     }
-    out
+    found.then_some(out)
+}
+
+/// One process as `/proc/PID/stat` shows it.
+struct ProcEntry {
+    pid: u32,
+    parent: u32,
+    /// Not a zombie.
+    live: bool,
+}
+
+/// Every process of the system with its parent, from one pass over `/proc`.
+fn scan_processes() -> Vec<ProcEntry> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read(e.path().join("stat")).ok()?;
+            let close = stat.iter().rposition(|&b| b == b')')?;
+            let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
+            let state = fields.next()?;
+            let parent = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+            Some(ProcEntry {
+                pid,
+                parent,
+                live: !matches!(state, b"Z" | b"X"),
+            })
+        })
+        .collect()
 }
 
 /// The start time of a live process in clock ticks since boot (`/proc/PID/stat` field 22);

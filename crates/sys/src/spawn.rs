@@ -166,6 +166,10 @@ pub struct Spawn<'a> {
     pub arg0: Option<&'a OsStr>,
     /// Variables to add to (or replace in) the inherited environment.
     pub env: Vec<(&'a OsStr, &'a OsStr)>,
+    /// A cgroup's `cgroup.procs` open for writing (`cgroup::ServiceCgroup::open_procs`): the
+    /// child writes `0` to it first thing, so it and everything it starts belong to that
+    /// cgroup. A failure comes back as the spawn's error, like an exec error.
+    pub cgroup_procs: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 /// Bytes of stack for the child between clone and exec (mapped per spawn, touched sparsely).
@@ -179,6 +183,7 @@ struct ChildPlan<'a> {
     stdout: Option<RawFd>,
     moves: &'a [(RawFd, RawFd)],
     cwd: Option<&'a CString>,
+    cgroup_procs: Option<RawFd>,
     err: AtomicI32,
 }
 
@@ -204,6 +209,9 @@ impl ChildPlan<'_> {
     fn run(&self) -> io::Error {
         crate::signals::reset_handlers_for_exec();
         let steps = || -> io::Result<()> {
+            if let Some(fd) = self.cgroup_procs {
+                join_cgroup(fd)?;
+            }
             crate::signals::unblock_all()?;
             if self.setsid {
                 rustix::process::setsid()?;
@@ -225,6 +233,21 @@ impl ChildPlan<'_> {
         match steps() {
             Ok(()) => self.exec.exec(),
             Err(e) => e,
+        }
+    }
+}
+
+/// In the child: moves itself into the cgroup whose `cgroup.procs` is `fd` (one write(2)).
+fn join_cgroup(fd: RawFd) -> io::Result<()> {
+    // SAFETY: `fd` is borrowed from the `Spawn` options, open for the whole spawn; the borrow
+    // ends with this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    loop {
+        match rustix::io::write(fd, b"0") {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(io::Error::from_raw_os_error(libc::EIO)),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -268,6 +291,7 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u3
         stdout: opts.stdout.as_ref().map(AsRawFd::as_raw_fd),
         moves: &moves,
         cwd: cwd.as_ref(),
+        cgroup_procs: opts.cgroup_procs.as_ref().map(AsRawFd::as_raw_fd),
         err: AtomicI32::new(0),
     };
     // SAFETY: a fresh private anonymous mapping, unmapped below once the child has left it.
