@@ -66,6 +66,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct Sandbox {
     pub root: PathBuf,
     tag: String,
+    /// A cgroup2 directory of this sandbox's own, given to supervise as its hierarchy
+    /// (`VIGIL_CGROUP_ROOT`): every cgroup it makes is below it, and dropping the sandbox kills
+    /// and removes them all.
+    pub cgroup: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -77,7 +81,11 @@ impl Sandbox {
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap();
         let tag = root.display().to_string();
-        Sandbox { root, tag }
+        let cgroup = cgroup2_mount().and_then(|m| {
+            let dir = m.join(format!("vigil-test-{}-{n}", std::process::id()));
+            fs::create_dir(&dir).ok().map(|()| dir)
+        });
+        Sandbox { root, tag, cgroup }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -88,6 +96,10 @@ impl Sandbox {
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut c = Command::new(program);
         c.env("VIGIL_TEST_TAG", &self.tag).stdin(Stdio::null());
+        match &self.cgroup {
+            Some(dir) => c.env("VIGIL_CGROUP_ROOT", dir),
+            None => c.env("VIGIL_CGROUP_ROOT", "off"),
+        };
         c
     }
 
@@ -133,10 +145,42 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.kill_all();
+        if let Some(dir) = &self.cgroup {
+            remove_cgroup_tree(dir);
+        }
         if std::env::var_os("VIGIL_KEEP_TMP").is_none() {
             let _ = fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// The writable cgroup2 mount: `/sys/fs/cgroup` (pure v2) or `/sys/fs/cgroup/unified` (hybrid).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cgroup.kill").exists() || p.join("cgroup.subtree_control").exists())
+}
+
+/// Kills every process in the cgroup tree at `dir` and removes it, deepest first.
+pub fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = fs::write(dir.join("cgroup.kill"), "1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let events = fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        if !events.contains("populated 1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 /// Writes an executable `#!/bin/sh` script.

@@ -34,10 +34,15 @@ pub enum Event {
     },
     /// supervise itself stopped the run: its watchdog deadline passed, or the dead-man file went
     /// stale.
-    Stop { pid: u32, why: StopWhy },
+    Stop {
+        pid: u32,
+        why: StopWhy,
+    },
     /// `./run` exited 0 leaving one process behind (a daemon that forked away): that process is
     /// now the service's main process.
-    Track { pid: u32 },
+    Track {
+        pid: u32,
+    },
 }
 
 /// Why supervise stopped a run on its own.

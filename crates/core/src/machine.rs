@@ -207,7 +207,10 @@ pub enum Input {
     FinishSpawned(u32),
     FinishSpawnFailed,
     /// A child of supervise was reaped, with its raw wait status.
-    Reaped { pid: u32, status: i32 },
+    Reaped {
+        pid: u32,
+        status: i32,
+    },
     /// An adopted `./run` (not our child) ended; how, only its parent knows.
     AdoptedEnded(u32),
     /// After each batch of reaped children, or when the cgroup says so: whether any process of
@@ -805,12 +808,9 @@ impl Machine {
                 self.record.last_exit_kind = Some(kind);
                 self.record.ready = None;
                 self.watchdog_at = None;
-                let ran_ms = u64::try_from(
-                    now.mono
-                        .saturating_sub(self.run_started_mono)
-                        .as_millis(),
-                )
-                .unwrap_or(u64::MAX);
+                let ran_ms =
+                    u64::try_from(now.mono.saturating_sub(self.run_started_mono).as_millis())
+                        .unwrap_or(u64::MAX);
                 self.actions.push_back(Action::History(Event::Exit {
                     pid,
                     how: Some(kind).filter(|k| *k != ExitKind::Unknown),
@@ -849,8 +849,13 @@ impl Machine {
             Some(stop) if stop.to_all => {}
             Some(stop) => {
                 // The main process is gone; what it left gets the signal too.
-                let signal = self.cfg.stop_steps().step(stop.step).map_or(sig::TERM, |s| s.0);
-                self.actions.push_back(Action::SignalService { sig: signal });
+                let signal = self
+                    .cfg
+                    .stop_steps()
+                    .step(stop.step)
+                    .map_or(sig::TERM, |s| s.0);
+                self.actions
+                    .push_back(Action::SignalService { sig: signal });
                 self.stop = Some(Stop {
                     to_all: true,
                     next_at: stop.next_at.or(Some(now.mono + LEFTOVER_GRACE)),
@@ -882,7 +887,8 @@ impl Machine {
                 self.record.last_start = Some(now.wall);
                 self.run_started_mono = now.mono;
                 self.watchdog_at = self.cfg.watchdog.map(|t| now.mono + t);
-                self.actions.push_back(Action::History(Event::Track { pid }));
+                self.actions
+                    .push_back(Action::History(Event::Track { pid }));
                 self.dirty = true;
             }
             None => self.begin_stop(StopReason::Leftovers, now),
@@ -918,7 +924,8 @@ impl Machine {
         let (signal, wait) = steps.step(0).unwrap_or((sig::TERM, None));
         let to_all = self.main_exit.is_some();
         if to_all {
-            self.actions.push_back(Action::SignalService { sig: signal });
+            self.actions
+                .push_back(Action::SignalService { sig: signal });
         } else {
             self.signal(pid, signal, false);
             self.signal(pid, sig::CONT, false);
@@ -950,7 +957,8 @@ impl Machine {
         let step = stop.step + 1;
         match steps.step(step) {
             Some((signal, wait)) => {
-                self.actions.push_back(Action::SignalService { sig: signal });
+                self.actions
+                    .push_back(Action::SignalService { sig: signal });
                 let next_at = wait
                     .map(|ms| now.mono + Duration::from_millis(ms.into()))
                     .or((self.main_exit.is_some() && signal != sig::KILL)
@@ -970,7 +978,12 @@ impl Machine {
                     to_all: true,
                 });
             }
-            None => self.stop = Some(Stop { next_at: None, ..stop }),
+            None => {
+                self.stop = Some(Stop {
+                    next_at: None,
+                    ..stop
+                })
+            }
         }
     }
 

@@ -19,18 +19,18 @@ use std::process::ExitCode;
 
 use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
-use vigil_core::tai::Tai64n;
 use vigil_core::info::{Info, InfoView};
 use vigil_core::layout::{self, KnobListing, KnobSet, state};
 use vigil_core::machine::{Action, Adopted, Input, Machine, Now};
 use vigil_core::readiness::{self, Main};
+use vigil_core::tai::Tai64n;
+use vigil_sys::cgroup::{self, Events, Hierarchy, ServiceCgroup};
 use vigil_sys::clock::Clock;
 use vigil_sys::diag::{self, EXIT_TEMP};
+use vigil_sys::filewatch::{self, FileWatch};
 use vigil_sys::notify::{self, NotifySocket};
 use vigil_sys::signals::{self, Signals};
 use vigil_sys::statedir::{FifoFound, StateDir};
-use vigil_sys::cgroup::{self, Events, Hierarchy, ServiceCgroup};
-use vigil_sys::filewatch::{self, FileWatch};
 use vigil_sys::{children, fifo, files, poll, process, spawn};
 
 const PROG: &str = "supervise";
@@ -135,7 +135,10 @@ impl Supervisor {
         if let Err(e) = process::become_subreaper() {
             diag::warn(
                 PROG,
-                &format!("unable to become a subreaper for {name}: {}", diag::reason(&e)),
+                &format!(
+                    "unable to become a subreaper for {name}: {}",
+                    diag::reason(&e)
+                ),
             );
         }
 
@@ -308,7 +311,10 @@ impl Supervisor {
     /// or, without one, whether we (a subreaper) still have a child.
     fn tell_population(&mut self, now: Now) {
         let populated = match &self.cgroup {
-            Some(c) => c.events.populated().unwrap_or_else(|_| children::any_left()),
+            Some(c) => c
+                .events
+                .populated()
+                .unwrap_or_else(|_| children::any_left()),
             None => children::any_left(),
         };
         self.handle(Input::Population(populated), now);
@@ -327,7 +333,11 @@ impl Supervisor {
             self.deadman = None;
             return;
         };
-        if self.deadman.as_ref().is_some_and(|d| d.path == Path::new(path)) {
+        if self
+            .deadman
+            .as_ref()
+            .is_some_and(|d| d.path == Path::new(path))
+        {
             return;
         }
         match FileWatch::new(Path::new(path)) {
@@ -632,8 +642,16 @@ impl Supervisor {
     /// service and file.
     fn apply_limits(&mut self, present: KnobSet) {
         let knobs = [
-            (layout::KNOB_MEMORY_MAX, vigil_core::cgroup::Limit::MemoryMax, true),
-            (layout::KNOB_PIDS_MAX, vigil_core::cgroup::Limit::PidsMax, false),
+            (
+                layout::KNOB_MEMORY_MAX,
+                vigil_core::cgroup::Limit::MemoryMax,
+                true,
+            ),
+            (
+                layout::KNOB_PIDS_MAX,
+                vigil_core::cgroup::Limit::PidsMax,
+                false,
+            ),
         ];
         for (i, (knob, limit, suffixes)) in knobs.into_iter().enumerate() {
             if !present.has(knob) {
@@ -968,7 +986,10 @@ impl Cgroup {
         match set_up() {
             Ok(c) => Some(c),
             Err(e) => {
-                fail(&format!("unable to create its cgroup: {}", diag::reason(&e)));
+                fail(&format!(
+                    "unable to create its cgroup: {}",
+                    diag::reason(&e)
+                ));
                 None
             }
         }

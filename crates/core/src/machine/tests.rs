@@ -601,11 +601,7 @@ fn adopted_run_is_not_started_again_and_restarts_when_it_ends() {
         now,
     );
     m.handle(Input::Start, now);
-    assert_eq!(
-        deed(&mut m),
-        None,
-        "nothing started beside the adopted run"
-    );
+    assert_eq!(deed(&mut m), None, "nothing started beside the adopted run");
     assert_eq!(m.status().pid, 4242);
     assert_eq!(m.status().stamp, Tai64n::from_unix(999_000, 0));
     assert!(m.record().adopted);
@@ -756,7 +752,13 @@ fn stop_sequence_steps_in_order_with_their_waits() {
     m.handle(Input::Timer, at(8000));
     assert_eq!(drain(&mut m), vec![service(sig::KILL)]);
     assert_eq!(m.next_deadline(), None);
-    m.handle(Input::Reaped { pid: 101, status: 9 }, at(8001));
+    m.handle(
+        Input::Reaped {
+            pid: 101,
+            status: 9,
+        },
+        at(8001),
+    );
     m.handle(Input::Population(false), at(8001));
     assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
     m.handle(Input::FinishSpawnFailed, at(8001));
@@ -807,7 +809,13 @@ fn watchdog_restarts_a_run_that_stops_pinging() {
     assert_eq!(m.status().want, Want::Up, "a hang is not a down");
     m.handle(Input::Ping, at(950));
     assert_eq!(m.next_deadline(), None, "no watchdog while stopping");
-    m.handle(Input::Reaped { pid: 101, status: 15 }, at(1000));
+    m.handle(
+        Input::Reaped {
+            pid: 101,
+            status: 15,
+        },
+        at(1000),
+    );
     m.handle(Input::Population(false), at(1000));
     assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
     m.handle(Input::FinishSpawnFailed, at(1000));
@@ -843,13 +851,23 @@ fn deadman_keeps_the_service_down_while_stale_and_up_when_touched() {
         ]
     );
     assert!(m.record().deadman_stale);
-    m.handle(Input::Reaped { pid: 101, status: 15 }, at(10_010));
+    m.handle(
+        Input::Reaped {
+            pid: 101,
+            status: 15,
+        },
+        at(10_010),
+    );
     m.handle(Input::Population(false), at(10_010));
     assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
     m.handle(Input::FinishSpawnFailed, at(10_010));
     assert_eq!(drain(&mut m), vec![], "kept down while stale");
     m.handle(Input::Control(b'u'), at(11_000));
-    assert_eq!(drain(&mut m), vec![], "svc -u does not override a stale dead-man");
+    assert_eq!(
+        drain(&mut m),
+        vec![],
+        "svc -u does not override a stale dead-man"
+    );
     assert_eq!(m.next_deadline(), None, "nothing to wait for but the file");
     // Touched again.
     m.handle(Input::Deadman(Some(at(12_000).wall)), at(12_000));
@@ -860,7 +878,13 @@ fn deadman_keeps_the_service_down_while_stale_and_up_when_touched() {
     // Gone stale, then an admin says down: touching it again starts nothing.
     m.handle(Input::Deadman(None), at(13_000));
     drain(&mut m);
-    m.handle(Input::Reaped { pid: 102, status: 15 }, at(13_010));
+    m.handle(
+        Input::Reaped {
+            pid: 102,
+            status: 15,
+        },
+        at(13_010),
+    );
     m.handle(Input::Population(false), at(13_010));
     m.handle(Input::FinishSpawnFailed, at(13_010));
     m.handle(Input::Control(b'd'), at(13_020));
@@ -872,24 +896,37 @@ fn deadman_keeps_the_service_down_while_stale_and_up_when_touched() {
 #[test]
 fn leftovers_of_a_crashed_run_are_stopped_before_the_restart() {
     let mut m = running(Config::default());
-    m.handle(Input::Reaped { pid: 101, status: 1 << 8 }, at(2000));
+    m.handle(
+        Input::Reaped {
+            pid: 101,
+            status: 1 << 8,
+        },
+        at(2000),
+    );
     m.handle(Input::Population(true), at(2000));
     let acts = drain(&mut m);
     assert!(acts.contains(&service(sig::TERM)), "{acts:?}");
-    assert!(!acts.iter().any(|a| matches!(a, Action::SpawnRun | Action::SpawnFinish { .. })));
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::SpawnRun | Action::SpawnFinish { .. }))
+    );
     assert_eq!(m.status().pid, 101, "not down while its processes live");
     assert_eq!(m.record().stopping, Some(StopReason::Leftovers));
     assert_eq!(m.next_deadline(), Some(Duration::from_millis(7000)));
     m.handle(Input::Timer, at(7000));
     assert_eq!(drain(&mut m), vec![service(sig::KILL)]);
-    m.handle(Input::Reaped { pid: 300, status: 9 }, at(7001));
+    m.handle(
+        Input::Reaped {
+            pid: 300,
+            status: 9,
+        },
+        at(7001),
+    );
     m.handle(Input::Population(false), at(7001));
     assert_eq!(
         deed(&mut m),
-        Some(Action::SpawnFinish {
-            code: 1,
-            signal: 0
-        }),
+        Some(Action::SpawnFinish { code: 1, signal: 0 }),
         "finish sees how the main process ended"
     );
     m.handle(Input::FinishSpawnFailed, at(7001));
@@ -899,11 +936,20 @@ fn leftovers_of_a_crashed_run_are_stopped_before_the_restart() {
 #[test]
 fn a_daemon_left_by_a_clean_exit_is_tracked_as_the_main_process() {
     let mut m = running(Config::default());
-    m.handle(Input::Reaped { pid: 101, status: 0 }, at(50));
+    m.handle(
+        Input::Reaped {
+            pid: 101,
+            status: 0,
+        },
+        at(50),
+    );
     m.handle(Input::Population(true), at(50));
     assert_eq!(deed(&mut m), Some(Action::FindDaemon));
     m.handle(Input::Daemon(Some(555)), at(50));
-    assert_eq!(drain(&mut m), vec![Action::History(Event::Track { pid: 555 })]);
+    assert_eq!(
+        drain(&mut m),
+        vec![Action::History(Event::Track { pid: 555 })]
+    );
     assert_eq!(m.status().pid, 555);
     assert!(m.record().tracked);
     // svc -d stops the daemon, and what it left.
@@ -923,7 +969,13 @@ fn a_daemon_left_by_a_clean_exit_is_tracked_as_the_main_process() {
             }
         ]
     );
-    m.handle(Input::Reaped { pid: 555, status: 15 }, at(120));
+    m.handle(
+        Input::Reaped {
+            pid: 555,
+            status: 15,
+        },
+        at(120),
+    );
     m.handle(Input::Population(true), at(120));
     assert_eq!(deed(&mut m), Some(service(sig::TERM)));
     assert_eq!(m.status().pid, 555, "down only once empty");
@@ -933,7 +985,13 @@ fn a_daemon_left_by_a_clean_exit_is_tracked_as_the_main_process() {
     assert_eq!(m.status().pid, 0);
     // No daemon found: the leftovers are stopped instead.
     let mut m = running(Config::default());
-    m.handle(Input::Reaped { pid: 101, status: 0 }, at(50));
+    m.handle(
+        Input::Reaped {
+            pid: 101,
+            status: 0,
+        },
+        at(50),
+    );
     m.handle(Input::Population(true), at(50));
     assert_eq!(deed(&mut m), Some(Action::FindDaemon));
     m.handle(Input::Daemon(None), at(50));
@@ -946,7 +1004,13 @@ fn signal_to_supervise_means_its_control_bytes() {
     m.handle(Input::Signal(sig::TERM), at(10));
     assert_eq!(drain(&mut m), vec![to_main(sig::TERM), to_main(sig::CONT)]);
     assert_eq!(m.status().want, Want::Down);
-    m.handle(Input::Reaped { pid: 101, status: 15 }, at(20));
+    m.handle(
+        Input::Reaped {
+            pid: 101,
+            status: 15,
+        },
+        at(20),
+    );
     m.handle(Input::Population(false), at(20));
     m.handle(Input::FinishSpawnFailed, at(20));
     assert_eq!(
@@ -1036,7 +1100,10 @@ fn random_sequences_with_leftovers_watchdog_and_deadman() {
         for _ in 0..200 {
             let step = next(400);
             // Deadlines on the way come first, each at its own time, as in the real loop.
-            while let Some(d) = m.next_deadline().filter(|d| d.as_millis() as u64 <= now_ms + step) {
+            while let Some(d) = m
+                .next_deadline()
+                .filter(|d| d.as_millis() as u64 <= now_ms + step)
+            {
                 let t = at((d.as_millis() as u64).max(now_ms));
                 m.handle(Input::Timer, t);
                 w.perform(&mut m, t, seed);
@@ -1061,10 +1128,7 @@ fn random_sequences_with_leftovers_watchdog_and_deadman() {
                 }
                 4 if w.leftovers > 0 => {
                     w.leftovers -= 1;
-                    m.handle(
-                        Input::Population(w.leftovers > 0 || w.main.is_some()),
-                        now,
-                    );
+                    m.handle(Input::Population(w.leftovers > 0 || w.main.is_some()), now);
                 }
                 5 if w.finish.is_some() => m.handle(
                     Input::Reaped {
