@@ -93,6 +93,15 @@ fn a_service_cgroup_holds_every_process_and_is_watched_empty_after_kill() {
     assert_eq!(g.cg.count().unwrap(), 0);
     assert!(!g.cg.populated().unwrap());
 
+    // Watched, not polled: the events fd wakes when the first process joins and when the
+    // last has gone.
+    let events = g.cg.watch_events().unwrap();
+    assert!(
+        !events.wait_change(Some(Duration::ZERO)).unwrap(),
+        "events fd ready with no change"
+    );
+    assert!(!events.populated().unwrap());
+
     let procs = g.cg.open_procs().unwrap();
     let tag = sb.root.display().to_string();
     let opts = spawn::Spawn {
@@ -111,6 +120,11 @@ fn a_service_cgroup_holds_every_process_and_is_watched_empty_after_kill() {
     .unwrap();
     g.children.push(main);
     drop(procs);
+    assert!(
+        events.wait_change(Some(LIMIT)).unwrap(),
+        "no wakeup on join"
+    );
+    assert!(events.populated().unwrap());
 
     // Settled: sh has exec'd sleep and both background sleeps run (whatever setsid(1) does).
     let kids = wait_for(LIMIT, "the run to settle", || {
@@ -136,9 +150,6 @@ fn a_service_cgroup_holds_every_process_and_is_watched_empty_after_kill() {
     assert_eq!(busy.raw_os_error(), Some(16), "{busy}"); // EBUSY
     assert!(dir.exists());
 
-    // Watched, not polled: the events fd wakes when the last process has gone.
-    let events = g.cg.watch_events().unwrap();
-    assert!(events.populated().unwrap());
     assert!(
         !events.wait_change(Some(Duration::ZERO)).unwrap(),
         "events fd ready with no change"
@@ -338,7 +349,10 @@ fn descendants_include_a_setsid_grandchild() {
     wait_until(LIMIT, "the grandchild to be sleep", || {
         comm(grandchild) == "sleep"
     });
-    assert_eq!(process::children_of(sh.id()), vec![grandchild]);
+    // Once sh has reaped its mv, the grandchild is its only child.
+    wait_until(LIMIT, "sh's only child to be the grandchild", || {
+        process::children_of(sh.id()) == vec![grandchild]
+    });
     assert_eq!(process::descendants(sh.id()), vec![grandchild]);
     let mine = process::descendants(process::own_pid());
     assert!(

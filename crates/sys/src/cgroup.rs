@@ -10,7 +10,8 @@
 //! Kernel facts this relies on (Linux 6.x, checked on a hybrid system):
 //! - `cgroup.events` signals a change with `POLLPRI|POLLERR` on an open descriptor; `POLLIN` is
 //!   always set on kernfs files, so polling for it alone wakes at once. Reading the file
-//!   (from offset 0) re-arms the notification.
+//!   (from offset 0) re-arms the notification; a descriptor never read reports a change at
+//!   once.
 //! - Zombies do not count: `populated` drops to 0 once every process has exited, reaped or
 //!   not, and the cgroup can be removed from then on (`rmdir` fails with EBUSY before).
 
@@ -205,17 +206,27 @@ impl ServiceCgroup {
         parse_events(&read_at(&self.dir, names::EVENTS)?)
     }
 
-    /// `cgroup.events` opened for watching: see [`Events`].
+    /// `cgroup.events` opened for watching, and armed: see [`Events`].
     pub fn watch_events(&self) -> io::Result<Events> {
-        Ok(Events {
+        let events = Events {
             fd: open_at(&self.dir, names::EVENTS, OFlags::RDONLY)?,
-        })
+        };
+        // A descriptor never read reports a change at once (Linux 6.18): read to arm it.
+        events.populated()?;
+        Ok(events)
     }
 
     /// Kills every process in the cgroup at once (`cgroup.kill`, SIGKILL, race-free: also
-    /// processes forking meanwhile).
+    /// processes forking meanwhile). Before Linux 5.14 (no `cgroup.kill`): SIGKILL to each
+    /// process listed, which misses one forked meanwhile, so kill again while `populated`
+    /// stays 1.
     pub fn kill(&self) -> io::Result<()> {
-        write_at(&self.dir, names::KILL, b"1")
+        match write_at(&self.dir, names::KILL, b"1") {
+            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+                self.signal_all(libc::SIGKILL)
+            }
+            other => other,
+        }
     }
 
     /// Sends `sig` to each process listed in `cgroup.procs` (for the steps of a stop sequence
@@ -274,7 +285,8 @@ pub struct Events {
 }
 
 impl Events {
-    /// The poll events that mean "changed" (ask for these; `POLLIN` is always ready).
+    /// The poll events that mean "changed" (ask for these; `POLLIN` is always ready, and a
+    /// change comes back as `PRI|ERR`).
     pub const CHANGED: rustix::event::PollFlags = rustix::event::PollFlags::PRI;
 
     /// `populated` now, read from the start of the file (re-arming the notification).

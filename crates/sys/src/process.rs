@@ -197,69 +197,96 @@ pub fn parent_of(pid: u32) -> Option<u32> {
 }
 
 /// The children of `pid`, zombies included (empty when it is gone): from
-/// `/proc/PID/task/*/children` where the kernel has it (CONFIG_PROC_CHILDREN), else from one
+/// `/proc/PID/task/*/children` where the kernel has them (CONFIG_PROC_CHILDREN), else from one
 /// scan of every `/proc/*/stat`.
 pub fn children_of(pid: u32) -> Vec<u32> {
-    match children_from_tasks(pid) {
-        Some(children) => children,
-        None => scan_processes()
-            .into_iter()
-            .filter(|p| p.parent == pid)
-            .map(|p| p.pid)
-            .collect(),
+    if has_task_children() {
+        children_from_tasks(pid)
+    } else {
+        children_from_scan(&scan_processes(), pid)
     }
 }
 
-/// Every live (not zombie) descendant of `pid`, parents before their children. From
-/// `/proc/PID/task/*/children` where the kernel has it, else from one scan of `/proc/*/stat`.
-/// A process whose parent exited meanwhile has been reparented (to init or a subreaper) and is
-/// no longer a descendant: a subreaper's orphans stay its descendants.
+/// Every live (not zombie) descendant of `pid`, parents before their children: from
+/// `/proc/PID/task/*/children` where the kernel has them, else from one scan of
+/// `/proc/*/stat`. A process whose parent exited has been reparented (to init or the nearest
+/// subreaper) and is no longer a descendant: a subreaper's orphans stay its descendants.
 pub fn descendants(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    if children_from_tasks(pid).is_some() {
-        let mut todo = vec![pid];
-        while let Some(p) = todo.pop() {
-            for child in children_from_tasks(p).unwrap_or_default() {
-                if !out.contains(&child) && child != pid {
-                    out.push(child);
-                    todo.push(child);
-                }
-            }
-        }
-        out.retain(|&p| live_stat_field(p, 4).is_some());
-        return out;
+    if has_task_children() {
+        descendants_from_tasks(pid)
+    } else {
+        descendants_from_scan(&scan_processes(), pid)
     }
-    let procs = scan_processes();
-    let mut todo = vec![pid];
-    while let Some(p) = todo.pop() {
-        for child in procs.iter().filter(|c| c.parent == p) {
-            if !out.contains(&child.pid) && child.pid != pid {
-                out.push(child.pid);
-                todo.push(child.pid);
-            }
-        }
-    }
-    out.retain(|p| procs.iter().any(|c| c.pid == *p && c.live));
-    out
 }
 
-/// The union of `/proc/PID/task/*/children`; `None` when the kernel has no such files (or
-/// `pid` is gone).
-fn children_from_tasks(pid: u32) -> Option<Vec<u32>> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+/// Whether the kernel has `/proc/PID/task/TID/children` (CONFIG_PROC_CHILDREN).
+fn has_task_children() -> bool {
+    rustix::fs::access("/proc/thread-self/children", rustix::fs::Access::EXISTS).is_ok()
+}
+
+/// The union of `/proc/PID/task/*/children` (each thread's own children).
+fn children_from_tasks(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    let mut found = false;
     for task in tasks.flatten() {
         let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
             continue;
         };
-        found = true;
         out.extend(
             text.split_whitespace()
                 .filter_map(|w| w.parse::<u32>().ok()),
         );
     }
-    found.then_some(out)
+    out
+}
+
+fn descendants_from_tasks(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for child in children_from_tasks(p) {
+            // The files are read one after another: a process reparented meanwhile could
+            // show up twice.
+            if child != pid && !out.contains(&child) {
+                out.push(child);
+                todo.push(child);
+            }
+        }
+    }
+    out.retain(|&p| live_stat_field(p, 4).is_some());
+    out
+}
+
+fn children_from_scan(procs: &[ProcEntry], pid: u32) -> Vec<u32> {
+    procs
+        .iter()
+        .filter(|p| p.parent == pid)
+        .map(|p| p.pid)
+        .collect()
+}
+
+fn descendants_from_scan(procs: &[ProcEntry], pid: u32) -> Vec<u32> {
+    let mut children: std::collections::HashMap<u32, Vec<&ProcEntry>> =
+        std::collections::HashMap::new();
+    for p in procs {
+        children.entry(p.parent).or_default().push(p);
+    }
+    // One snapshot: each process has one parent in it, so no pid comes twice.
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for child in children.get(&p).into_iter().flatten() {
+            if child.pid != pid {
+                if child.live {
+                    out.push(child.pid);
+                }
+                todo.push(child.pid);
+            }
+        }
+    }
+    out
 }
 
 /// One process as `/proc/PID/stat` shows it.
@@ -365,6 +392,85 @@ pub fn lock_dir(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
         Ok(()) => Ok(fd),
         Err(Errno::WOULDBLOCK) => Err(io::Error::from_raw_os_error(Errno::AGAIN.raw_os_error())),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tree_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn sorted(mut v: Vec<u32>) -> Vec<u32> {
+        v.sort_unstable();
+        v
+    }
+
+    /// Both ways of finding children and descendants agree on a real tree: sh, a sleep under
+    /// it, and a setsid'ed sleep under a subshell (a grandchild), plus a zombie child.
+    #[test]
+    fn task_files_and_the_proc_scan_agree() {
+        let sh = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "(setsid sleep 100 & exec sleep 100) & true & sleep 100 & echo ok; exec sleep 100",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = sh.id();
+        /// Kills the tree however the test ends.
+        struct Tree(std::process::Child);
+        impl Drop for Tree {
+            fn drop(&mut self) {
+                for p in descendants_from_scan(&scan_processes(), self.0.id()) {
+                    let _ = signal(p, 9, false);
+                }
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut sh = Tree(sh);
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(sh.0.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        // Settled: sh is sleep, with three live descendants (two children, one grandchild),
+        // each of them sleep by now; `true` a zombie child or gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let comm = |p: u32| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        loop {
+            let d = descendants_from_scan(&scan_processes(), pid);
+            if comm(pid) == "sleep\n" && d.len() == 3 && d.iter().all(|&p| comm(p) == "sleep\n") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tree never settled: {d:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let procs = scan_processes();
+        let scanned = sorted(descendants_from_scan(&procs, pid));
+        assert_eq!(scanned.len(), 3);
+        if has_task_children() {
+            assert_eq!(sorted(descendants_from_tasks(pid)), scanned);
+            let by_scan = sorted(children_from_scan(&scan_processes(), pid));
+            assert_eq!(sorted(children_from_tasks(pid)), by_scan);
+        } else {
+            eprintln!("SKIP part of task_files_and_the_proc_scan_agree: no task/*/children");
+        }
+        assert_eq!(sorted(descendants(pid)), scanned);
+        // The grandchild is not a child; it leads its own session.
+        let kids = children_from_scan(&procs, pid);
+        let grand: Vec<u32> = scanned
+            .iter()
+            .copied()
+            .filter(|p| !kids.contains(p))
+            .collect();
+        assert_eq!(grand.len(), 1);
+        assert_eq!(parent_and_session(grand[0]).map(|(_, s)| s), Some(grand[0]));
     }
 }
 
