@@ -1,0 +1,329 @@
+//! Operations beyond the peers (issue 13), with real processes: every process of a service
+//! brought down (cgroup2 and, without it, supervise as a subreaper), a daemon that double-forks
+//! tracked as the main process, stop sequences, the watchdog, the dead-man switch, and cgroup
+//! limits refused where their controller is missing.
+
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use vigil_core::history::{self, Event, StopWhy};
+use vigil_core::info::Info;
+use vigil_tests::*;
+
+/// Starts supervise on `dir` with its stderr in `../supervise.err`; `cgroup: false` runs it
+/// with no cgroup2 (`VIGIL_CGROUP_ROOT=off`).
+fn supervise(sb: &Sandbox, dir: &Path, cgroup: bool) -> Proc {
+    let err = fs::File::create(sb.path("supervise.err")).unwrap();
+    let mut cmd = sb.command(bin("supervise"));
+    if !cgroup {
+        cmd.env("VIGIL_CGROUP_ROOT", "off");
+    }
+    let p = spawn(cmd.arg(dir).stdout(Stdio::null()).stderr(err));
+    wait_supervised(dir);
+    p
+}
+
+fn svc(sb: &Sandbox, args: &[&str], dir: &Path) {
+    let (code, _, err) = run_output(sb.command(bin("svc")).args(args).arg(dir));
+    assert_eq!((code, err.as_str()), (0, ""), "svc {args:?}");
+}
+
+fn info(dir: &Path) -> Option<Info> {
+    Info::parse(&fs::read_to_string(dir.join("supervise/info")).ok()?)
+}
+
+fn events(dir: &Path) -> Vec<Event> {
+    let text = fs::read_to_string(dir.join("supervise/history")).unwrap_or_default();
+    history::parse_all(&text).into_iter().map(|e| e.event).collect()
+}
+
+fn pid_in(path: &Path) -> u32 {
+    wait_for(Duration::from_secs(10), &format!("{}", path.display()), || {
+        fs::read_to_string(path).ok()?.trim().parse().ok()
+    })
+}
+
+/// Tagged processes other than supervise itself.
+fn service_processes(sb: &Sandbox, supervise: u32) -> Vec<u32> {
+    sb.tagged_pids()
+        .into_iter()
+        .filter(|&p| p != supervise && alive(p))
+        .collect()
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// A run that starts a daemon which double-forks (its parent exits at once, so it is an
+/// orphan), a process that leaves the process group with setsid, and then execs its main
+/// process. After `svc -d` nothing of it may be left.
+fn down_leaves_nothing(cgroup: bool) {
+    let sb = Sandbox::new(if cgroup { "ops-cg" } else { "ops-nocg" });
+    if cgroup && sb.cgroup.is_none() {
+        eprintln!("SKIP: no writable cgroup2 hierarchy on this machine");
+        return;
+    }
+    let dir = sb.service(
+        "s",
+        "sh -c 'sleep 1000 & echo $! > ../daemon' \n\
+         setsid sh -c 'echo $$ > ../escaped; exec sleep 1000' &\n\
+         exec sleep 1000",
+    );
+    let p = supervise(&sb, &dir, cgroup);
+    let main = wait_up(&dir);
+    let (daemon, escaped) = (pid_in(&sb.path("daemon")), pid_in(&sb.path("escaped")));
+    wait_until(Duration::from_secs(5), "the escaped process has its own session", || {
+        fs::read_to_string(format!("/proc/{escaped}/stat"))
+            .is_ok_and(|s| s.contains("sleep"))
+    });
+    assert_eq!(parent_of(daemon), Some(p.id()), "the orphan is re-parented to supervise");
+    let before = service_processes(&sb, p.id());
+    assert!(
+        [main, daemon, escaped].iter().all(|x| before.contains(x)),
+        "{before:?}"
+    );
+    if let Some(root) = &sb.cgroup {
+        let procs = fs::read_dir(root.join("vigil"))
+            .unwrap()
+            .flatten()
+            .map(|e| fs::read_to_string(e.path().join("cgroup.procs")).unwrap())
+            .collect::<String>();
+        for pid in [main, daemon, escaped] {
+            assert!(
+                procs.lines().any(|l| l == pid.to_string()),
+                "pid {pid} in the service's cgroup"
+            );
+        }
+    }
+    let start = Instant::now();
+    svc(&sb, &["-d"], &dir);
+    wait_down(&dir);
+    let took = start.elapsed();
+    let left = service_processes(&sb, p.id());
+    eprintln!(
+        "cgroup2={cgroup}: {} processes before svc -d, {} left once down ({took:?})",
+        before.len(),
+        left.len()
+    );
+    assert_eq!(left, Vec::<u32>::new(), "nothing of the service is left");
+}
+
+#[test]
+fn down_leaves_nothing_of_a_double_forking_daemon_with_cgroup2() {
+    down_leaves_nothing(true);
+}
+
+#[test]
+fn down_leaves_nothing_of_a_double_forking_daemon_without_cgroup2() {
+    down_leaves_nothing(false);
+}
+
+#[test]
+fn a_crashed_run_loses_what_it_left_before_it_is_started_again() {
+    let sb = Sandbox::new("ops-crash");
+    let dir = sb.service(
+        "s",
+        "setsid sh -c 'echo $$ >> ../helpers; exec sleep 1000' &\n\
+         echo started >> ../starts\n\
+         read x < ../go 2>/dev/null; exit 3",
+    );
+    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let first = wait_up(&dir);
+    let helper = pid_in(&sb.path("helpers"));
+    send_signal(first, 9);
+    wait_status(&dir, "restarted", |s| s.pid != 0 && s.pid != first);
+    assert!(!alive(helper), "the first run's helper was stopped before the restart");
+    assert_eq!(count_lines(&sb.path("starts")), 2);
+    drop(p);
+}
+
+#[test]
+fn a_run_that_exits_0_leaving_a_daemon_is_tracked_as_that_daemon() {
+    let sb = Sandbox::new("ops-track");
+    let dir = sb.service(
+        "s",
+        "sleep 1000 &\necho $! > ../daemon\necho started >> ../starts\nexit 0",
+    );
+    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let daemon = pid_in(&sb.path("daemon"));
+    let st = wait_status(&dir, "the daemon shown as the service", |s| s.pid == daemon);
+    assert_eq!(st.want, vigil_core::status::Want::Up);
+    assert!(events(&dir).contains(&Event::Track { pid: daemon }));
+    assert!(info(&dir).is_some_and(|i| i.tracked), "info says tracked");
+    assert_eq!(count_lines(&sb.path("starts")), 1, "not restarted while the daemon lives");
+    // The daemon dies: the service is started again.
+    send_signal(daemon, 9);
+    wait_until(Duration::from_secs(10), "second start", || {
+        count_lines(&sb.path("starts")) == 2
+    });
+    let daemon2 = wait_for(Duration::from_secs(10), "second daemon", || {
+        fs::read_to_string(sb.path("daemon"))
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&d| d != daemon)
+    });
+    wait_status(&dir, "second daemon tracked", |s| s.pid == daemon2);
+    svc(&sb, &["-d"], &dir);
+    wait_down(&dir);
+    assert!(!alive(daemon2));
+    drop(p);
+}
+
+#[test]
+fn stop_sequence_sends_each_signal_after_its_wait() {
+    let sb = Sandbox::new("ops-stopseq");
+    let dir = sb.service(
+        "s",
+        "trap 'echo TERM $(date +%s%N) >> ../got' TERM\n\
+         trap 'echo QUIT $(date +%s%N) >> ../got; exit 0' QUIT\n\
+         echo set > ../trapped\n\
+         while :; do sleep 0.05; done",
+    );
+    fs::write(dir.join("stop-sequence"), "TERM 400 QUIT 3000 KILL\n").unwrap();
+    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    wait_up(&dir);
+    wait_until(Duration::from_secs(5), "traps set", || sb.path("trapped").exists());
+    svc(&sb, &["-d"], &dir);
+    wait_down(&dir);
+    let got = lines(&sb.path("got"));
+    let words: Vec<&str> = got.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(words, ["TERM", "QUIT"], "{got:?}");
+    let t = |i: usize| got[i].split(' ').nth(1).unwrap().parse::<u128>().unwrap();
+    let gap_ms = (t(1) - t(0)) / 1_000_000;
+    eprintln!("TERM → QUIT: {gap_ms} ms (stop-sequence says 400)");
+    assert!(gap_ms >= 350, "QUIT came {gap_ms} ms after TERM, before its wait");
+    drop(p);
+}
+
+#[test]
+fn watchdog_restarts_a_run_that_stops_pinging() {
+    let sb = Sandbox::new("ops-watchdog");
+    // Ready at once, then a ping every 100 ms for 1.5 s (past the 1 s restart pacing), then
+    // silence: a hang.
+    let dir = sb.service(
+        "s",
+        "echo start >> ../starts\n\
+         echo >&3\n\
+         i=0; while [ $i -lt 15 ]; do printf . >&3; date +%s%N > ../lastping.tmp; \
+         mv ../lastping.tmp ../lastping; sleep 0.1; i=$((i+1)); done\n\
+         exec sleep 1000",
+    );
+    fs::write(dir.join("notification-fd"), "3\n").unwrap();
+    fs::write(dir.join("timeout-watchdog"), "300\n").unwrap();
+    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let first = wait_up(&dir);
+    let second = wait_status(&dir, "restarted by the watchdog", |s| {
+        s.pid != 0 && s.pid != first
+    })
+    .pid;
+    let restarted_ns = now_ns();
+    let last_ping: u128 = fs::read_to_string(sb.path("lastping"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let stop = history::parse_all(&fs::read_to_string(dir.join("supervise/history")).unwrap())
+        .into_iter()
+        .find(|e| matches!(e.event, Event::Stop { why: StopWhy::Watchdog, .. }))
+        .expect("a history record that says watchdog");
+    assert_eq!(
+        stop.event,
+        Event::Stop {
+            pid: first,
+            why: StopWhy::Watchdog
+        }
+    );
+    let stop_ns = {
+        let d = stop.time.to_system_time().duration_since(UNIX_EPOCH).unwrap();
+        d.as_nanos()
+    };
+    let deadline_ns = last_ping + 300_000_000;
+    let lag_ms = (stop_ns as i128 - deadline_ns as i128) as f64 / 1e6;
+    eprintln!(
+        "watchdog: stopped {lag_ms:.1} ms after the deadline (last ping + 300 ms); \
+         new run seen {:.1} ms after the deadline",
+        (restarted_ns as i128 - deadline_ns as i128) as f64 / 1e6
+    );
+    // The last ping is written just after the byte, so the deadline can only be a little later
+    // than computed here, never earlier.
+    assert!(lag_ms > -20.0, "stopped {lag_ms} ms before the watchdog deadline");
+    assert!(lag_ms < 1000.0, "stopped {lag_ms} ms after the deadline");
+    assert!(second != first);
+    drop(p);
+}
+
+#[test]
+fn deadman_takes_the_service_down_and_up_again() {
+    let sb = Sandbox::new("ops-deadman");
+    let beat = sb.path("heartbeat");
+    fs::write(&beat, "").unwrap();
+    let dir = sb.service("s", "echo start >> ../starts\nexec sleep 1000");
+    fs::write(dir.join("deadman"), format!("{}\n1\n", beat.display())).unwrap();
+    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let first = wait_up(&dir);
+    // No touch for a second: down, with a history record, still wanted up.
+    let st = wait_status(&dir, "down by the dead-man switch", |s| s.pid == 0);
+    assert_eq!(st.want, vigil_core::status::Want::Up);
+    assert!(events(&dir).contains(&Event::Stop {
+        pid: first,
+        why: StopWhy::Deadman
+    }));
+    assert!(info(&dir).is_some_and(|i| i.deadman.as_deref() == Some("stale")));
+    // Touched: up again.
+    fs::write(&beat, "beat").unwrap();
+    let second = wait_up(&dir);
+    assert_ne!(second, first);
+    // Stale again, then an admin says down: a touch brings nothing up.
+    wait_status(&dir, "down again", |s| s.pid == 0);
+    svc(&sb, &["-d"], &dir);
+    fs::write(&beat, "beat").unwrap();
+    wait_until(Duration::from_secs(5), "touch seen", || {
+        info(&dir).is_some_and(|i| i.deadman.as_deref() == Some("fresh"))
+    });
+    assert_eq!(read_status(&dir).unwrap().pid, 0, "admin's down wins");
+    assert_eq!(count_lines(&sb.path("starts")), 2);
+    drop(p);
+}
+
+#[test]
+fn limits_without_their_controller_are_refused_with_a_clear_message() {
+    let sb = Sandbox::new("ops-limits");
+    let Some(root) = sb.cgroup.clone() else {
+        eprintln!("SKIP: no writable cgroup2 hierarchy on this machine");
+        return;
+    };
+    let offered = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+    if offered.split_whitespace().any(|c| c == "pids") {
+        eprintln!("SKIP: the pids controller is available here; this test needs it missing");
+        return;
+    }
+    let dir = sb.service("s", "exec sleep 1000");
+    fs::write(dir.join("pids-max"), "10\n").unwrap();
+    fs::write(dir.join("memory-max"), "lots\n").unwrap();
+    let p = supervise(&sb, &dir, true);
+    wait_up(&dir);
+    let name = dir.display().to_string();
+    let err = wait_for(Duration::from_secs(5), "the warnings", || {
+        let e = fs::read_to_string(sb.path("supervise.err")).ok()?;
+        (e.lines().count() >= 2).then_some(e)
+    });
+    assert!(
+        err.contains(&format!(
+            "supervise: warning: unable to apply {name}/pids-max: the pids controller is not available"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "supervise: warning: unable to apply {name}/memory-max: not a number or max"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("lots"), "the knob's content is not echoed");
+    drop(p);
+}
