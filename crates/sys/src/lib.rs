@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod clock;
+pub mod detach;
 pub mod diag;
 pub mod envdir;
 pub mod exec;
