@@ -114,7 +114,7 @@ impl Supervisor {
         // Taken out of the environment at once: no child of ours sees it.
         let handover = process::take_env(vigil_core::scan::HANDOVER_ENV).is_some();
         // `supervise -d`: the caller's pipe, told once the lock is ours and supervise/ is set up.
-        let ready_pipe = process::take_env(detach::READY_FD_ENV)
+        let caller_pipe = process::take_env(detach::READY_FD_ENV)
             .and_then(|v| vigil_sys::detach::take_ready_pipe(&v));
         let signals = Signals::block(&[SIGCHLD, sig::TERM, sig::INT, sig::HUP])
             .map_err(|e| fatal(format!("unable to create pipe for {name}"), e))?;
@@ -191,7 +191,7 @@ impl Supervisor {
             &[s.control.as_fd(), ok.as_fd()],
         );
         s._ok = Some(ok);
-        if let Some(pipe) = ready_pipe
+        if let Some(pipe) = caller_pipe
             && let Err(e) = vigil_sys::detach::report_ready(pipe)
         {
             diag::warn(
