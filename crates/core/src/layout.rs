@@ -73,13 +73,16 @@ pub const KNOB_DEADMAN: &str = "deadman";
 pub const KNOB_MEMORY_MAX: &str = "memory-max";
 /// cgroup2 `pids.max` for the service's cgroup (a number, or `max`).
 pub const KNOB_PIDS_MAX: &str = "pids-max";
+/// A group name or number: its members may control the service (`svc`, `svok`, `svwait`) and
+/// read its state (`svstat`); without it only root may (daemontools' permissions).
+pub const KNOB_CONTROL_GROUP: &str = "control-group";
 
 /// Knobs whose presence is all that counts: their content is never read (a link to
 /// `/dev/null` is as good as an empty file).
 pub const PRESENCE_KNOBS: [&str; 2] = [KNOB_NO_SETSID, KNOB_NOTIFY_SOCKET];
 
 /// Every knob file supervise reads before a start of `./run`.
-pub const KNOBS: [&str; 14] = [
+pub const KNOBS: [&str; 15] = [
     KNOB_DOWN_SIGNAL,
     KNOB_TIMEOUT_KILL,
     KNOB_TIMEOUT_FINISH,
@@ -94,6 +97,7 @@ pub const KNOBS: [&str; 14] = [
     KNOB_DEADMAN,
     KNOB_MEMORY_MAX,
     KNOB_PIDS_MAX,
+    KNOB_CONTROL_GROUP,
 ];
 
 /// Which knob names one listing of the service directory showed. A service usually has none,
@@ -270,6 +274,22 @@ pub fn parse_cgroup_limit(text: &str, suffixes: bool) -> Option<&str> {
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(t)
 }
 
+/// The gid named by the content of `control-group`: a number as it is, a name through `lookup`
+/// (the group file's entry). The value itself is never part of the error.
+pub fn parse_control_group(
+    text: &str,
+    lookup: impl FnOnce(&[u8]) -> Option<u32>,
+) -> Result<u32, &'static str> {
+    let word = text.lines().next().unwrap_or_default().trim();
+    if word.is_empty() {
+        return Err("empty, want a group name or number");
+    }
+    if word.bytes().all(|b| b.is_ascii_digit()) {
+        return crate::account::parse_id(word.as_bytes()).ok_or("group number out of range");
+    }
+    lookup(word.as_bytes()).ok_or("unknown group")
+}
+
 fn restarts(count: u64, window_ms: u64) -> MaxRestarts {
     MaxRestarts {
         count: u32::try_from(count).unwrap_or(u32::MAX),
@@ -362,6 +382,27 @@ mod tests {
         assert_eq!(c.down_signal, 15);
         assert_eq!(c.timeout_kill, None);
         assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn control_group_is_a_number_or_a_known_name() {
+        let groups = b"root:x:0:\nops:x:1234:alice\n".as_slice();
+        let find = |n: &[u8]| crate::account::find_group(groups, n);
+        assert_eq!(parse_control_group("ops\n", find), Ok(1234));
+        assert_eq!(parse_control_group("  777 ", find), Ok(777));
+        assert_eq!(parse_control_group("0", find), Ok(0));
+        assert_eq!(
+            parse_control_group("nobody-here", find),
+            Err("unknown group")
+        );
+        assert!(parse_control_group("", find).is_err());
+        assert!(parse_control_group("\n\n", find).is_err());
+        assert!(parse_control_group("99999999999", find).is_err());
+        // A number is never looked up.
+        assert_eq!(
+            parse_control_group("5", |_| -> Option<u32> { panic!() }),
+            Ok(5)
+        );
     }
 
     #[test]

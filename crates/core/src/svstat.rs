@@ -35,6 +35,31 @@ pub fn render(dir: &str, st: &Status, now: Tai64n, down_file: bool) -> String {
     line
 }
 
+/// The knob files of a service directory as `svstat -l` shows them: one `knob NAME=VALUE`
+/// part per file (just `knob NAME` for a knob whose presence is all that counts, `knob NAME
+/// unreadable` when its content could not be read), comma separated; empty without knobs.
+/// `knobs` holds each present knob with its value, `None` when unreadable, in the order of
+/// [`crate::layout::KNOBS`].
+pub fn render_knobs(knobs: &[(&str, Option<String>)]) -> String {
+    let mut out = String::new();
+    for (name, value) in knobs {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str("knob ");
+        out.push_str(name);
+        match value {
+            None => out.push_str(" unreadable"),
+            Some(v) if v.is_empty() => {}
+            Some(v) => {
+                out.push('=');
+                out.push_str(v);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +102,19 @@ mod tests {
         assert_eq!(
             render("a", &st(7, false, Want::Once), now, false),
             "a: up (pid 7) 12 seconds"
+        );
+    }
+
+    #[test]
+    fn knob_parts() {
+        assert_eq!(render_knobs(&[]), "");
+        assert_eq!(
+            render_knobs(&[
+                ("down-signal", Some("QUIT".into())),
+                ("no-setsid", Some(String::new())),
+                ("control-group", None),
+            ]),
+            "knob down-signal=QUIT, knob no-setsid, knob control-group unreadable"
         );
     }
 

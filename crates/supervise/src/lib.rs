@@ -1,6 +1,7 @@
 //! supervise DIR — run DIR/run and keep it running as told through DIR/supervise/control.
 //!
-//! Usage: `supervise dir` (exactly one argument).
+//! Usage: `supervise dir` (exactly one argument), or `supervise -d dir`: make sure a supervise
+//! runs on dir, starting one detached from the caller when none does (see [`detach`]).
 //!
 //! Files: creates `DIR/supervise/` (0700) with `lock`, `control` and `ok` FIFOs and the 20-byte
 //! `status` (daemontools' 18 bytes + runit's 2). Reads the knob files described in
@@ -9,8 +10,12 @@
 //! Signals: SIGTERM and SIGINT mean `dx` (bring the service down, then exit); SIGHUP means `x`.
 //!
 //! Exit codes: 0 after `x` once the service is down; 100 usage; 111 when it cannot set up
-//! (another supervise holds the lock, no directory, no FIFO).
+//! (another supervise holds the lock, no directory, no FIFO). With `-d`: 0 once a supervise
+//! runs on dir (holding its lock), 111 with the reason otherwise.
 #![forbid(unsafe_code)]
+
+mod access;
+mod detach;
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
@@ -33,7 +38,7 @@ use vigil_sys::signals::{self, Signals};
 use vigil_sys::statedir::{FifoFound, StateDir};
 use vigil_sys::{children, fifo, files, poll, process, spawn};
 
-const PROG: &str = "supervise";
+pub(crate) const PROG: &str = "supervise";
 /// Bytes reserved for the info text (about 240 with every field set, more only with a long
 /// sd_notify STATUS=).
 const INFO_CAPACITY: usize = 384;
@@ -42,8 +47,10 @@ const NOTIFY_BATCH: usize = 64;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let [dir] = args.as_slice() else {
-        return diag::usage(PROG, "supervise dir");
+    let dir = match args.as_slice() {
+        [dir] => dir,
+        [opt, dir] if opt == "-d" => return detach::start(dir),
+        _ => return diag::usage(PROG, "supervise dir"),
     };
     match Supervisor::setup(dir) {
         Ok(mut s) => s.run(),
@@ -111,6 +118,9 @@ impl Supervisor {
         process::cloexec_inherited();
         // Taken out of the environment at once: no child of ours sees it.
         let handover = process::take_env(vigil_core::scan::HANDOVER_ENV).is_some();
+        // `supervise -d`: the caller's pipe, told once the lock is ours and supervise/ is set up.
+        let caller_pipe = process::take_env(detach::READY_FD_ENV)
+            .and_then(|v| vigil_sys::detach::take_ready_pipe(&v));
         let signals = Signals::block(&[signals::CHLD, sig::TERM, sig::INT, sig::HUP])
             .map_err(|e| fatal(format!("unable to create pipe for {name}"), e))?;
         std::env::set_current_dir(dir)
@@ -195,7 +205,25 @@ impl Supervisor {
         let ok = make_fifo(&s.state, &s.name, state::OK)
             .and_then(|()| s.state.open_fifo(state::OK, false))
             .map_err(|e| fatal(format!("unable to read {}/supervise/ok", s.name), e))?;
+        access::apply(
+            &s.state,
+            &s.name,
+            listed_knobs(),
+            &[s.control.as_fd(), ok.as_fd()],
+        );
         s._ok = Some(ok);
+        if let Some(pipe) = caller_pipe
+            && let Err(e) = vigil_sys::detach::report_ready(pipe)
+        {
+            diag::warn(
+                PROG,
+                &format!(
+                    "unable to report ready for {}: {}",
+                    s.name,
+                    diag::reason(&e)
+                ),
+            );
+        }
         Ok(s)
     }
 
@@ -469,6 +497,14 @@ impl Supervisor {
             .flatten();
         self.watch_deadman(&deadman);
         self.apply_limits(present);
+        if let Some(ok) = &self._ok {
+            access::apply(
+                &self.state,
+                &self.name,
+                present,
+                &[self.control.as_fd(), ok.as_fd()],
+            );
+        }
         self.ready_pipe = None;
         self.notify_status.clear();
         self.notify_refusal_told = false;

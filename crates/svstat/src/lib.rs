@@ -16,7 +16,9 @@
 //!   spaces and the rich status: `ready S seconds` or `not ready`, `started S seconds ago`,
 //!   `last exit code N` / `last exit signal NAME` / `last start failed`, `starts N`,
 //!   `quick deaths N`, `restart delay N ms`, `finish running (pid N)`, `failed`,
-//!   `status TEXT` — each only when it applies, comma separated.
+//!   `status TEXT`, then `knob NAME=VALUE` for each knob file present (`knob NAME` for
+//!   `no-setsid` and `notify-socket`, `knob NAME unreadable`) — each only when it applies,
+//!   comma separated.
 //! - `--json`: one JSON object per directory per line instead; fields in [`report`].
 //! - `-H N`: the last N records of `supervise/history` (starts and exits of `./run`), each on a
 //!   line of its own after the directory's line, indented by two spaces, with its TAI64N label
@@ -37,7 +39,7 @@ use report::Report;
 use vigil_core::info::Info;
 use vigil_core::layout;
 use vigil_core::status::Status;
-use vigil_sys::{clock, diag, fifo};
+use vigil_sys::{clock, diag, fifo, files};
 
 const ENXIO: i32 = 6;
 const ENOENT: i32 = 2;
@@ -189,8 +191,29 @@ fn gather(dir: &OsString, name: String, rich: bool) -> Report {
         let knob = |k| fifo::exists_at(&base, k).unwrap_or(false);
         r.readiness = knob(layout::KNOB_NOTIFICATION_FD) || knob(layout::KNOB_NOTIFY_SOCKET);
         r.info = read_info(&base);
+        r.knobs = Some(read_knobs(dir, &base));
     }
     r
+}
+
+/// The knob files present in `dir`, each with its value: the trimmed first line, read as
+/// supervise reads it (never another user's file through a link), `None` when unreadable;
+/// presence-only knobs are not read.
+fn read_knobs(dir: &OsString, base: &std::os::fd::OwnedFd) -> Vec<(&'static str, Option<String>)> {
+    layout::KNOBS
+        .iter()
+        .filter(|k| fifo::exists_at(base, k).unwrap_or(false))
+        .map(|&k| {
+            if layout::PRESENCE_KNOBS.contains(&k) {
+                return (k, Some(String::new()));
+            }
+            let path = std::path::Path::new(dir).join(k);
+            let value = path
+                .to_str()
+                .and_then(|p| files::read_knob(p).ok().flatten());
+            (k, value)
+        })
+        .collect()
 }
 
 /// `supervise/info` when present and parseable.

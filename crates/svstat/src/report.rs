@@ -32,6 +32,7 @@
 //! | `failed` | supervise gave up restarting (max-restarts, finish exit 125) |
 //! | `finish_pid` | pid of `./finish` while it runs, else `null` |
 //! | `notify_status` | last sd_notify `STATUS=` text, `null` when none |
+//! | `knobs` | the knob files present in the directory (supervise(8), vigil-servicedir(5)) as an object, name to trimmed first line (`""` for the presence-only `no-setsid` and `notify-socket`, `null` when unreadable); `{}` when there are none; `null` when the status could not be read |
 
 use vigil_core::control::sig;
 use vigil_core::info::{ExitKindText, Info};
@@ -52,6 +53,8 @@ pub struct Report {
     pub info: Option<Info>,
     /// `notification-fd` or `notify-socket` exists.
     pub readiness: bool,
+    /// The knob files present, with their values (`None`: unreadable); `None` when not looked at.
+    pub knobs: Option<Vec<(&'static str, Option<String>)>>,
 }
 
 impl Report {
@@ -108,6 +111,10 @@ impl Report {
         }
         if !info.notify_status.is_empty() {
             parts.push(format!("status {}", info.notify_status));
+        }
+        let knobs = vigil_core::svstat::render_knobs(self.knobs.as_deref().unwrap_or_default());
+        if !knobs.is_empty() {
+            parts.push(knobs);
         }
         Some(format!("  {}", parts.join(", ")))
     }
@@ -186,6 +193,21 @@ impl Report {
             info.map(|i| i.notify_status.as_str())
                 .filter(|s| !s.is_empty()),
         );
+        o.key("knobs");
+        match &self.knobs {
+            None => o.text.push_str("null"),
+            Some(knobs) => {
+                let mut inner = Obj::default();
+                for (name, value) in knobs {
+                    inner.str(name, value.as_deref());
+                }
+                o.text.push_str(&if knobs.is_empty() {
+                    "{}".to_owned()
+                } else {
+                    inner.finish()
+                });
+            }
+        }
         o.finish()
     }
 }
@@ -286,7 +308,31 @@ mod tests {
                 ..Info::default()
             }),
             readiness: true,
+            knobs: None,
         }
+    }
+
+    #[test]
+    fn knobs_shown() {
+        let now = Tai64n::from_unix(1005, 0);
+        let mut r = running();
+        r.knobs = Some(vec![]);
+        assert!(r.json(now).ends_with(r#""knobs":{}}"#));
+        r.knobs = Some(vec![
+            ("down-signal", Some("QUIT".into())),
+            ("no-setsid", Some(String::new())),
+            ("control-group", None),
+        ]);
+        assert!(
+            r.json(now).ends_with(
+                r#""knobs":{"down-signal":"QUIT","no-setsid":"","control-group":null}}"#
+            ),
+            "{}",
+            r.json(now)
+        );
+        assert!(r.details(now).unwrap().ends_with(
+            ", failed, knob down-signal=QUIT, knob no-setsid, knob control-group unreadable"
+        ));
     }
 
     #[test]
@@ -315,7 +361,7 @@ mod tests {
             "{j}"
         );
         assert!(
-            j.ends_with(r#""failed":true,"finish_pid":null,"notify_status":null}"#),
+            j.ends_with(r#""failed":true,"finish_pid":null,"notify_status":null,"knobs":null}"#),
             "{j}"
         );
         let none = Report {

@@ -7,6 +7,7 @@ pub mod account;
 pub mod cgroup;
 pub mod children;
 pub mod clock;
+pub mod detach;
 pub mod diag;
 pub mod envdir;
 pub mod exec;

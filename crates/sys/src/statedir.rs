@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
@@ -83,6 +83,56 @@ impl StateDir {
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & 0o7755))?;
         }
         Ok(StateDir { fd })
+    }
+
+    /// Gives the group `group` the access a client needs (the `control-group` knob), or, with
+    /// `None`, takes back what an earlier delegation gave: the directory, and the FIFOs given as
+    /// open descriptors (`control`, `ok`). Only descriptors are changed (`fchown`, `fchmod`),
+    /// never a path that could have been swapped for a link.
+    ///
+    /// What the clients open, and so what the group gets: `svc` opens `control` for writing,
+    /// `svok`, `svstat` and `svwait` open `ok` for writing (ENXIO: no supervise); `svstat` and
+    /// `svwait` read `status` and `info`, and `svwait` puts an inotify watch on the directory
+    /// (which needs read permission on it). So: the directory `0750`, `control` and `ok` `0620`,
+    /// all with group `group`. The files stay `0644` as daemontools makes `status`: the
+    /// directory is what keeps others out. `lock` is never opened by a client and stays `0600`.
+    ///
+    /// Restoring (`None`) happens only when `control` shows a delegation (group permission, or a
+    /// group other than ours): the directory goes back to `0700` and everything to our group.
+    /// Returns whether anything was changed.
+    pub fn set_access(&self, group: Option<u32>, fifos: &[BorrowedFd<'_>]) -> io::Result<bool> {
+        let own_gid = rustix::process::getegid().as_raw();
+        let (gid, dir_mode, fifo_mode) = match group {
+            Some(g) => (g, 0o750, 0o620),
+            None => {
+                let delegated = match fifos.first() {
+                    Some(fd) => {
+                        let st = rustix::fs::fstat(fd)?;
+                        st.st_gid != own_gid || st.st_mode & 0o070 != 0
+                    }
+                    None => false,
+                };
+                if !delegated {
+                    return Ok(false);
+                }
+                (own_gid, 0o700, 0o600)
+            }
+        };
+        let mut changed = false;
+        let targets = std::iter::once((self.fd.as_fd(), dir_mode))
+            .chain(fifos.iter().map(|fd| (*fd, fifo_mode)));
+        for (fd, mode) in targets {
+            let st = rustix::fs::fstat(fd)?;
+            if st.st_gid != gid {
+                rustix::fs::fchown(fd, None, Some(rustix::process::Gid::from_raw(gid)))?;
+                changed = true;
+            }
+            if st.st_mode & 0o7777 != mode {
+                rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))?;
+                changed = true;
+            }
+        }
+        Ok(changed)
     }
 
     /// Takes `flock(LOCK_EX|LOCK_NB)` on `name` (created 0600 if missing, never through a
@@ -379,6 +429,30 @@ mod tests {
         s.append_bounded(&mut held, "history", "history.new", b"e\n", 100, last)
             .unwrap();
         assert_eq!(std::fs::read_to_string(d.join("history")).unwrap(), "xxe\n");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn access_is_given_to_a_group_and_taken_back() {
+        use std::os::unix::fs::MetadataExt;
+        let d = temp("access");
+        let s = open_in(&d);
+        s.fifo("control", 0o600).unwrap();
+        let control = s.open_fifo("control", false).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+        let gid = |p: &std::path::Path| std::fs::metadata(p).unwrap().gid();
+        let own = rustix::process::getegid().as_raw();
+        // Nothing delegated: nothing changes.
+        assert!(!s.set_access(None, &[control.as_fd()]).unwrap());
+        // Our own group always works (root or not).
+        assert!(s.set_access(Some(own), &[control.as_fd()]).unwrap());
+        assert_eq!(mode(&d), 0o750);
+        assert_eq!(mode(&d.join("control")), 0o620);
+        assert!(!s.set_access(Some(own), &[control.as_fd()]).unwrap());
+        assert!(s.set_access(None, &[control.as_fd()]).unwrap());
+        assert_eq!(mode(&d), 0o700);
+        assert_eq!(mode(&d.join("control")), 0o600);
+        assert_eq!(gid(&d.join("control")), own);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
