@@ -26,12 +26,16 @@
 //! | `adopted` | 1 when the running `./run` was started by an earlier supervise and adopted |
 //! | `run_start` | start time of `./run` in clock ticks since boot (`/proc/PID/stat` field 22) |
 //! | `boot_id` | `/proc/sys/kernel/random/boot_id` when `run_start` was taken |
+//! | `stopping` | why a stop is under way: `down`, `watchdog`, `deadman`, `leftovers`; empty |
+//! | `tracked` | 1 when the main process is a daemon `./run` left behind when it exited 0 |
+//! | `deadman` | `fresh` or `stale` with a `deadman` knob, empty without |
+//! | `cgroup` | the service's cgroup directory, empty without one |
 //!
 //! `pid`, `run_start` and `boot_id` together name one process for good: a supervise that starts
 //! after its predecessor was killed adopts the `./run` they describe only if all three still
 //! match (a bare pid may have been reused).
 
-use crate::machine::{ExitKind, Record};
+use crate::machine::{ExitKind, Record, StopReason};
 use crate::status::{RunState, Status, Want};
 use crate::tai::Tai64n;
 
@@ -55,6 +59,10 @@ pub struct Info {
     pub adopted: bool,
     pub run_start: Option<u64>,
     pub boot_id: String,
+    pub stopping: Option<StopReason>,
+    pub tracked: bool,
+    pub deadman: Option<String>,
+    pub cgroup: String,
 }
 
 /// How `./run` last ended, as `info` records it (adoption can leave it unknown).
@@ -91,6 +99,10 @@ impl Info {
             adopted: self.adopted,
             run_start: self.run_start,
             boot_id: &self.boot_id,
+            stopping: self.stopping,
+            tracked: self.tracked,
+            deadman: self.deadman.as_deref(),
+            cgroup: &self.cgroup,
         }
     }
 
@@ -141,6 +153,10 @@ impl Info {
                 "adopted" => info.adopted = v == "1",
                 "run_start" => info.run_start = v.parse().ok(),
                 "boot_id" => info.boot_id = v.to_owned(),
+                "stopping" => info.stopping = StopReason::from_name(v),
+                "tracked" => info.tracked = v == "1",
+                "deadman" => info.deadman = (!v.is_empty()).then(|| v.to_owned()),
+                "cgroup" => info.cgroup = v.to_owned(),
                 _ => {}
             }
         }
@@ -169,6 +185,10 @@ pub struct InfoView<'a> {
     pub adopted: bool,
     pub run_start: Option<u64>,
     pub boot_id: &'a str,
+    pub stopping: Option<StopReason>,
+    pub tracked: bool,
+    pub deadman: Option<&'a str>,
+    pub cgroup: &'a str,
 }
 
 /// Appends `n` in decimal.
@@ -233,6 +253,10 @@ impl<'a> InfoView<'a> {
             adopted: rec.adopted,
             run_start: None,
             boot_id: "",
+            stopping: rec.stopping,
+            tracked: rec.tracked,
+            deadman: None,
+            cgroup: "",
         }
     }
 
@@ -308,6 +332,14 @@ impl<'a> InfoView<'a> {
         }
         out.push_str("\nboot_id=");
         out.push_str(self.boot_id);
+        out.push_str("\nstopping=");
+        out.push_str(self.stopping.map_or("", StopReason::name));
+        out.push_str("\ntracked=");
+        out.push_str(flag(self.tracked));
+        out.push_str("\ndeadman=");
+        out.push_str(self.deadman.unwrap_or(""));
+        out.push_str("\ncgroup=");
+        out.push_str(self.cgroup);
         out.push('\n');
     }
 }

@@ -41,7 +41,7 @@ use vigil_sys::{children, fifo, files, poll, process, spawn};
 pub(crate) const PROG: &str = "supervise";
 /// Bytes reserved for the info text (about 240 with every field set, more only with a long
 /// sd_notify STATUS=).
-const INFO_CAPACITY: usize = 384;
+const INFO_CAPACITY: usize = 512;
 /// The most sd_notify datagrams read at one wakeup.
 const NOTIFY_BATCH: usize = 64;
 
@@ -883,6 +883,16 @@ impl Supervisor {
             self.machine.finish_pid(),
             &self.notify_status,
         );
+        info.deadman = self.machine.config().deadman.map(|_| {
+            if self.machine.record().deadman_stale {
+                "stale"
+            } else {
+                "fresh"
+            }
+        });
+        if let Some(c) = &self.cgroup {
+            info.cgroup = c.cg.path().to_str().unwrap_or_default();
+        }
         if let Some((pid, ticks)) = self.run_identity.filter(|(p, _)| *p == info.pid) {
             debug_assert_eq!(pid, info.pid);
             info.run_start = Some(ticks);
@@ -973,6 +983,9 @@ fn listed_knobs() -> KnobSet {
 fn knob_value(knob: &str) -> std::io::Result<Option<String>> {
     if layout::PRESENCE_KNOBS.contains(&knob) {
         return Ok(files::exists(Path::new(knob))?.then(String::new));
+    }
+    if knob == layout::KNOB_DEADMAN {
+        return files::read_knob_lines(knob);
     }
     files::read_knob(knob)
 }

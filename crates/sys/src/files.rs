@@ -93,6 +93,12 @@ const KNOB_MAX: u64 = 4096;
 /// open follows the link and the check compares what was opened with what the name is now, so
 /// swapping the link in between gains nothing.
 pub fn read_knob(name: &str) -> io::Result<Option<String>> {
+    read_knob_with(name, |text| {
+        text.lines().next().unwrap_or("").trim().to_owned()
+    })
+}
+
+fn read_knob_with(name: &str, take: impl Fn(&str) -> String) -> io::Result<Option<String>> {
     use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
     let fd = match rustix::fs::openat(
         CWD,
@@ -122,8 +128,12 @@ pub fn read_knob(name: &str) -> io::Result<Option<String>> {
         &mut std::io::Read::take(fs::File::from(fd), KNOB_MAX),
         &mut bytes,
     )?;
-    let text = String::from_utf8_lossy(&bytes);
-    Ok(Some(text.lines().next().unwrap_or("").trim().to_owned()))
+    Ok(Some(take(&String::from_utf8_lossy(&bytes))))
+}
+
+/// [`read_knob`] for a knob of several lines: the whole content, trimmed, with the same checks.
+pub fn read_knob_lines(name: &str) -> io::Result<Option<String>> {
+    read_knob_with(name, |text| text.trim().to_owned())
 }
 
 /// Takes `flock(LOCK_EX|LOCK_NB)` on `path` (created 0600 if missing). The lock lives as long
