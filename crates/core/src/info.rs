@@ -385,6 +385,10 @@ mod tests {
             adopted: true,
             run_start: Some(123_456),
             boot_id: "2f0c1a8e-0000-4000-8000-000000000000".into(),
+            stopping: Some(StopReason::Watchdog),
+            tracked: true,
+            deadman: Some("stale".into()),
+            cgroup: "/sys/fs/cgroup/vigil/web.2051.77".into(),
         };
         let text = info.render();
         assert!(text.starts_with("version=1\nstate=run\npid=77\nwant=once\n"));
