@@ -111,6 +111,12 @@ fn down_leaves_nothing(cgroup: bool) {
                 "pid {pid} in the service's cgroup"
             );
         }
+        let n = procs.lines().count();
+        let (code, json, _) = run_output(sb.command(bin("svstat")).arg("--json").arg(&dir));
+        assert_eq!(code, 0);
+        assert!(json.contains(&format!("\"processes\":{n},")), "{json}");
+        let (_, long, _) = run_output(sb.command(bin("svstat")).arg("-l").arg(&dir));
+        assert!(long.contains(&format!("processes {n}")), "{long}");
     }
     let start = Instant::now();
     svc(&sb, &["-d"], &dir);

@@ -192,6 +192,16 @@ fn gather(dir: &OsString, name: String, rich: bool) -> Report {
         r.readiness = knob(layout::KNOB_NOTIFICATION_FD) || knob(layout::KNOB_NOTIFY_SOCKET);
         r.info = read_info(&base);
         r.knobs = Some(read_knobs(dir, &base));
+        if let Some(path) = r
+            .info
+            .as_ref()
+            .map(|i| i.cgroup.as_str())
+            .filter(|p| !p.is_empty())
+        {
+            let (processes, memory) = vigil_sys::cgroup::usage(std::path::Path::new(path));
+            r.processes = processes;
+            r.memory_bytes = memory;
+        }
     }
     r
 }

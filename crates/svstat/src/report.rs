@@ -29,6 +29,11 @@
 //! | `starts` | starts of `./run` since supervise began |
 //! | `quick_deaths` | consecutive runs that died soon after starting |
 //! | `delay_ms` | wait before the next automatic start, `null` when none is pending |
+//! | `stopping` | why supervise is stopping the run: `"down"`, `"watchdog"`, `"deadman"`, `"leftovers"`; `null` when no stop is under way |
+//! | `tracked` | the main process is a daemon `./run` left behind when it exited 0 |
+//! | `deadman` | `"fresh"` or `"stale"` with a `deadman` knob, else `null` |
+//! | `processes` | processes in the service's cgroup, `null` without one |
+//! | `memory_bytes` | memory the service's cgroup uses (`memory.current`), `null` without the memory controller |
 //! | `failed` | supervise gave up restarting (max-restarts, finish exit 125) |
 //! | `finish_pid` | pid of `./finish` while it runs, else `null` |
 //! | `notify_status` | last sd_notify `STATUS=` text, `null` when none |
@@ -55,6 +60,9 @@ pub struct Report {
     pub readiness: bool,
     /// The knob files present, with their values (`None`: unreadable); `None` when not looked at.
     pub knobs: Option<Vec<(&'static str, Option<String>)>>,
+    /// Processes in the service's cgroup and the memory it uses, when it has one.
+    pub processes: Option<usize>,
+    pub memory_bytes: Option<u64>,
 }
 
 impl Report {
@@ -105,6 +113,21 @@ impl Report {
         }
         if info.finish_pid != 0 {
             parts.push(format!("finish running (pid {})", info.finish_pid));
+        }
+        if let Some(why) = info.stopping {
+            parts.push(format!("stopping ({})", why.name()));
+        }
+        if info.tracked {
+            parts.push("tracking the daemon run left".to_owned());
+        }
+        if let Some(d) = &info.deadman {
+            parts.push(format!("deadman {d}"));
+        }
+        if let Some(n) = self.processes {
+            parts.push(format!("processes {n}"));
+        }
+        if let Some(b) = self.memory_bytes {
+            parts.push(format!("memory {b} bytes"));
         }
         if info.failed {
             parts.push("failed".to_owned());
@@ -182,6 +205,11 @@ impl Report {
             "delay_ms",
             info.and_then(|i| i.delay_ms).map(|d| d.to_string()),
         );
+        o.str("stopping", info.and_then(|i| i.stopping).map(|r| r.name()));
+        o.raw("tracked", info.and_then(|i| flag(i.tracked)));
+        o.str("deadman", info.and_then(|i| i.deadman.as_deref()));
+        o.raw("processes", self.processes.map(|n| n.to_string()));
+        o.raw("memory_bytes", self.memory_bytes.map(|n| n.to_string()));
         o.raw("failed", info.and_then(|i| flag(i.failed)));
         o.raw(
             "finish_pid",

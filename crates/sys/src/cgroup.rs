@@ -277,6 +277,28 @@ impl ServiceCgroup {
     }
 }
 
+/// How many processes the cgroup directory `path` holds and how much memory it uses (each
+/// `None` when it cannot be read, or without the memory controller), for readers such as svstat
+/// that know the path from `supervise/info`. Only files named by the cgroup2 interface inside
+/// `path` are read, and only when `path` is on a cgroup2 file system.
+pub fn usage(path: &Path) -> (Option<usize>, Option<u64>) {
+    let on_cgroup2 = rustix::fs::statfs(path)
+        .is_ok_and(|fs| u64::try_from(fs.f_type).ok() == Some(CGROUP2_SUPER_MAGIC));
+    if !on_cgroup2 {
+        return (None, None);
+    }
+    let Ok(dir) = open_dir(rustix::fs::CWD, path) else {
+        return (None, None);
+    };
+    let count = read_at(&dir, names::PROCS)
+        .ok()
+        .map(|b| names::parse_procs(&b).len());
+    let memory = read_at(&dir, names::MEMORY_CURRENT)
+        .ok()
+        .and_then(|b| names::parse_number(&b));
+    (count, memory)
+}
+
 /// `cgroup.events` held open: poll [`Events::as_fd`] for `POLLPRI` (revents `PRI|ERR`) to learn
 /// of a change, then call [`Events::populated`], which also re-arms the notification.
 #[derive(Debug)]
