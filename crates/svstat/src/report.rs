@@ -337,6 +337,8 @@ mod tests {
             }),
             readiness: true,
             knobs: None,
+            processes: None,
+            memory_bytes: None,
         }
     }
 
