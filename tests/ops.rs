@@ -388,3 +388,39 @@ fn limits_without_their_controller_are_refused_with_a_clear_message() {
     assert!(!err.contains("lots"), "the knob's content is not echoed");
     drop(p);
 }
+
+#[test]
+fn bad_values_of_the_new_knobs_are_warned_about_by_name_and_the_service_runs() {
+    let sb = Sandbox::new("ops-badknobs");
+    let dir = sb.service("s", "exec sleep 1000");
+    fs::write(dir.join("stop-sequence"), "TERM secret KILL\n").unwrap();
+    fs::write(dir.join("timeout-watchdog"), "soon\n").unwrap();
+    fs::write(dir.join("deadman"), "relative/path\n10\n").unwrap();
+    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    wait_up(&dir);
+    let name = dir.display().to_string();
+    let err = wait_for(Duration::from_secs(5), "three warnings", || {
+        let e = fs::read_to_string(sb.path("supervise.err")).ok()?;
+        (e.lines().count() >= 3).then_some(e)
+    });
+    for (knob, why) in [
+        ("stop-sequence", "want SIGNAL MS SIGNAL MS ... SIGNAL, at most 8 signals"),
+        ("timeout-watchdog", "not a number"),
+        (
+            "deadman",
+            "want a line with an absolute path and a line with seconds",
+        ),
+    ] {
+        assert!(
+            err.contains(&format!("supervise: warning: unable to parse {name}/{knob}: {why}\n")),
+            "{err}"
+        );
+    }
+    for secret in ["secret", "soon", "relative"] {
+        assert!(!err.contains(secret), "a knob's content is never echoed: {err}");
+    }
+    // The defaults apply: down with TERM, no watchdog, no dead-man switch.
+    svc(&sb, &["-d"], &dir);
+    wait_down(&dir);
+    drop(p);
+}
