@@ -13,6 +13,7 @@ pub mod files;
 pub mod inotify;
 pub mod limits;
 pub mod lock;
+pub mod logdir;
 pub mod logio;
 pub mod notify;
 pub mod poll;
