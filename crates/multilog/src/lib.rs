@@ -22,14 +22,13 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use vigil_core::multilog::{Config, Effect, Engine, Script, Stamp, TimeZone, fnv1a, recover};
 use vigil_sys::clock::Clock;
 use vigil_sys::diag::{self, EXIT_TEMP, EXIT_USAGE};
-use vigil_sys::logdir::{self, Failure, Logdir};
+use vigil_sys::logdir::{Failure, Logdir, StatusFile};
 use vigil_sys::logio::{self, Input, LogSignal, LogSignals};
 
 const PROG: &str = "multilog";
@@ -64,7 +63,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     let mut status_files = Vec::with_capacity(script.status_files.len());
     for name in &script.status_files {
-        match logdir::open_status_file(name) {
+        match StatusFile::open(name) {
             Ok(f) => status_files.push(f),
             Err(e) => {
                 let name = String::from_utf8_lossy(name);
@@ -144,7 +143,7 @@ fn warn_pausing(f: &Failure) {
 struct Logger {
     engine: Engine,
     dirs: Vec<Logdir>,
-    status_files: Vec<File>,
+    status_files: Vec<StatusFile>,
     input: Input,
     signals: LogSignals,
     clock: Clock,
@@ -183,9 +182,14 @@ impl Logger {
                         PROG,
                         &format!("unable to poll, pausing: {}", diag::reason(&e)),
                     );
-                    self.engine.input_failed(self.clock.now());
-                    // Without poll, the pause is a poll on no descriptor at all.
-                    let _ = vigil_sys::poll::wait(&[], &mut [], Some(vigil_core::multilog::RETRY));
+                    let now = self.clock.now();
+                    self.engine.input_failed(now);
+                    // Without a working poll, wait out the pause on no descriptor at all.
+                    let pause = self
+                        .engine
+                        .next_deadline()
+                        .map(|d| d.saturating_sub(now.mono));
+                    let _ = vigil_sys::poll::wait(&[], &mut [], pause);
                 }
             }
             self.engine.timer(self.clock.now());
@@ -223,7 +227,7 @@ impl Logger {
             }
             Effect::Status { file, record } => {
                 if let Some(f) = self.status_files.get(*file) {
-                    let _ = logdir::write_status(f, record);
+                    let _ = f.write(record);
                 }
                 None
             }

@@ -458,16 +458,22 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Opens (creating, not truncating) a `=file` status file.
-pub fn open_status_file(path: &[u8]) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(Path::new(OsStr::from_bytes(path)))
-}
+/// A `=file` status file: the first 1000 bytes of the last selected line, rewritten in place.
+pub struct StatusFile(File);
 
-/// Writes a status record at offset 0; a failure is left to the caller to ignore.
-pub fn write_status(file: &File, record: &[u8]) -> io::Result<()> {
-    file.write_all_at(record, 0)
+impl StatusFile {
+    /// Opens (creating, not truncating) the file.
+    pub fn open(path: &[u8]) -> io::Result<StatusFile> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(Path::new(OsStr::from_bytes(path)))
+            .map(StatusFile)
+    }
+
+    /// Writes a record at offset 0.
+    pub fn write(&self, record: &[u8]) -> io::Result<()> {
+        self.0.write_all_at(record, 0)
+    }
 }

@@ -1,5 +1,6 @@
-//! Input/output for the logger (multilog): looking at the input pipe without emptying it,
-//! taking out exactly what was written, the processor's fds 4 and 5, one-write diagnostics.
+//! Input/output for the logger (multilog): its [`Input`] (looking at the input pipe without
+//! emptying it, taking out exactly what was written), its signals and poll, the processor's
+//! fds 4 and 5, one-write diagnostics. The log directories are [`crate::logdir`]'s.
 //!
 //! The point of [`PipePeek`] is the no-loss guarantee: data leaves the input pipe only after
 //! the logger has written it, so a logger killed at any moment leaves everything it had not
