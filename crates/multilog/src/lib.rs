@@ -281,9 +281,15 @@ impl Logger {
                 .map(|f| (f, effect.clone())),
             Effect::Exit => return Done::Exit,
         };
-        if let Some((failure, again)) = retry {
-            warn_pausing(&failure);
-            self.engine.failed(again, self.clock.now());
+        match (retry, effect) {
+            (Some((failure, again)), _) => {
+                warn_pausing(&failure);
+                self.engine.failed(again, self.clock.now());
+            }
+            (None, Effect::Append { bytes, .. } | Effect::Stdout(bytes)) => {
+                self.engine.recycle(bytes);
+            }
+            _ => {}
         }
         Done::Next
     }

@@ -147,6 +147,8 @@ pub struct Engine {
     last_len: usize,
     /// `Close`/`Exit` handed out: nothing more happens.
     closing: bool,
+    /// Buffers of performed appends, to build the next batches in (no allocation per batch).
+    spare: Vec<Vec<u8>>,
 }
 
 impl Engine {
@@ -187,6 +189,7 @@ impl Engine {
             look_at: None,
             last_len: 0,
             closing: false,
+            spare: Vec::new(),
         };
         let due: Vec<usize> = (0..e.dirs.len())
             .filter(|&i| e.dirs.get(i).is_some_and(Dir::near_full))
@@ -204,6 +207,14 @@ impl Engine {
             self.paused_until = None;
         }
         self.effects.pop_front()
+    }
+
+    /// The bytes of a performed `Append` or `Stdout`, given back for reuse (optional).
+    pub fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.spare.len() <= self.dirs.len() {
+            bytes.clear();
+            self.spare.push(bytes);
+        }
     }
 
     /// `effect` failed (an `Append` with only its unwritten bytes): it is handed out again
@@ -554,13 +565,14 @@ impl Engine {
                 let record = record(Phase::Writing, start);
                 self.effects.push_back(Effect::Journal { dir, record });
             }
-            let bytes = std::mem::take(&mut d.out);
+            let bytes = std::mem::replace(&mut d.out, self.spare.pop().unwrap_or_default());
             d.bytes = d.bytes.saturating_add(bytes.len() as u64);
             self.effects.push_back(Effect::Append { dir, bytes });
             written.push((dir, start));
         }
         if !self.stdout_out.is_empty() {
-            let bytes = std::mem::take(&mut self.stdout_out);
+            let spare = self.spare.pop().unwrap_or_default();
+            let bytes = std::mem::replace(&mut self.stdout_out, spare);
             self.effects.push_back(Effect::Stdout(bytes));
         }
         self.buf.drain(..used.min(self.buf.len()));
