@@ -1,9 +1,14 @@
 //! multilog's decisions, with no I/O: the script language, `*` patterns, which actions a line
-//! reaches, the logger's journal record, and human dates (UTC arithmetic and TZif zones) for the
-//! `T` stamp and `tai64nlocal`.
+//! reaches, the logger's journal record, human dates (UTC arithmetic and TZif zones) for the
+//! `T` stamp and `tai64nlocal`, and the line/rotation [`Engine`] that puts them together.
 //!
-//! The program feeds lines and times in and writes what comes back; every rule about what
-//! gets logged where is tested here.
+//! The program feeds bytes, signals and times in and performs the effects that come back;
+//! every rule about what gets logged where, and when a file rotates, is tested here and in
+//! `multilog/engine/tests.rs`.
+
+mod engine;
+
+pub use engine::{Config, Effect, Engine, PARTIAL_WAIT_MAX, RETRY, archives_to_remove, recover};
 
 /// Smallest, largest and default `sSIZE` (daemontools' limits).
 pub const MIN_SIZE: u32 = 4096;

@@ -17,6 +17,7 @@ pub mod filewatch;
 pub mod inotify;
 pub mod limits;
 pub mod lock;
+pub mod logdir;
 pub mod logio;
 pub mod notify;
 pub mod poll;

@@ -1,5 +1,6 @@
-//! Input/output for the logger (multilog): looking at the input pipe without emptying it,
-//! taking out exactly what was written, the processor's fds 4 and 5, one-write diagnostics.
+//! Input/output for the logger (multilog): its [`Input`] (looking at the input pipe without
+//! emptying it, taking out exactly what was written), its signals and poll, the processor's
+//! fds 4 and 5, one-write diagnostics. The log directories are [`crate::logdir`]'s.
 //!
 //! The point of [`PipePeek`] is the no-loss guarantee: data leaves the input pipe only after
 //! the logger has written it, so a logger killed at any moment leaves everything it had not
@@ -19,11 +20,6 @@ use rustix::pipe::{
     PipeFlags, SpliceFlags, fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, tee,
 };
 
-/// The errno inside an I/O error, 0 when there is none.
-pub fn errno_of(e: &io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(0)
-}
-
 /// One diagnostic line, one `write(2)` (see [`crate::diag::line`]).
 pub use crate::diag::line as say;
 
@@ -42,7 +38,7 @@ pub fn write_fd(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
 }
 
 /// True when the fd is a pipe (or FIFO).
-pub fn is_pipe(fd: BorrowedFd<'_>) -> bool {
+fn is_pipe(fd: BorrowedFd<'_>) -> bool {
     rustix::fs::fstat(fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo)
 }
 
@@ -102,25 +98,29 @@ impl PipePeek {
     }
 
     /// Takes exactly `n` bytes out of the input pipe (they were looked at and are written).
-    pub fn consume(&mut self, input: BorrowedFd<'_>, mut n: usize) -> io::Result<()> {
-        while n > 0 {
+    /// `Err` says how many were taken before the failure.
+    pub fn consume(&mut self, input: BorrowedFd<'_>, n: usize) -> Result<(), (usize, io::Error)> {
+        let mut left = n;
+        let taken = |left: usize| n.saturating_sub(left);
+        while left > 0 {
             let spliced = match &self.devnull {
-                Some(null) => splice(input, None, null, None, n, SpliceFlags::empty()),
+                Some(null) => splice(input, None, null, None, left, SpliceFlags::empty()),
                 None => Err(rustix::io::Errno::INVAL),
             };
+            let eof = || (taken(left), io::Error::from(io::ErrorKind::UnexpectedEof));
             match spliced {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                Ok(k) => n = n.saturating_sub(k),
+                Ok(0) => return Err(eof()),
+                Ok(k) => left = left.saturating_sub(k),
                 Err(rustix::io::Errno::INTR) => {}
                 Err(_) => {
                     // No splice to /dev/null here: read into a scratch buffer instead.
                     self.devnull = None;
-                    self.scratch.resize(n.min(65536), 0);
+                    self.scratch.resize(left.min(65536), 0);
                     match rustix::io::read(input, &mut self.scratch[..]) {
-                        Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                        Ok(k) => n = n.saturating_sub(k),
+                        Ok(0) => return Err(eof()),
+                        Ok(k) => left = left.saturating_sub(k),
                         Err(rustix::io::Errno::INTR) => {}
-                        Err(e) => return Err(e.into()),
+                        Err(e) => return Err((taken(left), e.into())),
                     }
                 }
             }
@@ -130,13 +130,118 @@ impl PipePeek {
 }
 
 /// Plain `read(2)`, retrying EINTR: the fallback when the input is not a pipe.
-pub fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match rustix::io::read(fd, &mut *buf) {
             Ok(n) => return Ok(n),
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Bytes per `read(2)` when the input is not a pipe.
+const PLAIN_READ: usize = 65536;
+
+/// The logger's input (stdin): a pipe looked at with [`PipePeek`] and emptied only by
+/// [`Input::consume`], or anything else read plainly.
+pub struct Input {
+    fd: BorrowedFd<'static>,
+    peek: Option<PipePeek>,
+    /// Pipe: a copy of the pipe's head. Plain: the last read.
+    buf: Vec<u8>,
+    /// Pipe: bytes at the pipe's head already handed out by [`Input::read`].
+    seen: usize,
+}
+
+/// What one [`Input::read`] got.
+pub struct Got<'a> {
+    /// Bytes not handed out before (maybe none).
+    pub bytes: &'a [u8],
+    /// Nothing will come after them: end of file, or (pipe) every writer gone.
+    pub end: bool,
+}
+
+impl Input {
+    /// Standard input; a pipe is read without loss when `tee(2)` works on it.
+    pub fn stdin() -> Input {
+        let fd = stdin_fd();
+        let peek = if is_pipe(fd) {
+            PipePeek::new(fd).ok()
+        } else {
+            None
+        };
+        Input {
+            fd,
+            peek,
+            buf: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    /// Input leaves the pipe only through [`Input::consume`].
+    pub fn is_pipe(&self) -> bool {
+        self.peek.is_some()
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'static> {
+        self.fd
+    }
+
+    /// The pipe's head as it is now (empty when it cannot be seen), handing nothing out.
+    pub fn head(&mut self) -> Vec<u8> {
+        let mut head = Vec::new();
+        if let Some(peek) = self.peek.as_mut() {
+            let _ = peek.look(self.fd, &mut head);
+        }
+        head
+    }
+
+    /// Reads what is new. `hangup`: poll saw every writer gone, so a pipe's head is all there
+    /// is.
+    pub fn read(&mut self, hangup: bool) -> io::Result<Got<'_>> {
+        match self.peek.as_mut() {
+            Some(peek) => {
+                let n = match peek.look(self.fd, &mut self.buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(Got {
+                            bytes: &[],
+                            end: false,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                };
+                let old = std::mem::replace(&mut self.seen, n);
+                Ok(Got {
+                    bytes: self.buf.get(old..).unwrap_or_default(),
+                    end: n == 0 || hangup,
+                })
+            }
+            None => {
+                self.buf.resize(PLAIN_READ, 0);
+                let n = read_fd(self.fd, &mut self.buf[..])?;
+                Ok(Got {
+                    bytes: self.buf.get(..n).unwrap_or_default(),
+                    end: n == 0,
+                })
+            }
+        }
+    }
+
+    /// Takes `n` bytes handed out by [`Input::read`] out of a pipe (nothing to do for plain
+    /// input). `Err` says how many were taken before the failure.
+    pub fn consume(&mut self, n: usize) -> Result<(), (usize, io::Error)> {
+        let Some(peek) = self.peek.as_mut() else {
+            return Ok(());
+        };
+        let r = peek.consume(self.fd, n);
+        let taken = match &r {
+            Ok(()) => n,
+            Err((k, _)) => *k,
+        };
+        self.seen = self.seen.saturating_sub(taken);
+        r
     }
 }
 
@@ -192,13 +297,10 @@ pub enum LogSignal {
     Alarm,
 }
 
-const SIGALRM: i32 = 14;
-const SIGTERM: i32 = 15;
-
 impl LogSignals {
     pub fn install() -> io::Result<LogSignals> {
         Ok(LogSignals {
-            signals: crate::signals::Signals::block(&[SIGTERM, SIGALRM])?,
+            signals: crate::signals::Signals::block(&[libc::SIGTERM, libc::SIGALRM])?,
         })
     }
 
@@ -207,8 +309,8 @@ impl LogSignals {
         let mut out = vec![];
         while let Some(sig) = self.signals.pending() {
             match sig {
-                SIGTERM => out.push(LogSignal::Term),
-                SIGALRM => out.push(LogSignal::Alarm),
+                libc::SIGTERM => out.push(LogSignal::Term),
+                libc::SIGALRM => out.push(LogSignal::Alarm),
                 _ => {}
             }
         }
@@ -252,11 +354,6 @@ pub fn describe_status(st: ExitStatus) -> String {
         (None, Some(s)) => format!("signal {s}"),
         _ => "unknown status".to_owned(),
     }
-}
-
-/// `fsync` of a directory, so a rename in it is on disk.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// The process' stdout, for the `1` action.
