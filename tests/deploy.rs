@@ -362,8 +362,9 @@ fn openrc_runs_the_vigil_service_our_backend_and_its_runit_backend() {
         eprintln!("OpenRC runit backend with {sv}'s sv: start {s:?} stop {t:?} ms");
         assert_eq!(s.len(), 3);
         if sv == "runit" {
-            // runit's sv fails at once on a service not supervised yet: OpenRC retries 1 s later.
-            assert!(median(s.clone()) >= 1000, "{s:?}");
+            // runit's sv polls for the state it waits for (and fails at once on a service not
+            // supervised yet, which OpenRC retries 1 s later): slower than our backend either
+            // way.
             assert!(median(s) > median(ours_start.clone()));
         }
     }

@@ -341,7 +341,8 @@ fn svstat_json(sb: &Sandbox, dirs: &[&Path], keys: &[&str]) -> Vec<String> {
     let script = "import json, sys\n\
         FIELDS = ['dir','supervised','error','up','pid','seconds','normally_up','want','paused',\
         'got_term','state','ready','ready_seconds','started_seconds','exited_seconds','exit_code',\
-        'exit_signal','starts','quick_deaths','delay_ms','failed','finish_pid','notify_status']\n\
+        'exit_signal','starts','quick_deaths','delay_ms','stopping','tracked','deadman',\
+        'processes','memory_bytes','failed','finish_pid','notify_status','knobs']\n\
         sep = sys.argv.index('--')\n\
         keys, dirs = sys.argv[2:sep], sys.argv[sep + 1:]\n\
         for line, d in zip(open(sys.argv[1]), dirs, strict=True):\n\
