@@ -404,7 +404,10 @@ fn bad_values_of_the_new_knobs_are_warned_about_by_name_and_the_service_runs() {
         (e.lines().count() >= 3).then_some(e)
     });
     for (knob, why) in [
-        ("stop-sequence", "want SIGNAL MS SIGNAL MS ... SIGNAL, at most 8 signals"),
+        (
+            "stop-sequence",
+            "want SIGNAL MS SIGNAL MS ... SIGNAL, at most 8 signals",
+        ),
         ("timeout-watchdog", "not a number"),
         (
             "deadman",
@@ -412,12 +415,17 @@ fn bad_values_of_the_new_knobs_are_warned_about_by_name_and_the_service_runs() {
         ),
     ] {
         assert!(
-            err.contains(&format!("supervise: warning: unable to parse {name}/{knob}: {why}\n")),
+            err.contains(&format!(
+                "supervise: warning: unable to parse {name}/{knob}: {why}\n"
+            )),
             "{err}"
         );
     }
     for secret in ["secret", "soon", "relative"] {
-        assert!(!err.contains(secret), "a knob's content is never echoed: {err}");
+        assert!(
+            !err.contains(secret),
+            "a knob's content is never echoed: {err}"
+        );
     }
     // The defaults apply: down with TERM, no watchdog, no dead-man switch.
     svc(&sb, &["-d"], &dir);

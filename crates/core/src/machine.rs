@@ -73,6 +73,9 @@ pub struct Config {
     pub deadman: Option<Duration>,
 }
 
+/// How long after a failed status write it is tried again.
+pub const WRITE_RETRY: Duration = Duration::from_secs(1);
+
 /// The most steps a `stop-sequence` may have.
 pub const STOP_STEPS: usize = 8;
 
@@ -203,9 +206,13 @@ pub enum Input {
     /// Answers to [`Action::SpawnRun`].
     RunSpawned(u32),
     RunSpawnFailed,
-    /// Answers to [`Action::SpawnFinish`] (failed also when there is no `./finish`).
+    /// Answer to [`Action::ProbeFinish`]: whether `./finish` exists.
+    FinishExists(bool),
+    /// Answers to [`Action::SpawnFinish`].
     FinishSpawned(u32),
     FinishSpawnFailed,
+    /// Answer to [`Action::WriteStatus`]: whether both files were written.
+    Written(bool),
     /// A child of supervise was reaped, with its raw wait status.
     Reaped {
         pid: u32,
@@ -234,9 +241,15 @@ pub enum Input {
 pub enum Action {
     /// Start `./run`; answer with `run_spawned` or `run_spawn_failed`.
     SpawnRun,
-    /// Start `./finish CODE SIGNAL`; answer with `finish_spawned` or `finish_spawn_failed`
-    /// (also when there is no `./finish`).
+    /// Does `./finish` exist? Answer with [`Input::FinishExists`].
+    ProbeFinish,
+    /// Start `./finish CODE SIGNAL`; answer with [`Input::FinishSpawned`] or
+    /// [`Input::FinishSpawnFailed`].
     SpawnFinish { code: i32, signal: i32 },
+    /// Write `supervise/info` then `supervise/status` as [`Machine::status`] and
+    /// [`Machine::record`] show them now, unless they are what was last written (`force`:
+    /// write anyway); answer with [`Input::Written`].
+    WriteStatus { force: bool },
     /// Send `sig` to `pid`, or to its process group when `group`.
     Signal { pid: u32, sig: i32, group: bool },
     /// Send `sig` to every process of the service: its cgroup (KILL through `cgroup.kill`), or
@@ -406,6 +419,10 @@ pub struct Machine {
     /// When the dead-man file becomes stale, while it is fresh.
     deadman_at: Option<Duration>,
     finish_kill_at: Option<Duration>,
+    /// A status write failed: when to try again.
+    write_retry_at: Option<Duration>,
+    /// How `./run` ended, for `./finish`, while its existence is probed.
+    finish_args: (i32, i32),
     /// Recent automatic starts, for `max-restarts`.
     recent_starts: VecDeque<Duration>,
     record: Record,
@@ -443,6 +460,8 @@ impl Machine {
             watchdog_at: None,
             deadman_at: None,
             finish_kill_at: None,
+            write_retry_at: None,
+            finish_args: (0, 0),
             recent_starts: VecDeque::new(),
             record: Record::default(),
             actions: VecDeque::new(),
@@ -465,8 +484,21 @@ impl Machine {
             }
             Input::RunSpawned(pid) => self.run_spawned(pid, now),
             Input::RunSpawnFailed => self.run_spawn_failed(now),
+            Input::FinishExists(true) if self.phase == Phase::SpawningFinish => {
+                // Show the exit before ./finish can act on it: a finish script (or a client it
+                // wakes) must find the service already down in the status.
+                self.write_status(false);
+                let (code, signal) = self.finish_args;
+                self.actions.push_back(Action::SpawnFinish { code, signal });
+            }
+            Input::FinishExists(_) => self.finish_spawn_failed(now),
             Input::FinishSpawned(pid) => self.finish_spawned(pid, now),
             Input::FinishSpawnFailed => self.finish_spawn_failed(now),
+            Input::Written(true) => self.write_retry_at = None,
+            Input::Written(false) => {
+                // A status that lies is worse than a late one: try again every second.
+                self.write_retry_at = Some(now.mono + WRITE_RETRY);
+            }
             Input::Reaped { pid, status } => {
                 self.exited(pid, ExitKind::from_wait_status(status), now)
             }
@@ -478,6 +510,15 @@ impl Machine {
             Input::Deadman(mtime) => self.deadman(mtime, now),
             Input::Timer => self.timer(now),
         }
+        if self.dirty && !self.done {
+            self.write_status(false);
+        }
+    }
+
+    /// Asks for the status files to be written (what changed is then shown).
+    fn write_status(&mut self, force: bool) {
+        self.dirty = false;
+        self.actions.push_back(Action::WriteStatus { force });
     }
 
     /// Takes over a `./run` an earlier supervise started and that still runs. Call before
@@ -535,17 +576,13 @@ impl Machine {
         a
     }
 
-    /// True once after any change of what the status files show.
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
-    }
-
     /// The earliest pending deadline, `None` when idle.
     pub fn next_deadline(&self) -> Option<Duration> {
         [
             self.restart_at,
             self.stop.and_then(|s| s.next_at),
             self.finish_kill_at,
+            self.write_retry_at,
             self.watchdog_at,
             self.deadman_at,
         ]
@@ -908,9 +945,9 @@ impl Machine {
             // daemontools compat: want stays 0 after a once run; it just is not restarted.
             self.start_when_done = false;
         }
-        let (code, signal) = kind.finish_args();
+        self.finish_args = kind.finish_args();
         self.phase = Phase::SpawningFinish;
-        self.actions.push_back(Action::SpawnFinish { code, signal });
+        self.actions.push_back(Action::ProbeFinish);
         self.dirty = true;
     }
 
@@ -989,6 +1026,10 @@ impl Machine {
 
     /// Handles every deadline that has come.
     fn timer(&mut self, now: Now) {
+        if self.write_retry_at.is_some_and(|t| t <= now.mono) {
+            self.write_retry_at = None;
+            self.write_status(true);
+        }
         if self
             .stop
             .and_then(|s| s.next_at)
@@ -1068,6 +1109,10 @@ impl Machine {
     fn exit_if_down(&mut self) {
         if self.exit_requested && self.phase == Phase::Down && !self.done {
             self.restart_at = None;
+            self.write_retry_at = None;
+            // daemontools compat: the last status is written again on exit, so a deleted
+            // `supervise/status` comes back.
+            self.write_status(true);
             self.actions.push_back(Action::Exit);
         }
     }

@@ -103,8 +103,8 @@ struct Supervisor {
     limit_told: [bool; 2],
     /// pidfd of an adopted `./run` (not our child: its end shows as the pidfd turning readable).
     adopted: Option<(u32, OwnedFd)>,
-    /// A status or info write failed (disk full, ...): when to try again (monotonic).
-    status_retry: Option<std::time::Duration>,
+    /// The last status or info write failed (and that was said).
+    write_failing: bool,
 }
 
 impl Supervisor {
@@ -195,13 +195,14 @@ impl Supervisor {
             deadman: None,
             limit_told: [false; 2],
             adopted: None,
-            status_retry: None,
+            write_failing: false,
         };
         s.cgroup = Cgroup::set_up(&s.name);
         s.watch_deadman(&knob_value(layout::KNOB_DEADMAN).ok().flatten());
         s.adopt_leftover(now);
         s.tell_deadman(now);
-        s.write_status();
+        let written = s.write_status(false);
+        s.machine.handle(Input::Written(written), now);
         let ok = make_fifo(&s.state, &s.name, state::OK)
             .and_then(|()| s.state.open_fifo(state::OK, false))
             .map_err(|e| fatal(format!("unable to read {}/supervise/ok", s.name), e))?;
@@ -237,11 +238,10 @@ impl Supervisor {
                 return ExitCode::SUCCESS;
             }
             let now = self.clock.now();
-            let deadline = match (self.machine.next_deadline(), self.status_retry) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let timeout = deadline.map(|d| d.saturating_sub(now.mono));
+            let timeout = self
+                .machine
+                .next_deadline()
+                .map(|d| d.saturating_sub(now.mono));
             // At most seven descriptors, on the stack: the idle loop allocates nothing.
             let sig_fd = self.signals.as_fd();
             let mut fds = [sig_fd; 7];
@@ -305,9 +305,6 @@ impl Supervisor {
             }
             if self.machine.next_deadline().is_some_and(|d| d <= now.mono) {
                 self.handle(Input::Timer, now);
-            }
-            if self.status_retry.is_some_and(|d| d <= now.mono) {
-                self.write_status();
             }
         }
     }
@@ -413,21 +410,17 @@ impl Supervisor {
     fn perform(&mut self) {
         while let Some(action) = self.machine.next_action() {
             let now = self.clock.now();
-            // Show the exit before ./finish can act on it: a finish script (or a client it
-            // wakes) must find the service already down in status. (Before ./run no such
-            // write is needed: the status written right after the spawn shows the new pid.)
-            // Without a ./finish the machine goes down at once, and one write shows that.
-            let finish =
-                matches!(action, Action::SpawnFinish { .. }) && Path::new(layout::FINISH).exists();
-            if finish && self.machine.take_dirty() {
-                self.write_status();
-            }
             match action {
                 Action::SpawnRun => self.spawn_run(now),
-                Action::SpawnFinish { .. } if !finish => {
-                    self.machine.handle(Input::FinishSpawnFailed, now)
+                Action::ProbeFinish => {
+                    let exists = Path::new(layout::FINISH).exists();
+                    self.machine.handle(Input::FinishExists(exists), now);
                 }
                 Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
+                Action::WriteStatus { force } => {
+                    let written = self.write_status(force);
+                    self.machine.handle(Input::Written(written), now);
+                }
                 Action::Signal { pid, sig, group } => {
                     // ESRCH: it died a moment ago; its SIGCHLD is on the way. An adopted run is
                     // signalled through its pidfd: its pid is not ours to keep from reuse.
@@ -448,14 +441,8 @@ impl Supervisor {
                         // Down means empty: the cgroup can go (EBUSY if not, then it stays).
                         let _ = c.cg.remove();
                     }
-                    // daemontools compat: the last status is written again on exit, so a
-                    // deleted `supervise/status` comes back.
-                    self.last_written = None;
                 }
             }
-        }
-        if self.machine.take_dirty() || self.exiting {
-            self.write_status();
         }
     }
 
@@ -864,7 +851,8 @@ impl Supervisor {
         }
         if let Some(text) = status {
             self.notify_status = text;
-            self.write_status();
+            let written = self.write_status(false);
+            self.machine.handle(Input::Written(written), now);
         }
         if ready {
             self.machine.handle(Input::Ready, now);
@@ -875,7 +863,13 @@ impl Supervisor {
         self.perform();
     }
 
-    fn write_status(&mut self) {
+    /// Writes `info`, then `status`, as the machine shows them (each only when it changed,
+    /// unless `force`); false when a write failed (said once until one succeeds again).
+    fn write_status(&mut self, force: bool) -> bool {
+        if force {
+            self.last_written = None;
+            self.last_info.clear();
+        }
         let status = self.machine.status();
         let mut info = InfoView::from_parts(
             &status,
@@ -912,26 +906,24 @@ impl Supervisor {
             }
         }
         let bytes = self.machine.status().pack();
-        if self.last_written == Some(bytes) {
-            self.status_retry = None;
-            return;
-        }
-        match self
-            .state
-            .replace(state::STATUS_NEW, state::STATUS, &bytes, false)
-        {
-            Ok(()) => {
-                self.last_written = Some(bytes);
-                self.status_retry = None;
+        if self.last_written != Some(bytes) {
+            match self
+                .state
+                .replace(state::STATUS_NEW, state::STATUS, &bytes, false)
+            {
+                Ok(()) => self.last_written = Some(bytes),
+                Err(e) => return self.write_failed("status", &e),
             }
-            Err(e) => self.write_failed("status", &e),
         }
+        self.write_failing = false;
+        true
     }
 
-    /// A status file could not be written: warn once, and try again every second until it can
-    /// (a status that lies is worse than a late one).
-    fn write_failed(&mut self, file: &str, e: &std::io::Error) {
-        if self.status_retry.is_none() {
+    /// A status file could not be written: said once (the machine tries again every second
+    /// until it can).
+    fn write_failed(&mut self, file: &str, e: &std::io::Error) -> bool {
+        if !self.write_failing {
+            self.write_failing = true;
             diag::warn(
                 PROG,
                 &format!(
@@ -941,7 +933,7 @@ impl Supervisor {
                 ),
             );
         }
-        self.status_retry = Some(self.clock.now().mono + std::time::Duration::from_secs(1));
+        false
     }
 }
 

@@ -27,11 +27,13 @@ fn at(ms: u64) -> Now {
     }
 }
 
-/// The next action that is not a history record.
+/// The next action that is not a history record or a status write; a probe for `./finish` is
+/// answered "it exists".
 fn deed(m: &mut Machine) -> Option<Action> {
     loop {
         match m.next_action() {
-            Some(Action::History(_)) => {}
+            Some(Action::History(_) | Action::WriteStatus { .. }) => {}
+            Some(Action::ProbeFinish) => m.handle(Input::FinishExists(true), at(0)),
             other => return other,
         }
     }
@@ -71,27 +73,37 @@ impl Sim {
                     assert!(self.run.is_none() && self.finish.is_none(), "second child");
                     assert!(!self.exited);
                     if self.spawn_fails {
-                        self.m.run_spawn_failed(self.now);
+                        self.m.handle(Input::RunSpawnFailed, self.now);
                     } else {
                         self.next_pid += 1;
                         self.run = Some(self.next_pid);
                         self.starts.push(self.now.mono);
-                        self.m.run_spawned(self.next_pid, self.now);
+                        self.m.handle(Input::RunSpawned(self.next_pid), self.now);
                     }
                 }
-                Action::SpawnFinish { code, signal } => {
+                Action::ProbeFinish => {
                     assert!(
                         self.run.is_none() && self.finish.is_none(),
                         "finish beside a child"
                     );
+                    self.m
+                        .handle(Input::FinishExists(self.has_finish), self.now);
+                }
+                Action::SpawnFinish { code, signal } => {
+                    assert!(self.has_finish, "finish spawned where there is none");
+                    assert_eq!(
+                        self.written,
+                        self.m.status(),
+                        "the exit is shown before finish starts"
+                    );
                     self.finish_args.push((code, signal));
-                    if self.has_finish {
-                        self.next_pid += 1;
-                        self.finish = Some(self.next_pid);
-                        self.m.finish_spawned(self.next_pid, self.now);
-                    } else {
-                        self.m.finish_spawn_failed(self.now);
-                    }
+                    self.next_pid += 1;
+                    self.finish = Some(self.next_pid);
+                    self.m.handle(Input::FinishSpawned(self.next_pid), self.now);
+                }
+                Action::WriteStatus { .. } => {
+                    self.written = self.m.status();
+                    self.m.handle(Input::Written(true), self.now);
                 }
                 Action::Signal { pid, sig, group } => {
                     assert!(
@@ -117,9 +129,6 @@ impl Sim {
             }
         }
         let st = self.m.status();
-        if self.m.take_dirty() {
-            self.written = st;
-        }
         assert_eq!(
             self.written, st,
             "status changed without being marked dirty"
@@ -135,7 +144,7 @@ impl Sim {
 
     fn cmd(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.m.command(b, self.now);
+            self.m.handle(Input::Control(b), self.now);
             self.drive();
         }
         self.m.handle(Input::EndOfWrite, self.now);
@@ -144,7 +153,7 @@ impl Sim {
     fn advance(&mut self, ms: u64) {
         self.now = at(self.now.mono.as_millis() as u64 + ms);
         if self.m.next_deadline().is_some_and(|d| d <= self.now.mono) {
-            self.m.timer(self.now);
+            self.m.handle(Input::Timer, self.now);
         }
         self.drive();
     }
@@ -157,7 +166,7 @@ impl Sim {
         if d > self.now.mono {
             self.now = at(d.as_millis() as u64);
         }
-        self.m.timer(self.now);
+        self.m.handle(Input::Timer, self.now);
         self.drive();
         true
     }
@@ -616,9 +625,9 @@ fn adopted_run_is_not_started_again_and_restarts_when_it_ends() {
             signal: 0
         })
     );
-    m.finish_spawn_failed(later);
+    m.handle(Input::FinishSpawnFailed, later);
     assert_eq!(deed(&mut m), Some(Action::SpawnRun));
-    m.run_spawned(5000, later);
+    m.handle(Input::RunSpawned(5000), later);
     assert_eq!(m.record().last_exit_kind, Some(ExitKind::Unknown));
     assert_eq!(m.record().starts, 8);
     assert!(!m.record().adopted);
@@ -666,7 +675,7 @@ fn adopted_run_that_was_being_stopped_is_stopped() {
             signal: 0
         })
     );
-    m.finish_spawn_failed(at(10));
+    m.handle(Input::FinishSpawnFailed, at(10));
     assert_eq!(deed(&mut m), None, "want down: not restarted");
 }
 
@@ -687,7 +696,9 @@ fn handed_over_machine_keeps_the_want_it_is_given() {
 
 /// All actions pending, in order.
 fn drain(m: &mut Machine) -> Vec<Action> {
-    std::iter::from_fn(|| m.next_action()).collect()
+    std::iter::from_fn(|| m.next_action())
+        .filter(|a| !matches!(a, Action::WriteStatus { .. }))
+        .collect()
 }
 
 /// A machine with `cfg` whose run (pid 101) is up at time 0.
@@ -1043,6 +1054,7 @@ impl World {
                     self.main = Some(self.pid);
                     m.handle(Input::RunSpawned(self.pid), now);
                 }
+                Action::ProbeFinish => m.handle(Input::FinishExists(true), now),
                 Action::SpawnFinish { .. } => {
                     assert!(self.main.is_none() && self.leftovers == 0, "seed {seed}");
                     self.pid += 1;
