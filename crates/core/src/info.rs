@@ -35,7 +35,7 @@
 //! after its predecessor was killed adopts the `./run` they describe only if all three still
 //! match (a bare pid may have been reused).
 
-use crate::machine::{ExitKind, Record, StopReason};
+use crate::machine::{Adopted, ExitKind, Record, StopReason};
 use crate::status::{RunState, Status, Want};
 use crate::tai::Tai64n;
 
@@ -103,6 +103,29 @@ impl Info {
             tracked: self.tracked,
             deadman: self.deadman.as_deref(),
             cgroup: &self.cgroup,
+        }
+    }
+
+    /// The `./run` this info names, as (pid, start ticks), when a successor may adopt it: it
+    /// was recorded in this boot (`boot_id`) with its start time. The caller still checks that
+    /// the process with that pid has that start time now.
+    pub fn leftover_run(&self, boot_id: &str) -> Option<(u32, u64)> {
+        let ticks = self.run_start?;
+        (self.pid != 0 && !self.boot_id.is_empty() && self.boot_id == boot_id)
+            .then_some((self.pid, ticks))
+    }
+
+    /// What the machine takes over from this info and the predecessor's `status` (its stamp),
+    /// for the run `pid`.
+    pub fn adopted(&self, pid: u32, old_status: Option<&Status>, now: Tai64n) -> Adopted {
+        Adopted {
+            pid,
+            stamp: old_status.map_or(now, |s| s.stamp),
+            want: self.want.unwrap_or(Want::Up),
+            paused: self.paused,
+            ready: self.ready,
+            started: self.started,
+            starts: self.starts,
         }
     }
 
@@ -395,6 +418,49 @@ mod tests {
         assert!(text.contains("\nexit=signal 9\n"));
         assert!(text.contains("\nexited=\n"));
         assert_eq!(Info::parse(&text), Some(info));
+    }
+
+    #[test]
+    fn only_a_run_of_this_boot_with_its_start_time_is_adoptable() {
+        let info = Info {
+            pid: 42,
+            run_start: Some(900),
+            boot_id: "b1".into(),
+            want: Some(Want::Down),
+            starts: 3,
+            ..Info::default()
+        };
+        assert_eq!(info.leftover_run("b1"), Some((42, 900)));
+        assert_eq!(info.leftover_run("b2"), None, "another boot");
+        assert_eq!(
+            Info {
+                run_start: None,
+                ..info.clone()
+            }
+            .leftover_run("b1"),
+            None
+        );
+        assert_eq!(
+            Info {
+                pid: 0,
+                ..info.clone()
+            }
+            .leftover_run("b1"),
+            None
+        );
+        assert_eq!(
+            Info {
+                boot_id: String::new(),
+                ..info.clone()
+            }
+            .leftover_run(""),
+            None
+        );
+        let a = info.adopted(42, None, Tai64n::from_unix(5, 0));
+        assert_eq!(
+            (a.want, a.starts, a.stamp),
+            (Want::Down, 3, Tai64n::from_unix(5, 0))
+        );
     }
 
     #[test]

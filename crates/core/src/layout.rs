@@ -237,6 +237,15 @@ pub fn read_config(
             }),
         }
     }
+    if let Some(text) = read(KNOB_NOTIFICATION_FD) {
+        match text.parse::<i32>() {
+            Ok(n) if (3..=1024).contains(&n) => cfg.notification_fd = Some(n),
+            _ => warnings.push(KnobWarning {
+                knob: KNOB_NOTIFICATION_FD,
+                reason: "want a number from 3 to 1024",
+            }),
+        }
+    }
     if let Some(text) = read(KNOB_DEADMAN) {
         match parse_deadman(&text) {
             Some((_, secs)) => cfg.deadman = Some(Duration::from_secs(secs)),

@@ -71,6 +71,8 @@ pub struct Config {
     pub watchdog: Option<Duration>,
     /// `deadman`: the service is kept down while its file is older than this.
     pub deadman: Option<Duration>,
+    /// `notification-fd`: the descriptor (3 to 1024) on which `./run` says it is ready.
+    pub notification_fd: Option<i32>,
 }
 
 /// How long after a failed status write it is tried again.
@@ -179,6 +181,7 @@ impl Default for Config {
             stop_sequence: None,
             watchdog: None,
             deadman: None,
+            notification_fd: None,
         }
     }
 }

@@ -123,3 +123,52 @@ mod tests {
         assert!(!trusted(Sender { pid: 5, uid: 9 }, 0, Some(MAIN), loops));
     }
 }
+
+/// What one sd_notify datagram says (`KEY=VALUE` lines; unknown keys are ignored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Notice<'a> {
+    /// `READY=1`.
+    pub ready: bool,
+    /// `WATCHDOG=1`: the service is alive.
+    pub alive: bool,
+    /// The last `STATUS=` text.
+    pub status: Option<&'a str>,
+}
+
+impl<'a> Notice<'a> {
+    pub fn parse(text: &'a str) -> Notice<'a> {
+        let mut n = Notice::default();
+        for line in text.lines() {
+            match line.split_once('=') {
+                Some(("READY", "1")) => n.ready = true,
+                Some(("WATCHDOG", "1")) => n.alive = true,
+                Some(("STATUS", s)) => n.status = Some(s),
+                _ => {}
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::Notice;
+
+    #[test]
+    fn notices() {
+        let n = Notice::parse("READY=1\nSTATUS=serving 3 clients\nMAINPID=7\nWATCHDOG=1");
+        assert_eq!(
+            n,
+            Notice {
+                ready: true,
+                alive: true,
+                status: Some("serving 3 clients")
+            }
+        );
+        assert_eq!(
+            Notice::parse("READY=0\nWATCHDOG=trigger"),
+            Notice::default()
+        );
+        assert_eq!(Notice::parse("STATUS=a\nSTATUS=b").status, Some("b"));
+    }
+}

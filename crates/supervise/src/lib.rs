@@ -26,7 +26,7 @@ use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
 use vigil_core::info::{Info, InfoView};
 use vigil_core::layout::{self, KnobListing, KnobSet, state};
-use vigil_core::machine::{Action, Adopted, Input, Machine, Now};
+use vigil_core::machine::{Action, Input, Machine, Now};
 use vigil_core::readiness::{self, Main};
 use vigil_core::tai::Tai64n;
 use vigil_sys::cgroup::{self, Events, Hierarchy, ServiceCgroup};
@@ -495,7 +495,12 @@ impl Supervisor {
         self.ready_pipe = None;
         self.notify_status.clear();
         self.notify_refusal_told = false;
-        let (notify_fd, mut channel_failed) = self.notification_fd(present);
+        let notify_fd = cfg.notification_fd;
+        // A notification-fd that is there but cannot be used (said above) is a channel that
+        // failed.
+        let mut channel_failed = notify_fd.is_none()
+            && present.has(layout::KNOB_NOTIFICATION_FD)
+            && files::exists(Path::new(layout::KNOB_NOTIFICATION_FD)).unwrap_or(true);
         let pipe = match notify_fd.map(|_| notify::pipe()).transpose() {
             Ok(p) => p,
             Err(e) => {
@@ -557,12 +562,9 @@ impl Supervisor {
         else {
             return;
         };
-        let (pid, Some(ticks)) = (old.pid, old.run_start) else {
+        let Some((pid, ticks)) = old.leftover_run(&self.boot_id) else {
             return;
         };
-        if pid == 0 || old.boot_id.is_empty() || old.boot_id != self.boot_id {
-            return;
-        }
         if process::start_ticks(pid) != Some(ticks) {
             return;
         }
@@ -588,16 +590,8 @@ impl Supervisor {
             .state
             .read(state::STATUS)
             .and_then(|b| vigil_core::status::Status::unpack(&b).ok());
-        let adopted = Adopted {
-            pid,
-            stamp: old_status.map_or(now.wall, |s| s.stamp),
-            want: old.want.unwrap_or(vigil_core::status::Want::Up),
-            paused: old.paused,
-            ready: old.ready,
-            started: old.started,
-            starts: old.starts,
-        };
-        self.machine.adopt(adopted, now);
+        self.machine
+            .adopt(old.adopted(pid, old_status.as_ref(), now.wall), now);
         self.adopted = Some((pid, fd));
         self.run_identity = Some((pid, ticks));
         diag::warn(
@@ -721,33 +715,6 @@ impl Supervisor {
         knobs
     }
 
-    /// The fd number named by `notification-fd`, if any and sensible (3 to 1024), and whether
-    /// the file exists but cannot be used (warned: the service counts as ready when up).
-    fn notification_fd(&self, present: KnobSet) -> (Option<i32>, bool) {
-        if !present.has(layout::KNOB_NOTIFICATION_FD) {
-            return (None, false);
-        }
-        let Some(text) = read_knob(&self.name, layout::KNOB_NOTIFICATION_FD) else {
-            // Missing, or refused (read_knob said why).
-            let exists = files::exists(Path::new(layout::KNOB_NOTIFICATION_FD)).unwrap_or(true);
-            return (None, exists);
-        };
-        match text.parse::<i32>() {
-            Ok(n) if (3..=1024).contains(&n) => (Some(n), false),
-            _ => {
-                diag::warn(
-                    PROG,
-                    &format!(
-                        "unable to parse {}/{}: want a number from 3 to 1024",
-                        self.name,
-                        layout::KNOB_NOTIFICATION_FD
-                    ),
-                );
-                (None, true)
-            }
-        }
-    }
-
     /// Opens the sd_notify socket the first time a run needs it (`notify-socket` exists), and
     /// closes it when the file is gone. False when it is wanted and could not be opened.
     fn prepare_notify_socket(&mut self, present: KnobSet) -> bool {
@@ -840,13 +807,11 @@ impl Supervisor {
                 }
                 continue;
             }
-            for line in msg.lines() {
-                match line.split_once('=') {
-                    Some(("READY", "1")) => ready = true,
-                    Some(("WATCHDOG", "1")) => ping = true,
-                    Some(("STATUS", text)) => status = Some(text.to_owned()),
-                    _ => {}
-                }
+            let notice = readiness::Notice::parse(msg);
+            ready |= notice.ready;
+            ping |= notice.alive;
+            if let Some(text) = notice.status {
+                status = Some(text.to_owned());
             }
         }
         if let Some(text) = status {
