@@ -256,8 +256,7 @@ impl Supervisor {
                         self.child_ended(pid, Some(status), now);
                     }
                 }
-                sig::TERM | sig::INT => self.commands(b"dx", now),
-                sig::HUP => self.commands(b"x", now),
+                s if let Some(c) = vigil_core::control::signal_command(s) => self.commands(c, now),
                 _ => {}
             }
         }
