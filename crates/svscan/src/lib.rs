@@ -30,28 +30,28 @@
 //! holds its lock, or signals cannot be set up.
 //!
 //! This file is the loop: it feeds what it sees to [`Scan`] and performs the actions it gets
-//! back ([`service`] performs those about one service); every decision is the machine's.
+//! back ([`dir`] performs those about the scan directory, [`service`] those about one
+//! service); every decision is the machine's.
 #![forbid(unsafe_code)]
 
+mod dir;
 mod service;
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use vigil_core::getopt::{self, Opt};
-use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, DirLock, Input, Scan};
+use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, Input, Scan};
 use vigil_sys::diag::{self, EXIT_TEMP};
-use vigil_sys::inotify::{self, Watcher};
+use vigil_sys::inotify::Watcher;
 use vigil_sys::signals::{self, Signals};
-use vigil_sys::{poll, process, takeover};
+use vigil_sys::{poll, process};
 
-use service::{Foreign, Held, LOG_PENDING};
+use service::{Foreign, Held};
 
 const PROG: &str = "svscan";
 const USAGE: &str = "svscan [ -t timeout ] [ dir ]";
@@ -230,55 +230,6 @@ impl Svscan {
         code
     }
 
-    /// Takes the lock on the scan directory (the current directory). A predecessor killed a
-    /// moment after a fork leaves the lock in that child until its exec: "busy, owner gone".
-    fn lock_dir(&mut self) -> DirLock {
-        let here = Path::new(".");
-        self.dir_lock = process::lock_dir(here);
-        match &self.dir_lock {
-            Ok(_) => {
-                self.locked();
-                DirLock::Taken
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => DirLock::Busy {
-                owner_gone: takeover::lock_owner_gone(here),
-            },
-            Err(_) => DirLock::Failed,
-        }
-    }
-
-    /// The scan directory is ours: reap orphans, watch the directory.
-    fn locked(&mut self) {
-        if process::own_pid() != 1
-            && let Err(e) = process::become_subreaper()
-        {
-            let text = format!("unable to become a subreaper: {}", diag::reason(&e));
-            diag::warn(PROG, &text);
-        }
-        let watched = Watcher::new().and_then(|w| {
-            let wd = w.watch_scan_dir(Path::new("."))?;
-            Ok((w, wd))
-        });
-        match watched {
-            Ok(w) => self.watcher = Some(w),
-            Err(e) => self.fall_back(&e),
-        }
-    }
-
-    /// A predecessor's supervise processes that hold no lock yet (our executable, working in
-    /// the scan directory): their pidfds join the poll set, so an exit is seen at once.
-    fn check_orphans(&mut self) -> usize {
-        let Ok(dir) = std::env::current_dir() else {
-            return 0;
-        };
-        let pids = takeover::unlocked_supervisors(&self.supervise, &dir);
-        self.orphans = pids
-            .iter()
-            .filter_map(|&p| takeover::open(p).ok())
-            .collect();
-        pids.len()
-    }
-
     fn fall_back(&mut self, e: &std::io::Error) {
         let text = format!(
             "unable to watch {} with inotify: {}; rescanning every 5 seconds",
@@ -354,46 +305,5 @@ impl Svscan {
                 diag::warn(PROG, &text);
             }
         }
-    }
-
-    /// Lists the scan directory into the machine, one entry at a time (a listing of thousands
-    /// is never held).
-    fn rescan(&mut self) {
-        let now = self.now();
-        let mut unstattable = HashSet::new();
-        let warned = &self.unstattable;
-        let scan = &mut self.scan;
-        // Services are mostly directories: the scan directory's link count tells how many.
-        let expected = std::fs::metadata(".").map_or(0, |m| {
-            usize::try_from(m.nlink().saturating_sub(2)).unwrap_or(0)
-        });
-        scan.begin_scan(expected, now);
-        let listed = inotify::each_service(
-            Path::new("."),
-            |name, e| {
-                if !warned.contains(name) {
-                    let name = String::from_utf8_lossy(name.as_bytes());
-                    let text = format!("unable to stat {name}: {}", diag::reason(e));
-                    diag::warn(PROG, &text);
-                }
-                unstattable.insert(name.to_owned());
-            },
-            |seen| {
-                if let Some(held) = scan.seen(&seen, now) {
-                    held.set(LOG_PENDING, seen.log_pending);
-                }
-            },
-        );
-        if let Err(e) = listed {
-            diag::warn(
-                PROG,
-                &format!("unable to read directory: {}", diag::reason(&e)),
-            );
-            self.handle(Input::ScanFailed);
-            return;
-        }
-        self.unstattable = unstattable;
-        self.scan.end_scan(now);
-        self.hold_and_watch();
     }
 }
