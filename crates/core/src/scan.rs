@@ -501,31 +501,29 @@ impl<X: Default> Scan<X> {
                 }
                 self.reconcile_key(key, t);
             }
-            Input::Started { key, side, pid } => {
-                if let Some(slot) = self.slot_mut(key, side)
-                    && slot.state == State::Starting
-                {
+            Input::Started { key, side, pid } => self.update(key, side, t, |slot| {
+                if slot.state == State::Starting {
                     slot.state = State::Running;
                     slot.pid = pid;
                     slot.at = t.saturating_add(tick(RESTART_PACE));
                     slot.flags = RAN | (slot.flags & REATTACH);
                 }
-                self.reconcile_key(key, t);
-            }
+                0
+            }),
             Input::StartFailed { key, side, failure } => {
                 let starved = failure == Failure::Starved;
                 self.starved |= starved;
-                if let Some(slot) = self.slot_mut(key, side) {
+                self.update(key, side, t, |slot| {
                     slot.retry_later(t, starved);
-                }
-                self.reconcile_key(key, t);
+                    0
+                });
             }
             Input::Reaped { pid } => {
                 if let Reaped::Supervise { key, side, .. } = self.identify(pid) {
-                    if let Some(slot) = self.slot_mut(key, side) {
+                    self.update(key, side, t, |slot| {
                         slot.stopped(t);
-                    }
-                    self.reconcile_key(key, t);
+                        0
+                    });
                 }
             }
             Input::ForeignGone { key, side } => {
@@ -622,16 +620,15 @@ impl<X: Default> Scan<X> {
     }
 
     fn probed(&mut self, key: Key, side: Side, probe: Probe, now: Tick) {
-        let mut asked = false;
-        if let Some(slot) = self.slot_mut(key, side)
-            && slot.state == State::Probing
-            && !slot.has(ASKED)
-        {
+        self.update(key, side, now, |slot| {
+            if slot.state != State::Probing || slot.has(ASKED) {
+                return 0;
+            }
             match probe {
                 Probe::Free => {
                     slot.state = State::Starting;
                     slot.set(ASKED, true);
-                    asked = true;
+                    return 1;
                 }
                 // Should it die, its replacement is paced as if we had started it now.
                 Probe::Held => {
@@ -641,9 +638,24 @@ impl<X: Default> Scan<X> {
                 }
                 Probe::Unknown => slot.retry_later(now, false),
             }
+            0
+        });
+    }
+
+    /// Changes one side of a service (`f` says how many slots it marked `ASKED`) and
+    /// reconciles that service: one lookup for both.
+    fn update(&mut self, key: Key, side: Side, now: Tick, f: impl FnOnce(&mut Slot) -> usize) {
+        if let Some(i) = self.index(key) {
+            let slot = self.services.get_mut(i).and_then(|svc| match side {
+                Side::Main => Some(&mut svc.main),
+                Side::Log => svc.log.as_mut(),
+            });
+            if let Some(slot) = slot {
+                self.asked += f(slot);
+            }
+            self.reconcile_at(i, now);
         }
-        self.asked += usize::from(asked);
-        self.reconcile_key(key, now);
+        self.check_exit(now);
     }
 
     /// Descriptors were freed after starts failed for want of them: every such start is tried

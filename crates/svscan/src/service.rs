@@ -127,16 +127,16 @@ impl Svscan {
     /// [`vigil_core::scan::Action::Probe`]: who holds `side`'s lock. A holder found is
     /// watched, through a pidfd; failing that, through its `ok` FIFO.
     pub(crate) fn probe(&mut self, key: Key, side: Side) -> Probe {
-        let name = self.name(key);
+        let name = self.scan.name(key).unwrap_or_default();
         let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
-        let (base, lock) = at(dir, &name, &rel(side, "supervise/lock"));
+        let (base, lock) = at(dir, name, &rel(side, "supervise/lock"));
         // `/proc/locks` is read only if the lock is held: never for a fresh service directory.
         let state = takeover::lock_state(base, &lock, &mut self.locks);
         let watch_ok = || {
             let ok = rel(side, "supervise/ok");
             match dir {
                 Some(d) => fifo::open_write_at(d, &ok),
-                None => fifo::open_write(&Path::new(&name).join(&ok)),
+                None => fifo::open_write(&Path::new(name).join(&ok)),
             }
         };
         let watch = match state {
@@ -157,6 +157,7 @@ impl Svscan {
                 Probe::Held
             }
             Err(_) => {
+                let name = String::from_utf8_lossy(name.as_bytes());
                 let text = format!(
                     "{}/supervise/lock is held by a process svscan cannot watch; looking again in {} second",
                     what(&name, side),
@@ -206,7 +207,7 @@ impl Svscan {
         let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
         let locks = &mut self.locks;
         let mut holder = |side: Side| {
-            let (base, lock) = at(dir, name, &rel(side, "supervise/lock"));
+            let (base, lock) = at(dir, OsStr::new(name), &rel(side, "supervise/lock"));
             match takeover::lock_state(base, &lock, locks) {
                 Ok(Lock::Held(Some(h))) => Some(h),
                 _ => None,
@@ -421,10 +422,10 @@ fn what(name: &str, side: Side) -> String {
 
 /// Where a file of a service is: under its directory descriptor if held, else under its name
 /// in the scan directory (the current directory).
-fn at<'a>(dir: Option<&'a OwnedFd>, name: &str, rel: &str) -> (BorrowedFd<'a>, String) {
+fn at<'a>(dir: Option<&'a OwnedFd>, name: &OsStr, rel: &str) -> (BorrowedFd<'a>, PathBuf) {
     match dir {
-        Some(d) => (d.as_fd(), rel.to_owned()),
-        None => (takeover::cwd(), format!("{name}/{rel}")),
+        Some(d) => (d.as_fd(), PathBuf::from(rel)),
+        None => (takeover::cwd(), Path::new(name).join(rel)),
     }
 }
 
