@@ -181,6 +181,8 @@ pub enum Action {
     /// Look for supervise processes of a predecessor that hold no lock yet, and watch their
     /// pidfds; answer [`Input::Orphans`].
     CheckOrphans,
+    /// The wait for orphans is over: stop watching their pidfds.
+    Settled,
     /// List the scan directory: [`Scan::begin_scan`], [`Scan::seen`], [`Scan::end_scan`] (or
     /// [`Input::ScanFailed`]).
     Rescan,
@@ -609,6 +611,7 @@ impl<X: Default> Scan<X> {
 
     fn begin_running(&mut self) {
         self.phase = Phase::Running;
+        self.actions.push_back(Action::Settled);
         self.ask_rescan();
     }
 
@@ -867,10 +870,13 @@ impl<X: Default> Scan<X> {
             Phase::Running | Phase::Failed => NEVER,
         };
         for svc in &self.services {
+            // A start waiting for the pipe's answer waits for no time.
+            let startable = svc.marks & PIPE_ASKED == 0;
             let main_wanted = svc.present() && !self.shutdown;
-            next = next.min(svc.main.deadline(main_wanted));
+            next = next.min(svc.main.deadline(main_wanted && startable));
             if let Some(log) = &svc.log {
-                next = next.min(log.deadline(main_wanted || !svc.main.gone()));
+                let log_wanted = main_wanted || !svc.main.gone();
+                next = next.min(log.deadline(log_wanted && startable));
             }
         }
         let slots = (next != NEVER).then(|| Duration::from_nanos(next));

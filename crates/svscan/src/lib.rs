@@ -45,7 +45,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use vigil_core::getopt::{self, Opt};
-use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, Input, Scan};
+use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, FALLBACK_RESCAN, Input, Scan};
 use vigil_sys::diag::{self, EXIT_TEMP};
 use vigil_sys::inotify::Watcher;
 use vigil_sys::signals::{self, Signals};
@@ -187,6 +187,7 @@ impl Svscan {
                     let left = self.check_orphans();
                     self.handle(Input::Orphans { left });
                 }
+                Action::Settled => self.orphans.clear(),
                 Action::Rescan => self.rescan(),
                 Action::OpenPipe { key, recover } => {
                     let input = self.open_pipe(key, recover);
@@ -232,9 +233,10 @@ impl Svscan {
 
     fn fall_back(&mut self, e: &std::io::Error) {
         let text = format!(
-            "unable to watch {} with inotify: {}; rescanning every 5 seconds",
+            "unable to watch {} with inotify: {}; rescanning every {} seconds",
             self.dir_name,
-            diag::reason(e)
+            diag::reason(e),
+            FALLBACK_RESCAN.as_secs()
         );
         diag::warn(PROG, &text);
         self.watcher = None;

@@ -35,13 +35,13 @@ pub(crate) struct Held {
 }
 
 /// inotify watches the directory for a `log` appearing.
-const WATCHED: u8 = 2;
+const WATCHED: u8 = 1;
 /// inotify watches `log` for its `run` appearing.
-const LOG_WATCHED: u8 = 4;
+const LOG_WATCHED: u8 = 2;
 /// The last listing saw `log` without an executable `log/run`.
-pub(crate) const LOG_PENDING: u8 = 8;
+pub(crate) const LOG_PENDING: u8 = 4;
 /// A failure to watch the directory was reported.
-const WATCH_WARNED: u8 = 16;
+const WATCH_WARNED: u8 = 8;
 
 impl Held {
     fn is(&self, mark: u8) -> bool {

@@ -58,7 +58,7 @@ fn running(timeout: Duration) -> Scan {
     s.handle(Input::DirLock(DirLock::Taken), Z);
     assert_eq!(drain(&mut s), vec![Action::CheckOrphans]);
     s.handle(Input::Orphans { left: 0 }, Z);
-    assert_eq!(drain(&mut s), vec![Action::Rescan]);
+    assert_eq!(drain(&mut s), vec![Action::Settled, Action::Rescan]);
     s
 }
 
@@ -119,7 +119,7 @@ fn lock_then_orphans_then_first_scan_then_ready_once() {
     s.handle(Input::DirLock(DirLock::Taken), Z);
     assert_eq!(drain_all(&mut s), vec![Action::CheckOrphans]);
     s.handle(Input::Orphans { left: 0 }, Z);
-    assert_eq!(drain_all(&mut s), vec![Action::Rescan]);
+    assert_eq!(drain_all(&mut s), vec![Action::Settled, Action::Rescan]);
     s.scanned(vec![seen(1, false)], Z);
     let acts = drain_all(&mut s);
     assert_eq!(
@@ -217,7 +217,7 @@ fn orphans_are_waited_for_until_gone_or_the_deadline() {
     }
     assert_eq!(
         drain(&mut s),
-        vec![Action::Rescan],
+        vec![Action::Settled, Action::Rescan],
         "given up on at {now:?}"
     );
     s.handle(Input::Orphans { left: 1 }, now);
@@ -1071,6 +1071,7 @@ impl World {
                     s.handle(Input::DirLock(lock), now);
                 }
                 Action::GiveUp => self.gave_up = true,
+                Action::Settled => {}
                 Action::CheckOrphans => {
                     let left = if self.rng.chance(30) { 1 } else { 0 };
                     s.handle(Input::Orphans { left }, now);
