@@ -118,15 +118,26 @@ impl Command {
     }
 }
 
-/// What a signal to a supervise process means, as the control bytes it stands for: TERM and INT
-/// bring the service down and end supervise (`dx`), HUP ends supervise once the service is down
-/// (`x`); other signals mean nothing. svscan sends these to the supervise processes it stops.
-pub fn commands_for_signal(signal: i32) -> &'static [u8] {
-    match signal {
-        sig::TERM | sig::INT => b"dx",
-        sig::HUP => b"x",
-        _ => b"",
-    }
+/// The signals supervise takes as commands, and the commands they stand for: svscan signals a
+/// supervise whose control FIFO is gone (its directory removed) with the signal of the command
+/// it means, and supervise obeys the signal as those bytes. One table, so the two agree.
+pub const SIGNAL_COMMANDS: [(i32, &[u8]); 3] =
+    [(sig::TERM, b"dx"), (sig::INT, b"dx"), (sig::HUP, b"x")];
+
+/// The command bytes supervise obeys on signal `signal`, if it is one of [`SIGNAL_COMMANDS`].
+pub fn signal_command(signal: i32) -> Option<&'static [u8]> {
+    SIGNAL_COMMANDS
+        .iter()
+        .find(|&&(s, _)| s == signal)
+        .map(|&(_, c)| c)
+}
+
+/// The signal that asks a supervise for `bytes` ([`SIGNAL_COMMANDS`], first match), if any.
+pub fn command_signal(bytes: &[u8]) -> Option<i32> {
+    SIGNAL_COMMANDS
+        .iter()
+        .find(|&&(_, c)| c == bytes)
+        .map(|&(s, _)| s)
 }
 
 /// The letters `svc` accepts as options; each is also the byte it writes.
@@ -199,6 +210,20 @@ mod tests {
         }
         assert_eq!(c.as_bytes(), b"dux");
         assert!(!c.push(b'z'));
+    }
+
+    #[test]
+    fn signals_and_commands_agree() {
+        assert_eq!(signal_command(sig::TERM), Some(&b"dx"[..]));
+        assert_eq!(signal_command(sig::INT), Some(&b"dx"[..]));
+        assert_eq!(signal_command(sig::HUP), Some(&b"x"[..]));
+        assert_eq!(signal_command(sig::KILL), None);
+        assert_eq!(command_signal(b"dx"), Some(sig::TERM));
+        assert_eq!(command_signal(b"x"), Some(sig::HUP));
+        assert_eq!(command_signal(b"+k"), None);
+        for (s, c) in SIGNAL_COMMANDS {
+            assert_eq!(command_signal(c).and_then(signal_command), Some(c), "{s}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod history;
 pub mod info;
 pub mod layout;
 pub mod limit;
+pub mod logpipe;
 pub mod machine;
 pub mod multilog;
 pub mod readiness;

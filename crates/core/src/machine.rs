@@ -480,7 +480,7 @@ impl Machine {
             Input::Control(byte) => self.command(byte, now),
             Input::EndOfWrite => self.end_of_commands(),
             Input::Signal(s) => {
-                for &byte in crate::control::commands_for_signal(s) {
+                for &byte in crate::control::signal_command(s).unwrap_or_default() {
                     self.command(byte, now);
                 }
                 self.end_of_commands();

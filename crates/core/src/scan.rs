@@ -1,19 +1,27 @@
-//! svscan's decisions: which supervise processes to start, which to tell to stop, when a dead
-//! one may be restarted, and the order of a shutdown. No syscalls and no clock: the driver
-//! pushes in what it saw (a directory listing, a reaped pid, the result of a start) with the
-//! time, and pulls out [`Action`]s; [`Scan::next_deadline`] says when to wake, `None` when
-//! nothing is pending, so an idle svscan never wakes up.
+//! svscan's decisions: when to take the scan directory's lock, how long to let a predecessor's
+//! orphans settle, which supervise processes to start, which to tell to stop, when a dead one
+//! may be restarted, when a log pipe is made or taken over, and the order of a shutdown. No
+//! syscalls and no clock: the driver pushes in what it saw through [`Scan::handle`] (and a
+//! directory listing through [`Scan::begin_scan`], [`Scan::seen`], [`Scan::end_scan`]) with the
+//! time, and pulls out [`Action`]s, each a complete instruction: a question the driver cannot
+//! answer without a syscall is an action of its own whose answer is an [`Input`] (`Probe` →
+//! `Probed`, `OpenPipe` → `PipeOpened`, `Start` → `Started`). [`Scan::next_deadline`] says when
+//! to wake, `None` when nothing is pending, so an idle svscan never wakes up.
 //!
 //! A service is keyed by the (device, inode) of its directory, as daemontools keys it, so a
 //! rename keeps its supervise and its log pipe. Each service has a main side (`supervise NAME`)
 //! and, once `NAME/log` exists, a log side (`supervise log` in `NAME`), joined by a pipe the
-//! driver owns for the service's whole life.
+//! driver owns for the service's whole life: asked for once ([`Action::OpenPipe`]) before the
+//! first start that needs it, released only by [`Action::CloseWrite`] or [`Action::Forget`].
+//!
+//! One side's life: idle → (pipe) → probe its lock → start → running (or foreign: a supervise
+//! an earlier svscan left, watched by the driver) → gone → idle again, paced.
 //!
 //! Stopping order, for a removed service and at shutdown alike: the main supervise is told
 //! `dx`; only once it has exited is the driver told to close its own write end of the pipe and
 //! the log supervise told `x`, so the logger reads the pipe to end-of-file and exits by itself.
 //!
-//! Cost at scale: an input about one service (a start, a reap, a foreign supervise found or
+//! Cost at scale: an input about one service (a probe, a start, a reap, a foreign supervise
 //! gone) reconciles that service alone; only a scan, a shutdown and a timer walk them all.
 //! Records are compact (one sorted vector, names in one shared buffer, the driver's own
 //! per-service data inside the record: [`Scan::extra_mut`]), so thousands of services cost
@@ -33,6 +41,15 @@ pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const FALLBACK_RESCAN: Duration = Duration::from_secs(5);
 /// Retry delay after a failed scan (e.g. out of descriptors).
 pub const RETRY: Duration = Duration::from_secs(1);
+/// How long the lock on the scan directory is tried again while only a dead predecessor's
+/// forked children (between their fork and exec) hold it.
+pub const DIR_LOCK_WAIT: Duration = Duration::from_secs(1);
+/// How long the first scan waits for a predecessor's supervise processes, forked a moment
+/// before its death, to take their locks (then the probes find them instead of competing).
+pub const ORPHAN_WAIT: Duration = Duration::from_millis(500);
+/// How often the two waits above look again: neither has an event to wait for (a lock taken
+/// or dropped at an exec wakes nobody), only an orphan's exit (its pidfd) ends one early.
+pub const SETTLE_RECHECK: Duration = Duration::from_millis(5);
 /// Set (to `1`) in the environment of a supervise that svscan starts in place of an earlier
 /// one: it keeps the want its predecessor recorded in `supervise/status` instead of applying
 /// `./down`. supervise removes it from its own environment, so no child sees it.
@@ -63,19 +80,131 @@ pub enum Side {
     Log,
 }
 
-/// What the driver must do.
+/// The answer to [`Action::LockDir`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirLock {
+    Taken,
+    /// Another process holds it; `owner_gone`: every holder `/proc/locks` names is dead (the
+    /// lock lives on in children it forked a moment before, until their exec).
+    Busy {
+        owner_gone: bool,
+    },
+    /// Any other failure.
+    Failed,
+}
+
+/// The answer to [`Action::Probe`]: who holds that side's `supervise/lock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Nobody: start one.
+    Free,
+    /// A supervise we did not start, which the driver now watches (a pidfd, or a writer on its
+    /// `ok` FIFO) and reports gone with [`Input::ForeignGone`].
+    Held,
+    /// Held by a process that cannot be found or watched yet (a supervise still setting up).
+    Unknown,
+}
+
+/// Why a start (or the pipe it needed) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Out of descriptors: retried as soon as some are freed, else at the pace.
+    Starved,
+    /// Anything else (fork, exec): retried at the pace.
+    Other,
+}
+
+/// What the driver tells the machine: an answer to an action, or something it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    DirLock(DirLock),
+    /// The answer to [`Action::CheckOrphans`]: how many unlocked supervise processes of a
+    /// predecessor are left (the driver watches their pidfds).
+    Orphans {
+        left: usize,
+    },
+    /// One of those orphans exited.
+    OrphanExited,
+    Probed {
+        key: Key,
+        side: Side,
+        probe: Probe,
+    },
+    /// The service's log pipe is held (made, or taken over from supervise processes left
+    /// running).
+    PipeOpened {
+        key: Key,
+    },
+    PipeFailed {
+        key: Key,
+        failure: Failure,
+    },
+    Started {
+        key: Key,
+        side: Side,
+        pid: u32,
+    },
+    StartFailed {
+        key: Key,
+        side: Side,
+        failure: Failure,
+    },
+    /// A child (or an orphan reparented to us) was reaped.
+    Reaped {
+        pid: u32,
+    },
+    /// The foreign supervise of `side` has gone.
+    ForeignGone {
+        key: Key,
+        side: Side,
+    },
+    /// SIGTERM, SIGINT: bring everything down, then exit.
+    Shutdown,
+    /// SIGHUP, SIGALRM, or inotify saw the directory change: scan it again.
+    Changed,
+    /// inotify cannot be used (now or any more): rescan periodically from now on.
+    Unwatched,
+    /// The listing begun by [`Scan::begin_scan`] could not be finished: nothing of it counts,
+    /// and it is tried again shortly.
+    ScanFailed,
+    /// The deadline given by [`Scan::next_deadline`] has come.
+    Timer,
+}
+
+/// What the driver must do: each a complete instruction, performed without deciding anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Start the supervise of `side`, unless one already runs there (then report
-    /// [`Scan::found_foreign`]). The driver creates the service's pipe first if it has a log.
-    /// `handover`: a supervise ran there before (ours or a foreign one) and this one replaces
-    /// it, so it must keep the want its predecessor recorded ([`HANDOVER_ENV`]).
+    /// Take the lock on the scan directory; answer [`Input::DirLock`].
+    LockDir,
+    /// The lock on the scan directory cannot be had: report why and exit 111.
+    GiveUp,
+    /// Look for supervise processes of a predecessor that hold no lock yet, and watch their
+    /// pidfds; answer [`Input::Orphans`].
+    CheckOrphans,
+    /// The wait for orphans is over: stop watching their pidfds.
+    Settled,
+    /// List the scan directory: [`Scan::begin_scan`], [`Scan::seen`], [`Scan::end_scan`] (or
+    /// [`Input::ScanFailed`]).
+    Rescan,
+    /// Hold a log pipe for the service; answer [`Input::PipeOpened`] or [`Input::PipeFailed`].
+    /// `recover`: first take over the pipe of the supervise processes an earlier svscan left
+    /// running ([`crate::logpipe::plan`]), and make a new one only if none can be.
+    OpenPipe { key: Key, recover: bool },
+    /// Find out whether a supervise already holds that side's lock; answer [`Input::Probed`].
+    Probe { key: Key, side: Side },
+    /// Start the supervise of `side` (its lock was seen free); with the service's pipe as the
+    /// main side's stdout or the log side's stdin when it has a log. Answer [`Input::Started`]
+    /// or [`Input::StartFailed`]. `handover`: a supervise ran there before (ours or a foreign
+    /// one) and this one replaces it, so it must keep the want its predecessor recorded
+    /// ([`HANDOVER_ENV`]).
     Start {
         key: Key,
         side: Side,
         handover: bool,
     },
-    /// Write `bytes` to that side's `supervise/control`.
+    /// Write `bytes` to that side's `supervise/control`; if that fails, send the signal
+    /// [`crate::control::command_signal`] gives to the supervise ([`Scan::pid`], or the
+    /// foreign one the driver watches).
     Control {
         key: Key,
         side: Side,
@@ -85,8 +214,8 @@ pub enum Action {
     CloseWrite { key: Key },
     /// Forget the service and release its pipe and watches (its extra data is dropped already).
     Forget { key: Key },
-    /// Scan the directory again.
-    Rescan,
+    /// The first scan has started (or asked about) every service: tell systemd `READY=1`.
+    Ready,
     /// Every service is stopped after a shutdown request: exit 0.
     Exit,
 }
@@ -99,11 +228,29 @@ fn tick(d: Duration) -> Tick {
     u64::try_from(d.as_nanos()).unwrap_or(NEVER - 1)
 }
 
+/// svscan's own phase, before and after its first scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Taking the lock on the scan directory: tried again at `retry` until `until`.
+    Locking { until: Tick, retry: Tick },
+    /// Letting a predecessor's orphans take their locks: looked at again at `retry`, given up
+    /// on at `until`.
+    Settling { until: Tick, retry: Tick },
+    /// Scanning and supervising.
+    Running,
+    /// The lock could not be had.
+    Failed,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// No supervise; may start at `start_at`.
+    /// No supervise; may start at `at`.
     Idle,
-    /// Our child; pid 0 while the start is asked for and not yet answered.
+    /// Its lock is to be probed (`ASKED`: not yet handed out), or the answer is awaited.
+    Probing,
+    /// Its lock was seen free: a start is to be handed out (`ASKED`) or its answer awaited.
+    Starting,
+    /// Our child, `pid`.
     Running,
     /// A supervise we did not start holds the directory (an earlier svscan's); the driver
     /// reports when it is gone.
@@ -118,7 +265,7 @@ struct Slot {
     /// this one die (the restart pace). A supervise told to stop did not crash: once it is
     /// gone, a successor (its service wanted again) may start at once.
     at: Tick,
-    /// Pid of our supervise while `Running` (0: start asked, not answered).
+    /// Pid of our supervise while `Running`, else 0.
     pid: u32,
     state: State,
     flags: u8,
@@ -130,9 +277,9 @@ const TOLD: u8 = 1;
 const RAN: u8 = 2;
 /// The stop was escalated to a kill.
 const KILLED: u8 = 4;
-/// The last start failed (it is retried at the pace, or at once on [`Scan::retry_failed`]).
-const FAILED: u8 = 8;
-/// A start is asked for and not yet handed to the driver ([`Action::Start`]).
+/// The last start failed for want of descriptors (retried at once when some are freed).
+const STARVED: u8 = 8;
+/// A probe or start is asked for and not yet handed to the driver.
 const ASKED: u8 = 16;
 
 impl Slot {
@@ -171,6 +318,19 @@ impl Slot {
         self.flags &= !(TOLD | KILLED);
     }
 
+    /// Back to idle after a failed or refused start, to try again at the pace.
+    fn retry_later(&mut self, now: Tick, starved: bool) {
+        self.state = State::Idle;
+        self.pid = 0;
+        self.at = now.saturating_add(tick(RESTART_PACE));
+        self.flags = (self.flags & RAN) | if starved { STARVED } else { 0 };
+    }
+
+    /// Idle, wanted, and its time has come.
+    fn due(&self, now: Tick) -> bool {
+        self.state == State::Idle && self.at <= now
+    }
+
     /// The deadline this slot waits for, if any.
     fn deadline(&self, wanted: bool) -> Tick {
         if self.state == State::Idle {
@@ -184,7 +344,12 @@ impl Slot {
 
     /// Our supervise (started and answered) or a foreign one runs there.
     fn live(&self) -> bool {
-        (self.state == State::Running && self.pid != 0) || self.state == State::Foreign
+        matches!(self.state, State::Running | State::Foreign)
+    }
+
+    /// A supervise of ours runs there or is being started.
+    fn ours(&self) -> bool {
+        matches!(self.state, State::Running | State::Starting)
     }
 }
 
@@ -199,7 +364,7 @@ struct Service<X> {
     /// The name: `names[name_at..name_at + name_len]`.
     name_at: u32,
     name_len: u16,
-    /// `PRESENT`, `LISTED`, `WRITE_CLOSED`.
+    /// `PRESENT`, `LISTED`, `PIPE`, `PIPE_ASKED`, `PIPE_CHECKED`.
     marks: u8,
     extra: X,
 }
@@ -208,8 +373,12 @@ struct Service<X> {
 const PRESENT: u8 = 1;
 /// Seen by the listing in progress.
 const LISTED: u8 = 2;
-/// Our end of the log pipe is closed (asked of the driver).
-const WRITE_CLOSED: u8 = 4;
+/// The driver holds the service's log pipe.
+const PIPE: u8 = 4;
+/// [`Action::OpenPipe`] is out, its answer awaited.
+const PIPE_ASKED: u8 = 8;
+/// The pipe was looked for in surviving supervise processes (once, before any start).
+const PIPE_CHECKED: u8 = 16;
 
 impl<X> Service<X> {
     fn ikey(&self) -> (u32, u64) {
@@ -242,28 +411,26 @@ pub struct Scan<X = ()> {
     /// Slots marked `ASKED`, and where to look for the next.
     asked: usize,
     cursor: usize,
+    phase: Phase,
+    /// An [`Action::CheckOrphans`] or [`Action::LockDir`] is out.
+    settle_asked: bool,
+    /// An [`Action::Rescan`] is queued.
+    rescan_queued: bool,
     shutdown: bool,
     kill_timeout: Tick,
     /// Rescan every [`FALLBACK_RESCAN`] (no inotify).
     fallback: bool,
     rescan_at: Option<Duration>,
+    /// A start failed for want of descriptors: failed starts are retried when some are freed.
+    starved: bool,
+    /// Descriptors were freed by the actions just queued (a pipe closed, a service forgotten,
+    /// a foreign supervise's watch dropped).
+    freed: bool,
+    /// [`Action::Ready`]: 0 not yet due, 1 due after the first scan's starts, 2 sent.
+    ready: u8,
     exited: bool,
     /// Services visited by reconciliation so far (a measure of work, for tests).
     visits: u64,
-}
-
-/// What a reaped pid was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reaped {
-    /// One of our supervise processes; `unexpected` when nobody told it to stop.
-    Supervise {
-        key: Key,
-        side: Side,
-        unexpected: bool,
-    },
-    /// Anything else: a `./run` left behind by a killed supervise (adopted by its successor,
-    /// but our child once reparented), or any other orphan of the tree (an orphan of the tree reparented to us).
-    Stranger,
 }
 
 impl Scan<()> {
@@ -274,7 +441,8 @@ impl Scan<()> {
 
 impl<X: Default> Scan<X> {
     /// A scan whose services each carry an `X` for the driver ([`Scan::extra_mut`]), created
-    /// with the service and dropped when it is forgotten.
+    /// with the service and dropped when it is forgotten. Its first action is
+    /// [`Action::LockDir`].
     pub fn with_extra(kill_timeout: Duration) -> Scan<X> {
         Scan {
             services: Vec::new(),
@@ -282,27 +450,246 @@ impl<X: Default> Scan<X> {
             devs: Vec::new(),
             names: Vec::new(),
             garbage: 0,
-            actions: VecDeque::new(),
+            actions: VecDeque::from([Action::LockDir]),
             asked: 0,
             cursor: 0,
+            phase: Phase::Locking {
+                until: NEVER,
+                retry: NEVER,
+            },
+            settle_asked: true,
+            rescan_queued: false,
             shutdown: false,
             kill_timeout: tick(kill_timeout),
             fallback: false,
             rescan_at: None,
+            starved: false,
+            freed: false,
+            ready: 0,
             exited: false,
             visits: 0,
         }
     }
 
-    /// inotify is not available: rescan periodically from now on.
-    pub fn use_fallback(&mut self, now: Duration) {
-        self.fallback = true;
-        self.rescan_at = Some(now + FALLBACK_RESCAN);
+    /// The one entry for everything the driver saw or was answered (the listing aside).
+    pub fn handle(&mut self, input: Input, now: Duration) {
+        let t = tick(now);
+        match input {
+            Input::DirLock(lock) => self.dir_locked(lock, t),
+            Input::Orphans { left } => self.orphans(left, t),
+            Input::OrphanExited => {
+                if matches!(self.phase, Phase::Settling { .. }) && !self.settle_asked {
+                    self.settle_asked = true;
+                    self.actions.push_back(Action::CheckOrphans);
+                }
+            }
+            Input::Probed { key, side, probe } => self.probed(key, side, probe, t),
+            Input::PipeOpened { key } => {
+                if let Some(svc) = self.service_mut(key) {
+                    svc.marks = (svc.marks & !PIPE_ASKED) | PIPE;
+                }
+                self.reconcile_key(key, t);
+            }
+            Input::PipeFailed { key, failure } => {
+                let starved = failure == Failure::Starved;
+                self.starved |= starved;
+                if let Some(svc) = self.service_mut(key) {
+                    svc.marks &= !PIPE_ASKED;
+                    for slot in std::iter::once(&mut svc.main).chain(svc.log.as_mut()) {
+                        if slot.due(t) {
+                            slot.retry_later(t, starved);
+                        }
+                    }
+                }
+                self.reconcile_key(key, t);
+            }
+            Input::Started { key, side, pid } => self.update(key, side, t, |slot| {
+                if slot.state == State::Starting {
+                    slot.state = State::Running;
+                    slot.pid = pid;
+                    slot.at = t.saturating_add(tick(RESTART_PACE));
+                    slot.flags = RAN | (slot.flags & REATTACH);
+                }
+                0
+            }),
+            Input::StartFailed { key, side, failure } => {
+                let starved = failure == Failure::Starved;
+                self.starved |= starved;
+                self.update(key, side, t, |slot| {
+                    slot.retry_later(t, starved);
+                    0
+                });
+            }
+            Input::Reaped { pid } => {
+                if let Reaped::Supervise { key, side, .. } = self.identify(pid) {
+                    self.update(key, side, t, |slot| {
+                        slot.stopped(t);
+                        0
+                    });
+                }
+            }
+            Input::ForeignGone { key, side } => {
+                if let Some(slot) = self.slot_mut(key, side)
+                    && slot.state == State::Foreign
+                {
+                    let told = slot.has(TOLD);
+                    slot.stopped(t);
+                    if !told {
+                        slot.at = slot.at.max(t);
+                    }
+                }
+                // Its watch descriptor is closed.
+                self.freed = true;
+                self.reconcile_key(key, t);
+            }
+            Input::Shutdown => {
+                if !self.shutdown {
+                    self.shutdown = true;
+                    self.rescan_at = None;
+                }
+                self.reconcile(t);
+            }
+            Input::Changed => self.ask_rescan(),
+            Input::Unwatched => {
+                self.fallback = true;
+                self.rescan_at = Some(now + FALLBACK_RESCAN);
+            }
+            Input::ScanFailed => {
+                self.abort_scan();
+                self.rescan_at = Some(now + RETRY);
+            }
+            Input::Timer => self.timer(now),
+        }
     }
 
-    /// The directory could not be read: try again shortly.
-    pub fn scan_failed(&mut self, now: Duration) {
-        self.rescan_at = Some(now + RETRY);
+    fn dir_locked(&mut self, lock: DirLock, now: Tick) {
+        let Phase::Locking { until, .. } = self.phase else {
+            return;
+        };
+        self.settle_asked = false;
+        let until = if until == NEVER {
+            now.saturating_add(tick(DIR_LOCK_WAIT))
+        } else {
+            until
+        };
+        match lock {
+            DirLock::Taken => {
+                self.phase = Phase::Settling {
+                    until: now.saturating_add(tick(ORPHAN_WAIT)),
+                    retry: NEVER,
+                };
+                self.settle_asked = true;
+                self.actions.push_back(Action::CheckOrphans);
+            }
+            DirLock::Busy { owner_gone: true } if now < until => {
+                self.phase = Phase::Locking {
+                    until,
+                    retry: now.saturating_add(tick(SETTLE_RECHECK)).min(until),
+                };
+            }
+            DirLock::Busy { .. } | DirLock::Failed => {
+                self.phase = Phase::Failed;
+                self.actions.push_back(Action::GiveUp);
+            }
+        }
+    }
+
+    fn orphans(&mut self, left: usize, now: Tick) {
+        let Phase::Settling { until, .. } = self.phase else {
+            return;
+        };
+        self.settle_asked = false;
+        if left == 0 || now >= until {
+            self.begin_running();
+        } else {
+            self.phase = Phase::Settling {
+                until,
+                retry: now.saturating_add(tick(SETTLE_RECHECK)).min(until),
+            };
+        }
+    }
+
+    fn begin_running(&mut self) {
+        self.phase = Phase::Running;
+        self.actions.push_back(Action::Settled);
+        self.ask_rescan();
+    }
+
+    fn ask_rescan(&mut self) {
+        if self.phase == Phase::Running && !self.shutdown && !self.rescan_queued {
+            self.rescan_queued = true;
+            self.actions.push_back(Action::Rescan);
+        }
+    }
+
+    fn probed(&mut self, key: Key, side: Side, probe: Probe, now: Tick) {
+        self.update(key, side, now, |slot| {
+            if slot.state != State::Probing || slot.has(ASKED) {
+                return 0;
+            }
+            match probe {
+                Probe::Free => {
+                    slot.state = State::Starting;
+                    slot.set(ASKED, true);
+                    return 1;
+                }
+                // Should it die, its replacement is paced as if we had started it now.
+                Probe::Held => {
+                    slot.state = State::Foreign;
+                    slot.flags = RAN;
+                    slot.at = now.saturating_add(tick(RESTART_PACE));
+                }
+                Probe::Unknown => slot.retry_later(now, false),
+            }
+            0
+        });
+    }
+
+    /// Changes one side of a service (`f` says how many slots it marked `ASKED`) and
+    /// reconciles that service: one lookup for both.
+    fn update(&mut self, key: Key, side: Side, now: Tick, f: impl FnOnce(&mut Slot) -> usize) {
+        if let Some(i) = self.index(key) {
+            let slot = self.services.get_mut(i).and_then(|svc| match side {
+                Side::Main => Some(&mut svc.main),
+                Side::Log => svc.log.as_mut(),
+            });
+            if let Some(slot) = slot {
+                self.asked += f(slot);
+            }
+            self.reconcile_at(i, now);
+        }
+        self.check_exit(now);
+    }
+
+    /// Descriptors were freed after starts failed for want of them: every such start is tried
+    /// again now rather than at its pace.
+    fn fds_freed(&mut self, now: Tick) {
+        if !std::mem::take(&mut self.freed) || !std::mem::take(&mut self.starved) {
+            return;
+        }
+        for svc in &mut self.services {
+            for slot in std::iter::once(&mut svc.main).chain(svc.log.as_mut()) {
+                if slot.state == State::Idle && slot.has(STARVED) {
+                    slot.set(STARVED, false);
+                    slot.at = slot.at.min(now);
+                }
+            }
+        }
+        self.reconcile(now);
+    }
+
+    /// A listing of the scan directory starts: entries follow through [`Scan::seen`], so no
+    /// listing of thousands of entries need be held at once. `expected`: about how many
+    /// entries it will have (the driver's guess), so that room for them is made once, to size,
+    /// rather than by doubling, each larger copy leaving the last behind.
+    pub fn begin_scan(&mut self, expected: usize, now: Duration) {
+        self.rescan_queued = false;
+        if !self.shutdown {
+            self.services
+                .reserve_exact(expected.saturating_sub(self.services.len()));
+        }
+        self.rescan_at = self.fallback.then_some(now + FALLBACK_RESCAN);
+        self.sorted_len = self.services.len();
     }
 
     /// A complete listing of the scan directory (only qualifying entries): [`Scan::begin_scan`],
@@ -313,19 +700,6 @@ impl<X: Default> Scan<X> {
             self.seen(s, now);
         }
         self.end_scan(now);
-    }
-
-    /// A listing of the scan directory starts: entries follow through [`Scan::seen`], so no
-    /// listing of thousands of entries need be held at once. `expected`: about how many
-    /// entries it will have (the driver's guess), so that room for them is made once, to size,
-    /// rather than by doubling, each larger copy leaving the last behind.
-    pub fn begin_scan(&mut self, expected: usize, now: Duration) {
-        if !self.shutdown {
-            self.services
-                .reserve_exact(expected.saturating_sub(self.services.len()));
-        }
-        self.rescan_at = self.fallback.then_some(now + FALLBACK_RESCAN);
-        self.sorted_len = self.services.len();
     }
 
     /// One qualifying entry of the listing begun by [`Scan::begin_scan`]; the driver's data for
@@ -367,13 +741,16 @@ impl<X: Default> Scan<X> {
             // The running supervise's stdout is not the new pipe: it exits (`x`) at the
             // service's next stop, or at once if the service is down, and its replacement (a
             // handover: the want is kept) runs the service with the pipe as stdout. A start
-            // still queued gets the pipe anyway.
+            // not yet handed out waits for the pipe; one handed out is answered running, and
+            // is told then.
             if svc.main.live() {
                 self.actions.push_back(Action::Control {
                     key: s.key,
                     side: Side::Main,
                     bytes: b"x",
                 });
+            } else if svc.main.state == State::Starting && !svc.main.has(ASKED) {
+                svc.main.set(REATTACH, true);
             }
         }
         Some(&mut svc.extra)
@@ -381,7 +758,8 @@ impl<X: Default> Scan<X> {
 
     /// The listing begun by [`Scan::begin_scan`] could not be finished: nothing of it counts
     /// (a log seen added stays added).
-    pub fn abort_scan(&mut self) {
+    fn abort_scan(&mut self) {
+        self.rescan_queued = false;
         let tail: usize = self
             .services
             .iter()
@@ -425,86 +803,14 @@ impl<X: Default> Scan<X> {
             }
         }
         self.compact();
-        self.reconcile(tick(now));
-    }
-
-    /// SIGTERM/SIGINT: bring everything down, then exit.
-    pub fn shut_down(&mut self, now: Duration) {
-        if !self.shutdown {
-            self.shutdown = true;
-            self.rescan_at = None;
+        if self.ready == 0 && self.phase == Phase::Running {
+            self.ready = 1;
         }
         self.reconcile(tick(now));
     }
 
     pub fn shutting_down(&self) -> bool {
         self.shutdown
-    }
-
-    /// The supervise of `side` was started as `pid`.
-    pub fn started(&mut self, key: Key, side: Side, pid: u32, now: Duration) {
-        let now = tick(now);
-        if let Some(slot) = self.slot_mut(key, side) {
-            slot.state = State::Running;
-            slot.pid = pid;
-            slot.at = now.saturating_add(tick(RESTART_PACE));
-            slot.flags = RAN;
-        }
-        self.reconcile_key(key, now);
-    }
-
-    /// Starting failed (fork, pipe, out of descriptors): retry after the pace.
-    pub fn start_failed(&mut self, key: Key, side: Side, now: Duration) {
-        let now = tick(now);
-        if let Some(slot) = self.slot_mut(key, side) {
-            slot.state = State::Idle;
-            slot.pid = 0;
-            slot.at = now.saturating_add(tick(RESTART_PACE));
-            slot.flags = (slot.flags & RAN) | FAILED;
-        }
-        self.reconcile_key(key, now);
-    }
-
-    /// Descriptors were freed after starts failed for want of them: every failed start is
-    /// tried again now rather than at its pace.
-    pub fn retry_failed(&mut self, now: Duration) {
-        let now = tick(now);
-        for svc in &mut self.services {
-            for slot in std::iter::once(&mut svc.main).chain(svc.log.as_mut()) {
-                if slot.state == State::Idle && slot.has(FAILED) {
-                    slot.at = slot.at.min(now);
-                }
-            }
-        }
-        self.reconcile(now);
-    }
-
-    /// A supervise we did not start already runs there (left by an earlier svscan); the driver
-    /// watches it. Should it die, its replacement is paced as if we had started it now.
-    pub fn found_foreign(&mut self, key: Key, side: Side, now: Duration) {
-        let now = tick(now);
-        if let Some(slot) = self.slot_mut(key, side) {
-            slot.state = State::Foreign;
-            slot.pid = 0;
-            slot.flags = RAN;
-            slot.at = now.saturating_add(tick(RESTART_PACE));
-        }
-        self.reconcile_key(key, now);
-    }
-
-    /// The foreign supervise of `side` has gone.
-    pub fn foreign_gone(&mut self, key: Key, side: Side, now: Duration) {
-        let now = tick(now);
-        if let Some(slot) = self.slot_mut(key, side)
-            && slot.state == State::Foreign
-        {
-            let told = slot.has(TOLD);
-            slot.stopped(now);
-            if !told {
-                slot.at = slot.at.max(now);
-            }
-        }
-        self.reconcile_key(key, now);
     }
 
     /// What `pid` is, without changing anything.
@@ -524,37 +830,53 @@ impl<X: Default> Scan<X> {
         Reaped::Stranger
     }
 
-    /// A process was reaped. A supervise that died unexpectedly is restarted at the pace, even
-    /// if its `./run` still runs: the new supervise adopts that run (never starts a second
-    /// one), so svscan neither stops it nor waits for it.
-    pub fn reaped(&mut self, pid: u32, now: Duration) -> Reaped {
-        let result = self.identify(pid);
-        if let Reaped::Supervise { key, side, .. } = result {
-            if let Some(slot) = self.slot_mut(key, side) {
-                slot.stopped(tick(now));
+    /// Deadlines that have come. A supervise that died unexpectedly is restarted at the pace,
+    /// even if its `./run` still runs: the new supervise adopts that run (never starts a
+    /// second one), so svscan neither stops it nor waits for it.
+    fn timer(&mut self, now: Duration) {
+        let t = tick(now);
+        match self.phase {
+            Phase::Locking { until, retry } if retry <= t && !self.settle_asked => {
+                self.phase = Phase::Locking {
+                    until,
+                    retry: NEVER,
+                };
+                self.settle_asked = true;
+                self.actions.push_back(Action::LockDir);
             }
-            self.reconcile_key(key, tick(now));
+            Phase::Settling { until, .. } if until <= t => self.begin_running(),
+            Phase::Settling { until, retry } if retry <= t && !self.settle_asked => {
+                self.phase = Phase::Settling {
+                    until,
+                    retry: NEVER,
+                };
+                self.settle_asked = true;
+                self.actions.push_back(Action::CheckOrphans);
+            }
+            _ => {}
         }
-        result
-    }
-
-    /// Deadlines that have come.
-    pub fn timer(&mut self, now: Duration) {
-        if self.rescan_at.is_some_and(|t| t <= now) {
+        if self.rescan_at.is_some_and(|r| r <= now) {
             self.rescan_at = None;
-            self.actions.push_back(Action::Rescan);
+            self.ask_rescan();
         }
-        self.reconcile(tick(now));
+        self.reconcile(t);
     }
 
-    /// When the driver must call [`Scan::timer`]; `None` when nothing is pending.
+    /// When the driver must send [`Input::Timer`]; `None` when nothing is pending.
     pub fn next_deadline(&self) -> Option<Duration> {
-        let mut next = NEVER;
+        let mut next = match self.phase {
+            Phase::Locking { retry, .. } => retry,
+            Phase::Settling { until, retry } => until.min(retry),
+            Phase::Running | Phase::Failed => NEVER,
+        };
         for svc in &self.services {
+            // A start waiting for the pipe's answer waits for no time.
+            let startable = svc.marks & PIPE_ASKED == 0;
             let main_wanted = svc.present() && !self.shutdown;
-            next = next.min(svc.main.deadline(main_wanted));
+            next = next.min(svc.main.deadline(main_wanted && startable));
             if let Some(log) = &svc.log {
-                next = next.min(log.deadline(main_wanted || !svc.main.gone()));
+                let log_wanted = main_wanted || !svc.main.gone();
+                next = next.min(log.deadline(log_wanted && startable));
             }
         }
         let slots = (next != NEVER).then(|| Duration::from_nanos(next));
@@ -564,20 +886,39 @@ impl<X: Default> Scan<X> {
         }
     }
 
-    /// Next action for the driver: the queued ones, then the starts asked for, in key order.
+    /// Next action for the driver: the queued ones, then the probes and starts asked for, in
+    /// key order, then [`Action::Ready`] once after the first scan.
     pub fn next_action(&mut self) -> Option<Action> {
         if let Some(a) = self.actions.pop_front() {
+            if a == Action::Rescan {
+                self.rescan_queued = false;
+            }
             return Some(a);
         }
         if self.actions.capacity() > 64 {
             // A shutdown's thousand stops are not kept as a thousand slots for ever.
             self.actions = VecDeque::new();
         }
-        self.next_start()
+        let next = self.next_asked();
+        if next.is_none() && self.ready == 1 && self.answered() {
+            self.ready = 2;
+            return Some(Action::Ready);
+        }
+        next
+    }
+
+    /// No probe, pipe or start is waiting for its answer.
+    fn answered(&self) -> bool {
+        self.services.iter().all(|svc| {
+            svc.marks & PIPE_ASKED == 0
+                && std::iter::once(&svc.main)
+                    .chain(svc.log.as_ref())
+                    .all(|slot| !matches!(slot.state, State::Probing | State::Starting))
+        })
     }
 
     /// The next slot marked `ASKED`, from the cursor on, round to it again.
-    fn next_start(&mut self) -> Option<Action> {
+    fn next_asked(&mut self) -> Option<Action> {
         let n = self.services.len();
         if self.asked == 0 || n == 0 {
             self.asked = 0;
@@ -596,7 +937,6 @@ impl<X: Default> Scan<X> {
                     continue;
                 };
                 slot.set(ASKED, false);
-                let handover = slot.has(RAN);
                 let key = Key {
                     dev: self.devs.get(svc.dev as usize).copied().unwrap_or(0),
                     ino: svc.ino,
@@ -604,10 +944,14 @@ impl<X: Default> Scan<X> {
                 self.asked -= 1;
                 // The next batch starts from the first service again.
                 self.cursor = if self.asked == 0 { 0 } else { i };
-                return Some(Action::Start {
-                    key,
-                    side,
-                    handover,
+                return Some(if slot.state == State::Probing {
+                    Action::Probe { key, side }
+                } else {
+                    Action::Start {
+                        key,
+                        side,
+                        handover: slot.has(RAN),
+                    }
                 });
             }
         }
@@ -634,7 +978,7 @@ impl<X: Default> Scan<X> {
             Side::Main => Some(&svc.main),
             Side::Log => svc.log.as_ref(),
         }?;
-        (slot.state == State::Running && slot.pid != 0).then_some(slot.pid)
+        (slot.state == State::Running).then_some(slot.pid)
     }
 
     /// The driver's data for a service.
@@ -644,8 +988,7 @@ impl<X: Default> Scan<X> {
 
     /// The driver's data for a service, to change.
     pub fn extra_mut(&mut self, key: Key) -> Option<&mut X> {
-        let i = self.index(key)?;
-        self.services.get_mut(i).map(|s| &mut s.extra)
+        self.service_mut(key).map(|s| &mut s.extra)
     }
 
     /// Every service's key and driver data, in key order.
@@ -715,6 +1058,11 @@ impl<X: Default> Scan<X> {
         self.services.get(self.index(key)?)
     }
 
+    fn service_mut(&mut self, key: Key) -> Option<&mut Service<X>> {
+        let i = self.index(key)?;
+        self.services.get_mut(i)
+    }
+
     fn name_of(&self, i: usize) -> Option<&[u8]> {
         let svc = self.services.get(i)?;
         self.names.get(svc.name_range())
@@ -749,8 +1097,7 @@ impl<X: Default> Scan<X> {
     }
 
     fn slot_mut(&mut self, key: Key, side: Side) -> Option<&mut Slot> {
-        let i = self.index(key)?;
-        let svc = self.services.get_mut(i)?;
+        let svc = self.service_mut(key)?;
         match side {
             Side::Main => Some(&mut svc.main),
             Side::Log => svc.log.as_mut(),
@@ -759,13 +1106,17 @@ impl<X: Default> Scan<X> {
 
     /// Compares what is wanted with what runs, for every service, and queues the difference.
     fn reconcile(&mut self, now: Tick) {
+        if self.phase != Phase::Running {
+            self.check_exit(now);
+            return;
+        }
         let mut i = 0;
         while i < self.services.len() {
             if !self.reconcile_at(i, now) {
                 i += 1;
             }
         }
-        self.check_exit();
+        self.check_exit(now);
     }
 
     /// Reconciles one service: the one an input was about.
@@ -773,10 +1124,13 @@ impl<X: Default> Scan<X> {
         if let Some(i) = self.index(key) {
             self.reconcile_at(i, now);
         }
-        self.check_exit();
+        self.check_exit(now);
     }
 
-    fn check_exit(&mut self) {
+    /// After a reconciliation: starts that wait for descriptors, if some were freed, and the
+    /// end of a shutdown.
+    fn check_exit(&mut self, now: Tick) {
+        self.fds_freed(now);
         if self.shutdown && self.services.is_empty() && !self.exited {
             self.exited = true;
             self.actions.push_back(Action::Exit);
@@ -796,21 +1150,48 @@ impl<X: Default> Scan<X> {
             ino: svc.ino,
         };
         let main_wanted = svc.present() && !shutdown;
+        // A start handed out before the log appeared was answered: that supervise's stdout is
+        // not the pipe, so it is handed over at once (see `seen`).
+        if svc.main.state == State::Running && svc.main.has(REATTACH) {
+            svc.main.set(REATTACH, false);
+            if main_wanted && !svc.main.has(TOLD) {
+                self.actions.push_back(Action::Control {
+                    key,
+                    side: Side::Main,
+                    bytes: b"x",
+                });
+            }
+        }
+        let log_wanted = main_wanted || !svc.main.gone();
+        let needs_pipe = svc.log.is_some() && svc.marks & PIPE == 0;
+        let main_due = main_wanted && svc.main.due(now);
+        let log_due = log_wanted && svc.log.as_ref().is_some_and(|l| l.due(now));
+        if needs_pipe && (main_due || log_due) && svc.marks & PIPE_ASKED == 0 {
+            // Taken over only before any supervise of ours runs there: ours hold our pipe.
+            let recover = svc.marks & PIPE_CHECKED == 0
+                && !svc.main.ours()
+                && !svc.log.as_ref().is_some_and(Slot::ours);
+            svc.marks |= PIPE_ASKED | PIPE_CHECKED;
+            self.actions.push_back(Action::OpenPipe { key, recover });
+        }
+        let pipe_ready = !needs_pipe;
         step(
             &mut self.actions,
             &mut self.asked,
             key,
             Side::Main,
             &mut svc.main,
+            main_wanted && pipe_ready,
             main_wanted,
             b"dx",
             shutdown.then_some(timeout),
             now,
         );
         let main_gone = !main_wanted && svc.main.gone();
-        if main_gone && svc.log.is_some() && svc.marks & WRITE_CLOSED == 0 {
-            svc.marks |= WRITE_CLOSED;
+        if main_gone && svc.log.is_some() && svc.marks & PIPE != 0 {
+            svc.marks &= !PIPE;
             self.actions.push_back(Action::CloseWrite { key });
+            self.freed = true;
         }
         if let Some(log) = svc.log.as_mut() {
             // The logger exits by itself at end-of-file; `x` makes its supervise follow.
@@ -821,27 +1202,50 @@ impl<X: Default> Scan<X> {
                 key,
                 Side::Log,
                 log,
+                !main_gone && pipe_ready,
                 !main_gone,
                 b"x",
                 Some(timeout),
                 now,
             );
         }
-        if main_gone && svc.log.as_ref().is_none_or(Slot::gone) {
+        let mut forgotten = false;
+        if main_gone && svc.log.as_ref().is_none_or(Slot::gone) && svc.marks & PIPE_ASKED == 0 {
             self.garbage += usize::from(svc.name_len);
             self.services.remove(i);
             if i < self.sorted_len {
                 self.sorted_len -= 1;
             }
             self.actions.push_back(Action::Forget { key });
-            return true;
+            forgotten = true;
+            self.freed = true;
         }
-        false
+        forgotten
     }
 }
 
-/// One side's reconciliation. `stop` is what to write when it must go; after `escalate` the
-/// stop is forced (`dx` then `+k`, a group kill of the service).
+/// What a reaped pid was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaped {
+    /// One of our supervise processes; `unexpected` when nobody told it to stop.
+    Supervise {
+        key: Key,
+        side: Side,
+        unexpected: bool,
+    },
+    /// Anything else: a `./run` left behind by a killed supervise (adopted by its successor,
+    /// but our child once reparented), or any other orphan of the tree.
+    Stranger,
+}
+
+/// A start handed out before the service's log appeared: once answered, that supervise is
+/// told `x` (its stdout is not the pipe).
+const REATTACH: u8 = 32;
+
+/// One side's reconciliation. `start`: it may start (wanted, and its pipe is held if it needs
+/// one); `wanted`: it should run (a probe or start not yet handed out is withdrawn otherwise).
+/// `stop` is what to write when it must go; after `escalate` the stop is forced (`dx` then
+/// `+k`, a group kill of the service).
 #[allow(clippy::too_many_arguments)]
 fn step(
     actions: &mut VecDeque<Action>,
@@ -849,21 +1253,34 @@ fn step(
     key: Key,
     side: Side,
     slot: &mut Slot,
+    start: bool,
     wanted: bool,
     stop: &'static [u8],
     escalate: Option<Tick>,
     now: Tick,
 ) {
+    if wanted && !start && slot.has(ASKED) {
+        // Its pipe is not held (a log appeared): withdrawn until it is.
+        slot.set(ASKED, false);
+        *asked = asked.saturating_sub(1);
+        slot.state = State::Idle;
+        return;
+    }
     if wanted {
-        if slot.state == State::Idle && slot.at <= now {
-            // Marked running-to-be by the driver's answer; until then do not ask twice. The
-            // start is handed out by [`Scan::next_action`] from the mark: a thousand starts
-            // are not a thousand queued actions.
-            slot.state = State::Running;
-            slot.pid = 0;
+        if start && slot.due(now) {
+            // Handed out by [`Scan::next_action`] from the mark: a thousand probes are not a
+            // thousand queued actions.
+            slot.state = State::Probing;
             slot.set(ASKED, true);
             *asked += 1;
         }
+        return;
+    }
+    if slot.has(ASKED) {
+        // Not handed out yet: withdrawn.
+        slot.set(ASKED, false);
+        *asked = asked.saturating_sub(1);
+        slot.state = State::Idle;
         return;
     }
     if !slot.live() {
@@ -879,8 +1296,9 @@ fn step(
         });
         return;
     }
-    // Told already without a deadline (a removed service still stopping) and now a shutdown:
-    // the deadline starts now, or svscan would wait for it for ever.
+    // Told already without a deadline (a removed service still stopping, a supervise handed
+    // over to a new log) and now a shutdown or a removal: the deadline starts now, or svscan
+    // would wait for it for ever.
     if slot.at == NEVER
         && !slot.has(KILLED)
         && let Some(t) = escalate
@@ -900,517 +1318,4 @@ fn step(
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-
-    const S: Duration = Duration::from_secs(1);
-
-    fn key(n: u64) -> Key {
-        Key { dev: 1, ino: n }
-    }
-
-    fn seen(n: u64, log: bool) -> Seen {
-        Seen {
-            name: OsString::from(format!("svc{n}")),
-            key: key(n),
-            has_log: log,
-            log_pending: false,
-        }
-    }
-
-    fn start(n: u64, side: Side, handover: bool) -> Action {
-        Action::Start {
-            key: key(n),
-            side,
-            handover,
-        }
-    }
-
-    fn drain(s: &mut Scan) -> Vec<Action> {
-        std::iter::from_fn(|| s.next_action()).collect()
-    }
-
-    /// Starts everything asked for, giving pids from `next_pid`.
-    fn start_all(s: &mut Scan, acts: &[Action], next_pid: &mut u32, now: Duration) {
-        for a in acts {
-            if let Action::Start { key, side, .. } = *a {
-                *next_pid += 1;
-                s.started(key, side, *next_pid, now);
-            }
-        }
-    }
-
-    #[test]
-    fn starts_each_side_once_and_stays_idle() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, true), seen(2, false)], Duration::ZERO);
-        let acts = drain(&mut s);
-        assert_eq!(
-            acts,
-            vec![
-                start(1, Side::Main, false),
-                start(1, Side::Log, false),
-                start(2, Side::Main, false),
-            ]
-        );
-        let mut pid = 100;
-        start_all(&mut s, &acts, &mut pid, Duration::ZERO);
-        assert!(drain(&mut s).is_empty());
-        assert_eq!(s.next_deadline(), None, "idle means no wakeup");
-        // A rescan of the same listing changes nothing.
-        s.scanned(vec![seen(1, true), seen(2, false)], S);
-        assert!(drain(&mut s).is_empty());
-    }
-
-    #[test]
-    fn dead_supervise_restarts_paced() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, false)], Duration::ZERO);
-        let acts = drain(&mut s);
-        s.started(key(1), Side::Main, 10, Duration::ZERO);
-        assert_eq!(acts.len(), 1);
-        // Dies 100 ms after its start: not restarted before 1 s after that start.
-        let t = Duration::from_millis(100);
-        assert_eq!(
-            s.reaped(10, t),
-            Reaped::Supervise {
-                key: key(1),
-                side: Side::Main,
-                unexpected: true
-            }
-        );
-        assert!(drain(&mut s).is_empty());
-        assert_eq!(s.next_deadline(), Some(S));
-        s.timer(Duration::from_millis(999));
-        assert!(drain(&mut s).is_empty());
-        s.timer(S);
-        assert_eq!(drain(&mut s), vec![start(1, Side::Main, true)]);
-        // A failed start is retried after the pace too.
-        s.start_failed(key(1), Side::Main, S);
-        assert_eq!(s.next_deadline(), Some(2 * S));
-        s.timer(2 * S);
-        assert_eq!(drain(&mut s).len(), 1);
-        // Long-lived supervise dying restarts at once.
-        s.started(key(1), Side::Main, 11, 2 * S);
-        s.reaped(11, 100 * S);
-        assert_eq!(drain(&mut s).len(), 1);
-    }
-
-    #[test]
-    fn removal_stops_service_then_drains_logger() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, true)], Duration::ZERO);
-        let acts = drain(&mut s);
-        let mut pid = 0;
-        start_all(&mut s, &acts, &mut pid, Duration::ZERO); // main 1, log 2
-        s.scanned(vec![], S);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Control {
-                key: key(1),
-                side: Side::Main,
-                bytes: b"dx"
-            }]
-        );
-        // No kill escalation on removal: svc -dx semantics.
-        assert_eq!(s.next_deadline(), None);
-        // The logger is left alone until the main supervise is gone.
-        assert_eq!(
-            s.reaped(1, 2 * S),
-            Reaped::Supervise {
-                key: key(1),
-                side: Side::Main,
-                unexpected: false
-            }
-        );
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                Action::CloseWrite { key: key(1) },
-                Action::Control {
-                    key: key(1),
-                    side: Side::Log,
-                    bytes: b"x"
-                }
-            ]
-        );
-        // Logger that never sees EOF is forced after the timeout.
-        assert_eq!(s.next_deadline(), Some(2 * S + DEFAULT_KILL_TIMEOUT));
-        s.reaped(2, 3 * S);
-        assert_eq!(drain(&mut s), vec![Action::Forget { key: key(1) }]);
-        assert!(s.is_empty());
-    }
-
-    #[test]
-    fn renamed_service_keeps_identity() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, false)], Duration::ZERO);
-        let acts = drain(&mut s);
-        start_all(&mut s, &acts, &mut 0, Duration::ZERO);
-        let mut renamed = seen(1, false);
-        renamed.name = OsString::from("other");
-        s.scanned(vec![renamed], S);
-        assert!(drain(&mut s).is_empty());
-        assert_eq!(s.name(key(1)).unwrap(), "other");
-    }
-
-    #[test]
-    fn log_added_later_starts_logger_and_reattaches() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, false)], Duration::ZERO);
-        let acts = drain(&mut s);
-        start_all(&mut s, &acts, &mut 0, Duration::ZERO);
-        s.scanned(vec![seen(1, true)], S);
-        // Whatever the service's state: its supervise is handed over, not asked about it.
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                Action::Control {
-                    key: key(1),
-                    side: Side::Main,
-                    bytes: b"x"
-                },
-                start(1, Side::Log, false)
-            ]
-        );
-        assert!(s.has_log(key(1)));
-        // It exits (not told: the scan did not ask it to stop for good); its replacement is a
-        // handover and keeps the want its predecessor recorded.
-        s.started(key(1), Side::Log, 2, S);
-        s.reaped(1, 2 * S);
-        assert_eq!(drain(&mut s), vec![start(1, Side::Main, true)]);
-        // A removed service's supervise after that is still told to go down for good.
-        s.started(key(1), Side::Main, 3, 2 * S);
-        s.scanned(vec![], 3 * S);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Control {
-                key: key(1),
-                side: Side::Main,
-                bytes: b"dx"
-            }]
-        );
-    }
-
-    #[test]
-    fn log_added_while_start_is_queued_needs_no_handover() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, false)], Duration::ZERO);
-        let first = drain(&mut s);
-        assert_eq!(first, vec![start(1, Side::Main, false)]);
-        // The driver has not answered the start yet when the log shows up.
-        s.scanned(vec![seen(1, true)], Duration::ZERO);
-        assert_eq!(drain(&mut s), vec![start(1, Side::Log, false)]);
-    }
-
-    #[test]
-    fn shutdown_sequence() {
-        let t = Duration::from_secs(3);
-        let mut s = Scan::new(t);
-        s.scanned(vec![seen(1, true), seen(2, false)], Duration::ZERO);
-        let acts = drain(&mut s);
-        let mut pid = 0;
-        start_all(&mut s, &acts, &mut pid, Duration::ZERO); // 1 main1, 2 log1, 3 main2
-        s.shut_down(S);
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                Action::Control {
-                    key: key(1),
-                    side: Side::Main,
-                    bytes: b"dx"
-                },
-                Action::Control {
-                    key: key(2),
-                    side: Side::Main,
-                    bytes: b"dx"
-                },
-            ]
-        );
-        // Rescans during shutdown start nothing.
-        s.scanned(vec![seen(1, true), seen(2, false), seen(3, false)], S);
-        assert!(drain(&mut s).is_empty());
-        s.reaped(3, 2 * S);
-        assert_eq!(drain(&mut s), vec![Action::Forget { key: key(2) }]);
-        // Service 1 ignores its down signal: killed after the timeout.
-        assert_eq!(s.next_deadline(), Some(S + t));
-        s.timer(S + t);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Control {
-                key: key(1),
-                side: Side::Main,
-                bytes: b"+k"
-            }]
-        );
-        s.reaped(1, S + t);
-        assert_eq!(
-            drain(&mut s),
-            vec![
-                Action::CloseWrite { key: key(1) },
-                Action::Control {
-                    key: key(1),
-                    side: Side::Log,
-                    bytes: b"x"
-                }
-            ]
-        );
-        s.reaped(2, S + t);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Forget { key: key(1) }, Action::Exit]
-        );
-    }
-
-    #[test]
-    fn removed_service_still_stopping_is_killed_at_shutdown() {
-        let t = Duration::from_secs(3);
-        let mut s = Scan::new(t);
-        s.scanned(vec![seen(1, false)], Duration::ZERO);
-        let acts = drain(&mut s);
-        start_all(&mut s, &acts, &mut 0, Duration::ZERO);
-        s.scanned(vec![], S);
-        assert_eq!(drain(&mut s).len(), 1, "dx once");
-        assert_eq!(s.next_deadline(), None, "removal alone never kills");
-        s.shut_down(2 * S);
-        assert!(
-            drain(&mut s).is_empty(),
-            "no second dx: one down signal only"
-        );
-        assert_eq!(s.next_deadline(), Some(2 * S + t));
-        s.timer(2 * S + t);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Control {
-                key: key(1),
-                side: Side::Main,
-                bytes: b"+k"
-            }]
-        );
-        assert_eq!(s.next_deadline(), None, "killed once");
-        s.reaped(1, 3 * S + t);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Forget { key: key(1) }, Action::Exit]
-        );
-    }
-
-    #[test]
-    fn shutdown_with_nothing_exits_at_once() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![], Duration::ZERO);
-        s.shut_down(S);
-        assert_eq!(drain(&mut s), vec![Action::Exit]);
-    }
-
-    #[test]
-    fn foreign_supervise_is_watched_not_duplicated() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, false)], Duration::ZERO);
-        drain(&mut s);
-        s.found_foreign(key(1), Side::Main, Duration::ZERO);
-        assert!(drain(&mut s).is_empty());
-        assert_eq!(s.next_deadline(), None);
-        s.foreign_gone(key(1), Side::Main, 5 * S);
-        assert_eq!(drain(&mut s), vec![start(1, Side::Main, true)]);
-        // A foreign supervise of a removed service is told to stop too.
-        s.found_foreign(key(1), Side::Main, 5 * S);
-        s.scanned(vec![], 6 * S);
-        assert_eq!(
-            drain(&mut s),
-            vec![Action::Control {
-                key: key(1),
-                side: Side::Main,
-                bytes: b"dx"
-            }]
-        );
-    }
-
-    #[test]
-    fn foreign_supervise_dying_at_once_is_restarted_paced() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, true)], Duration::ZERO);
-        drain(&mut s);
-        s.found_foreign(key(1), Side::Main, Duration::ZERO);
-        s.found_foreign(key(1), Side::Log, Duration::ZERO);
-        s.foreign_gone(key(1), Side::Main, S / 10);
-        assert!(drain(&mut s).is_empty(), "not before the pace");
-        assert_eq!(s.next_deadline(), Some(S));
-        s.timer(S);
-        assert_eq!(drain(&mut s), vec![start(1, Side::Main, true)]);
-    }
-
-    #[test]
-    fn killed_supervise_is_replaced_at_the_pace_its_run_left_alone() {
-        let mut s = Scan::new(Duration::from_secs(2));
-        s.scanned(vec![seen(1, false)], Duration::ZERO);
-        drain(&mut s);
-        s.started(key(1), Side::Main, 10, Duration::ZERO);
-        s.reaped(10, 5 * S);
-        assert_eq!(
-            drain(&mut s),
-            vec![start(1, Side::Main, true)],
-            "restarted at once, nothing killed: the new supervise adopts the run"
-        );
-        s.started(key(1), Side::Main, 11, 5 * S);
-        // The old run, reparented to svscan, exits later: just reaped.
-        assert_eq!(s.reaped(42, 9 * S), Reaped::Stranger);
-        assert!(drain(&mut s).is_empty());
-    }
-
-    #[test]
-    fn fallback_rescans_periodically() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.use_fallback(Duration::ZERO);
-        assert_eq!(s.next_deadline(), Some(FALLBACK_RESCAN));
-        s.timer(FALLBACK_RESCAN);
-        assert_eq!(drain(&mut s), vec![Action::Rescan]);
-        s.scanned(vec![], FALLBACK_RESCAN);
-        assert_eq!(s.next_deadline(), Some(2 * FALLBACK_RESCAN));
-        s.scan_failed(FALLBACK_RESCAN);
-        assert_eq!(s.next_deadline(), Some(FALLBACK_RESCAN + RETRY));
-    }
-
-    #[test]
-    fn stranger_pids_change_nothing() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, false)], Duration::ZERO);
-        drain(&mut s);
-        s.started(key(1), Side::Main, 10, Duration::ZERO);
-        assert_eq!(s.reaped(999, S), Reaped::Stranger);
-        assert!(drain(&mut s).is_empty());
-    }
-
-    /// issue 12: a start-up of N services costs O(N) reconciliation, not O(N²): each answer
-    /// (started, failed, foreign found) reconciles its own service only.
-    #[test]
-    fn start_up_work_is_linear() {
-        let n = 2000u64;
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(
-            (1..=n).map(|i| seen(i, i % 2 == 0)).collect(),
-            Duration::ZERO,
-        );
-        let acts = drain(&mut s);
-        assert_eq!(acts.len() as u64, n + n / 2);
-        let mut pid = 0;
-        for a in &acts {
-            if let Action::Start { key, side, .. } = *a {
-                pid += 1;
-                match pid % 3 {
-                    0 => s.start_failed(key, side, Duration::ZERO),
-                    1 => s.found_foreign(key, side, Duration::ZERO),
-                    _ => s.started(key, side, pid, Duration::ZERO),
-                }
-            }
-        }
-        assert!(drain(&mut s).is_empty());
-        for p in 1..=pid {
-            s.reaped(p, Duration::ZERO);
-        }
-        let visits = s.visits();
-        assert!(
-            visits <= 4 * n,
-            "{visits} services visited for {n} services: quadratic"
-        );
-    }
-
-    #[test]
-    fn failed_starts_retried_at_once_when_descriptors_are_freed() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        s.scanned(vec![seen(1, true), seen(2, false)], Duration::ZERO);
-        drain(&mut s);
-        s.started(key(1), Side::Main, 10, Duration::ZERO);
-        s.start_failed(key(1), Side::Log, Duration::ZERO);
-        s.start_failed(key(2), Side::Main, Duration::ZERO);
-        assert!(drain(&mut s).is_empty());
-        s.retry_failed(S / 10);
-        assert_eq!(
-            drain(&mut s),
-            vec![start(1, Side::Log, false), start(2, Side::Main, false)]
-        );
-        // A success clears the mark: nothing is started twice.
-        s.started(key(1), Side::Log, 11, S / 10);
-        s.started(key(2), Side::Main, 12, S / 10);
-        s.retry_failed(S / 5);
-        assert!(drain(&mut s).is_empty());
-    }
-
-    #[test]
-    fn one_directory_under_two_names_is_one_service() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        let mut other = seen(1, false);
-        other.name = OsString::from("alias");
-        s.scanned(vec![seen(1, false), seen(2, false), other], Duration::ZERO);
-        assert_eq!(
-            drain(&mut s),
-            vec![start(1, Side::Main, false), start(2, Side::Main, false)]
-        );
-        assert_eq!(s.len(), 2);
-        assert_eq!(s.name(key(1)).unwrap(), "alias");
-        assert_eq!(s.name(key(2)).unwrap(), "svc2");
-        // Renames over many scans do not grow the name buffer for ever.
-        for round in 0..200 {
-            let mut r = seen(1, false);
-            r.name = OsString::from(format!("name-{round}"));
-            s.scanned(vec![r, seen(2, false)], S);
-        }
-        assert!(s.names.len() < 400, "{} bytes of names", s.names.len());
-        assert_eq!(s.name(key(1)).unwrap(), "name-199");
-        assert_eq!(s.name(key(2)).unwrap(), "svc2");
-    }
-
-    /// issue 12: the per-service record stays small (it is most of svscan's memory at scale).
-    #[test]
-    fn records_are_compact() {
-        assert_eq!(std::mem::size_of::<Slot>(), 16);
-        assert_eq!(std::mem::size_of::<Option<Slot>>(), 16);
-        assert!(std::mem::size_of::<Service<()>>() <= 56);
-        // svscan's: two descriptors and a byte of marks.
-        assert!(std::mem::size_of::<Service<[u32; 3]>>() <= 64);
-    }
-
-    #[test]
-    fn services_on_several_devices() {
-        let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
-        let on = |dev: u64, ino: u64, name: &str| Seen {
-            name: OsString::from(name),
-            key: Key { dev, ino },
-            has_log: false,
-            log_pending: false,
-        };
-        s.scanned(
-            vec![on(7, 1, "a"), on(3, 1, "b"), on(7, 2, "c")],
-            Duration::ZERO,
-        );
-        let mut keys: Vec<Key> = drain(&mut s)
-            .into_iter()
-            .map(|a| match a {
-                Action::Start { key, .. } => key,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        keys.sort();
-        assert_eq!(
-            keys,
-            vec![
-                Key { dev: 3, ino: 1 },
-                Key { dev: 7, ino: 1 },
-                Key { dev: 7, ino: 2 }
-            ]
-        );
-        assert_eq!(s.name(Key { dev: 3, ino: 1 }).unwrap(), "b");
-        assert_eq!(s.name(Key { dev: 7, ino: 2 }).unwrap(), "c");
-        assert!(s.name(Key { dev: 5, ino: 1 }).is_none());
-        s.started(Key { dev: 7, ino: 2 }, Side::Main, 40, S);
-        assert_eq!(
-            s.identify(40),
-            Reaped::Supervise {
-                key: Key { dev: 7, ino: 2 },
-                side: Side::Main,
-                unexpected: true
-            }
-        );
-    }
-}
+mod tests;

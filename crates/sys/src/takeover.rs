@@ -41,10 +41,14 @@ pub type FileId = (u64, u64);
 /// ([`read_locks`]), read into `locks` only when the lock is held and kept there for the
 /// next lookups, so a fresh service directory (no lock file yet) costs one failed open, not a
 /// read of every lock on the system.
-pub fn lock_state(dir: impl AsFd, rel: &str, locks: &mut Option<String>) -> io::Result<Lock> {
+pub fn lock_state(
+    dir: impl AsFd,
+    rel: impl AsRef<Path>,
+    locks: &mut Option<String>,
+) -> io::Result<Lock> {
     let fd = match rustix::fs::openat(
         dir,
-        rel,
+        rel.as_ref(),
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
         Mode::empty(),
     ) {

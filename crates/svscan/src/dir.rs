@@ -1,0 +1,108 @@
+//! Performing the actions about the scan directory itself: taking its lock, looking for a
+//! predecessor's orphans, listing it into the machine. Each reports what it found as the
+//! machine's input; none decides what happens next.
+
+use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use vigil_core::scan::{DirLock, Input};
+use vigil_sys::diag;
+use vigil_sys::inotify::{self, Watcher};
+use vigil_sys::{process, takeover};
+
+use crate::service::LOG_PENDING;
+use crate::{PROG, Svscan};
+
+impl Svscan {
+    /// Takes the lock on the scan directory (the current directory). A predecessor killed a
+    /// moment after a fork leaves the lock in that child until its exec: "busy, owner gone".
+    pub(crate) fn lock_dir(&mut self) -> DirLock {
+        let here = Path::new(".");
+        self.dir_lock = process::lock_dir(here);
+        match &self.dir_lock {
+            Ok(_) => {
+                self.locked();
+                DirLock::Taken
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => DirLock::Busy {
+                owner_gone: takeover::lock_owner_gone(here),
+            },
+            Err(_) => DirLock::Failed,
+        }
+    }
+
+    /// The scan directory is ours: reap orphans, watch the directory.
+    fn locked(&mut self) {
+        if process::own_pid() != 1
+            && let Err(e) = process::become_subreaper()
+        {
+            let text = format!("unable to become a subreaper: {}", diag::reason(&e));
+            diag::warn(PROG, &text);
+        }
+        let watched = Watcher::new().and_then(|w| {
+            let wd = w.watch_scan_dir(Path::new("."))?;
+            Ok((w, wd))
+        });
+        match watched {
+            Ok(w) => self.watcher = Some(w),
+            Err(e) => self.fall_back(&e),
+        }
+    }
+
+    /// A predecessor's supervise processes that hold no lock yet (our executable, working in
+    /// the scan directory): their pidfds join the poll set, so an exit is seen at once.
+    pub(crate) fn check_orphans(&mut self) -> usize {
+        let Ok(dir) = std::env::current_dir() else {
+            return 0;
+        };
+        let pids = takeover::unlocked_supervisors(&self.supervise, &dir);
+        self.orphans = pids
+            .iter()
+            .filter_map(|&p| takeover::open(p).ok())
+            .collect();
+        pids.len()
+    }
+
+    /// Lists the scan directory into the machine, one entry at a time (a listing of thousands
+    /// is never held).
+    pub(crate) fn rescan(&mut self) {
+        let now = self.now();
+        let mut unstattable = HashSet::new();
+        let warned = &self.unstattable;
+        let scan = &mut self.scan;
+        // Services are mostly directories: the scan directory's link count tells how many.
+        let expected = std::fs::metadata(".").map_or(0, |m| {
+            usize::try_from(m.nlink().saturating_sub(2)).unwrap_or(0)
+        });
+        scan.begin_scan(expected, now);
+        let listed = inotify::each_service(
+            Path::new("."),
+            |name, e| {
+                if !warned.contains(name) {
+                    let name = String::from_utf8_lossy(name.as_bytes());
+                    let text = format!("unable to stat {name}: {}", diag::reason(e));
+                    diag::warn(PROG, &text);
+                }
+                unstattable.insert(name.to_owned());
+            },
+            |seen| {
+                if let Some(held) = scan.seen(&seen, now) {
+                    held.set(LOG_PENDING, seen.log_pending);
+                }
+            },
+        );
+        if let Err(e) = listed {
+            diag::warn(
+                PROG,
+                &format!("unable to read directory: {}", diag::reason(&e)),
+            );
+            self.handle(Input::ScanFailed);
+            return;
+        }
+        self.unstattable = unstattable;
+        self.scan.end_scan(now);
+        self.hold_and_watch();
+    }
+}
