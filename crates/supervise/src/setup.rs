@@ -1,0 +1,138 @@
+//! Setting up: the service directory, `supervise/` with its lock and FIFOs, the first status,
+//! the cgroup, the dead-man watch, and adopting a run a killed predecessor left.
+
+use super::*;
+
+impl Supervisor {
+    pub(crate) fn setup(dir: &OsStr) -> Result<Supervisor, ExitCode> {
+        let name = dir.to_string_lossy().into_owned();
+        let fatal = |what: String, e: std::io::Error| {
+            diag::fatal(PROG, &format!("{what}: {}", diag::reason(&e)), EXIT_TEMP)
+        };
+
+        signals::reset_dispositions();
+        process::cloexec_inherited();
+        // Taken out of the environment at once: no child of ours sees it.
+        let handover = process::take_env(vigil_core::scan::HANDOVER_ENV).is_some();
+        // `supervise -d`: the caller's pipe, told once the lock is ours and supervise/ is set up.
+        let caller_pipe = process::take_env(detach::READY_FD_ENV)
+            .and_then(|v| vigil_sys::detach::take_ready_pipe(&v));
+        let signals = Signals::block(&[signals::CHLD, sig::TERM, sig::INT, sig::HUP])
+            .map_err(|e| fatal(format!("unable to create pipe for {name}"), e))?;
+        std::env::set_current_dir(dir)
+            .map_err(|e| fatal(format!("unable to chdir to {name}"), e))?;
+        let start_down = files::exists(Path::new(layout::DOWN))
+            .map_err(|e| fatal(format!("unable to stat {name}/down"), e))?;
+        let state = StateDir::open(layout::SUPERVISE_DIR)
+            .map_err(|e| fatal(format!("unable to open {name}/supervise"), e))?;
+        let lock = state
+            .lock(state::LOCK)
+            .map_err(|e| fatal(format!("unable to acquire {name}/supervise/lock"), e))?;
+        let open_control = || -> std::io::Result<(OwnedFd, OwnedFd)> {
+            make_fifo(&state, &name, state::CONTROL)?;
+            let r = state.open_fifo(state::CONTROL, false)?;
+            let w = state.open_fifo(state::CONTROL, true)?;
+            Ok((r, w))
+        };
+        let (control, control_writer) = open_control()
+            .map_err(|e| fatal(format!("unable to read {name}/supervise/control"), e))?;
+        // What the service leaves behind when a process of it exits is re-parented to us, so it
+        // stays visible, is reaped, and is brought down with the service.
+        if let Err(e) = process::become_subreaper() {
+            diag::warn(
+                PROG,
+                &format!(
+                    "unable to become a subreaper for {name}: {}",
+                    diag::reason(&e)
+                ),
+            );
+        }
+
+        let clock = Clock::new();
+        let now = clock.now();
+        // Quietly: every start reads the knobs again and reports what is wrong then.
+        let (cfg, _) = layout::read_config(listed_knobs(), |k| knob_value(k).ok().flatten());
+        // A supervise svscan starts in place of an earlier one keeps the want that one recorded
+        // (`svc -d` or `-o` survives the handover); only a fresh start applies `./down`.
+        let kept = handover
+            .then(|| state.read(state::STATUS))
+            .flatten()
+            .and_then(|b| vigil_core::status::Status::unpack(&b).ok())
+            .map(|st| st.want);
+        let machine = match kept {
+            Some(want) => Machine::with_want(cfg, want, now),
+            None => Machine::new(cfg, start_down, now),
+        };
+        let mut s = Supervisor {
+            name,
+            machine,
+            clock,
+            state,
+            signals,
+            control,
+            _control_writer: control_writer,
+            _ok: None,
+            _lock: lock,
+            last_written: None,
+            // Room for any usual info text from the start: no growth in steps through the
+            // allocator's size classes (each would leave a page of the heap dirty).
+            last_info: String::with_capacity(INFO_CAPACITY),
+            text_buf: String::with_capacity(INFO_CAPACITY),
+            history: None,
+            listing: KnobListing::default(),
+            exiting: false,
+            ready_pipe: None,
+            notify: None,
+            notify_refusal_told: false,
+            notify_status: String::new(),
+            boot_id: process::boot_id().unwrap_or_default(),
+            run_identity: None,
+            cgroup: None,
+            deadman: None,
+            limit_told: [false; 2],
+            adopted: None,
+            write_failing: false,
+        };
+        s.cgroup = Cgroup::set_up(&s.name);
+        s.watch_deadman(&knob_value(layout::KNOB_DEADMAN).ok().flatten());
+        s.adopt_leftover(now);
+        s.tell_deadman(now);
+        let written = s.write_status(false);
+        s.machine.handle(Input::Written(written), now);
+        let ok = make_fifo(&s.state, &s.name, state::OK)
+            .and_then(|()| s.state.open_fifo(state::OK, false))
+            .map_err(|e| fatal(format!("unable to read {}/supervise/ok", s.name), e))?;
+        access::apply(
+            &s.state,
+            &s.name,
+            listed_knobs(),
+            &[s.control.as_fd(), ok.as_fd()],
+        );
+        s._ok = Some(ok);
+        if let Some(pipe) = caller_pipe
+            && let Err(e) = vigil_sys::detach::report_ready(pipe)
+        {
+            diag::warn(
+                PROG,
+                &format!(
+                    "unable to report ready for {}: {}",
+                    s.name,
+                    diag::reason(&e)
+                ),
+            );
+        }
+        Ok(s)
+    }
+}
+
+/// Makes sure `supervise/NAME` is a FIFO of ours, replacing whatever else is there (a regular
+/// file as `control` would make every poll return at once and swallow commands).
+pub(crate) fn make_fifo(state: &StateDir, dir: &str, name: &str) -> std::io::Result<()> {
+    if let FifoFound::Replaced(what) = state.fifo(name, 0o600)? {
+        diag::warn(
+            PROG,
+            &format!("replaced {dir}/supervise/{name}: it was {what}, not a FIFO of supervise"),
+        );
+    }
+    Ok(())
+}
