@@ -111,7 +111,12 @@ impl Hierarchy {
 /// basename (of the canonical path, so `.` works).
 pub fn service_name(dir: &Path) -> io::Result<String> {
     let st = rustix::fs::stat(dir)?;
-    let canonical = std::fs::canonicalize(dir)?;
+    // The working directory's name costs one readlink; canonicalising walks every component.
+    let canonical = if dir == Path::new(".") {
+        std::fs::read_link("/proc/self/cwd").or_else(|_| std::fs::canonicalize(dir))?
+    } else {
+        std::fs::canonicalize(dir)?
+    };
     let base = canonical.file_name().map_or(&b""[..], OsStrExt::as_bytes);
     Ok(names::service_name(base, st.st_dev, st.st_ino))
 }
