@@ -55,15 +55,6 @@ fn svstat(sb: &Sandbox, client: Side, dir: &Path) -> String {
     normalize(&out, dir)
 }
 
-fn svc(sb: &Sandbox, client: Side, flag: &str, dir: &Path) {
-    let (code, out, err) = run_output(sb.command(program(client, "svc")).arg(flag).arg(dir));
-    assert_eq!(
-        (code, out.as_str(), err.as_str()),
-        (0, "", ""),
-        "{client:?} svc {flag}"
-    );
-}
-
 fn svok(sb: &Sandbox, client: Side, dir: &Path) -> i32 {
     run_output(sb.command(program(client, "svok")).arg(dir)).0
 }
@@ -86,33 +77,61 @@ fn scenario(supervisor: Side, client: Side) -> Vec<String> {
     assert_eq!(svok(&sb, client, &dir), 0);
     seen.push(svstat(&sb, client, &dir));
 
-    svc(&sb, client, "-p", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-p")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "paused", |s| s.paused);
     seen.push(svstat(&sb, client, &dir));
-    svc(&sb, client, "-c", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-c")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "continued", |s| !s.paused);
 
-    svc(&sb, client, "-d", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-d")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "down", |s| s.pid == 0);
     assert!(!alive(pid));
     seen.push(svstat(&sb, client, &dir));
 
-    svc(&sb, client, "-o", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-o")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "up once", |s| s.pid != 0 && s.want == Want::Once);
     seen.push(svstat(&sb, client, &dir));
 
     fs::write(dir.join("down"), "").unwrap();
     seen.push(svstat(&sb, client, &dir));
-    svc(&sb, client, "-d", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-d")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "down again", |s| s.pid == 0);
     seen.push(svstat(&sb, client, &dir));
-    svc(&sb, client, "-u", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-u")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "up, normally down", |s| {
         s.pid != 0 && s.want == Want::Up
     });
     seen.push(svstat(&sb, client, &dir));
 
-    svc(&sb, client, "-dx", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-dx")
+        .dir(&dir)
+        .expect_ok();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while sup.try_wait().unwrap().is_none() {
         assert!(
@@ -302,7 +321,11 @@ fn runit_sv_status_of_a_stopping_service_shows_got_term() {
     let _sup = spawn(sb.command(bin("supervise")).arg(&dir).stdout(Stdio::null()));
     wait_up(&dir);
     std::thread::sleep(Duration::from_millis(100));
-    svc(&sb, Side::Vigil, "-d", &dir);
+    Svc::new(&sb)
+        .program(program(Side::Vigil, "svc"))
+        .arg("-d")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "got TERM", |s| s.got_term);
     let (_, out, _) = run_output(sb.command(&sv).arg("status").arg(&dir));
     assert_eq!(

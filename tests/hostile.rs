@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use vigil_core::info::Info;
 use vigil_tests::*;
 
 const NOBODY: &str = "nobody";
@@ -75,10 +74,6 @@ fn supervise_logged(sb: &Sandbox, dir: &Path, err: &Path) -> Proc {
             .stdout(Stdio::null())
             .stderr(fs::File::create(err).unwrap()),
     )
-}
-
-fn info(dir: &Path) -> Option<Info> {
-    Info::parse(&fs::read_to_string(dir.join("supervise/info")).ok()?)
 }
 
 fn wait_text(path: &Path, needle: &str) -> String {
@@ -163,7 +158,7 @@ fn sd_notify_reaches_supervise_from_a_service_running_as_nobody() {
         "svwait -U; supervise said: {}",
         fs::read_to_string(&err).unwrap_or_default()
     );
-    let i = info(&dir).unwrap();
+    let i = read_info(&dir).unwrap();
     assert_eq!(i.notify_status, "serving as nobody");
 }
 
@@ -190,7 +185,7 @@ fn sd_notify_from_a_child_of_a_root_run_that_became_nobody_is_heard() {
     let _p = supervise_logged(&sb, &dir, &err);
     wait_up(&dir);
     wait_until(Duration::from_secs(10), "ready from the child", || {
-        info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "child")
+        read_info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "child")
     });
     // Its BARRIER=1 was judged too, before its descriptor was closed: nothing refused.
     wait_until(Duration::from_secs(10), "run exec'd sleep", || {
@@ -229,7 +224,7 @@ fn sd_notify_from_another_user_is_refused() {
             .env("NOTIFY_SOCKET", &address),
     );
     wait_text(&err, "ignoring sd_notify message for");
-    let i = info(&dir).unwrap();
+    let i = read_info(&dir).unwrap();
     assert_eq!(i.ready, None, "a forged READY=1 was believed");
     assert_eq!(i.notify_status, "");
     // The channel itself works: root (supervise's own user) is believed.
@@ -240,7 +235,7 @@ fn sd_notify_from_another_user_is_refused() {
     );
     assert_eq!(code, 0, "{out}");
     wait_until(Duration::from_secs(10), "ready from root", || {
-        info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "by root")
+        read_info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "by root")
     });
 }
 
@@ -274,7 +269,11 @@ fn sd_notify_from_another_unprivileged_user_is_refused_while_the_service_runs_as
             .env("NOTIFY_SOCKET", &address),
     );
     wait_text(&err, "ignoring sd_notify message for");
-    assert_eq!(info(&dir).unwrap().ready, None, "forged readiness believed");
+    assert_eq!(
+        read_info(&dir).unwrap().ready,
+        None,
+        "forged readiness believed"
+    );
     // The service's own user is believed.
     let own = format!("{} /usr/bin/systemd-notify --ready", as_user(NOBODY));
     run_output(
@@ -283,7 +282,7 @@ fn sd_notify_from_another_unprivileged_user_is_refused_while_the_service_runs_as
             .env("NOTIFY_SOCKET", &address),
     );
     wait_until(Duration::from_secs(10), "ready from nobody", || {
-        info(&dir).is_some_and(|i| i.ready.is_some())
+        read_info(&dir).is_some_and(|i| i.ready.is_some())
     });
 }
 
