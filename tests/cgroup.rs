@@ -48,10 +48,7 @@ struct Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.cg.kill();
-        let deadline = Instant::now() + LIMIT;
-        while self.cg.populated().unwrap_or(false) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        poll_until(LIMIT, || !self.cg.populated().unwrap_or(false));
         for &pid in &self.children {
             // Ours and not yet reaped, so the pid is still that process: safe to kill by pid
             // (needed when it never joined the cgroup).

@@ -172,14 +172,11 @@ pub fn remove_cgroup_tree(dir: &Path) {
         }
     }
     let _ = fs::write(dir.join("cgroup.kill"), "1");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        let events = fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
-        if !events.contains("populated 1") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    poll_until(Duration::from_secs(5), || {
+        !fs::read_to_string(dir.join("cgroup.events"))
+            .unwrap_or_default()
+            .contains("populated 1")
+    });
     let _ = fs::remove_dir(dir);
 }
 
@@ -252,6 +249,21 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
         }
         if Instant::now() > deadline {
             panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Polls `f` until it is true or `limit` has passed; whether it became true. For clean-ups,
+/// which must not fail the test.
+pub fn poll_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -464,6 +476,21 @@ impl Proc {
     /// `Child::wait` of the process.
     pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
         self.child.wait()
+    }
+
+    /// Waits up to `limit` for the exit: its exit code, or `None` if it still runs then (for
+    /// "still blocked" checks, where running on is the expected outcome).
+    pub fn exit_within(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Waits for the exit within `limit` (killed and failed after it); returns its exit code.

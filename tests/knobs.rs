@@ -64,7 +64,8 @@ fn finish_exit_125_means_do_not_restart() {
     let _p = Supervise::new(&sb, &dir).start();
     let i = wait_info(&dir, "failed after finish 125", |i| i.failed);
     assert_eq!(i.want, Some(Want::Down));
-    std::thread::sleep(Duration::from_millis(1500));
+    // No restart pending (the machine's simulated-clock tests prove a pending one fires).
+    assert_eq!((i.starts, i.delay_ms), (1, None), "{i:?}");
     assert_eq!(
         count_lines(&sb.path("starts")),
         1,
@@ -135,12 +136,15 @@ fn down_signal_is_used_by_svc_d() {
     let sb = Sandbox::new("down-signal");
     let dir = sb.service(
         "s",
-        "trap 'echo HUP > ../got; exit 0' HUP\nwhile :; do sleep 1000 & wait $!; done",
+        "trap 'echo HUP > ../got; exit 0' HUP\ntouch ../trapped\nwhile :; do sleep 1000 & wait $!; done",
     );
     fs::write(dir.join("down-signal"), "HUP\n").unwrap();
     let _p = Supervise::new(&sb, &dir).start();
     wait_up(&dir);
-    std::thread::sleep(Duration::from_millis(100));
+    // The run says when its trap is set (a HUP before would simply end it).
+    wait_until(Duration::from_secs(5), "trap set", || {
+        sb.path("trapped").exists()
+    });
     Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     assert_eq!(lines(&sb.path("got")), vec!["HUP"]);
@@ -256,7 +260,9 @@ fn max_restarts_gives_up_and_says_so() {
     wait_status(&dir, "status says want down", |s| {
         s.want == Want::Down && s.pid == 0
     });
-    std::thread::sleep(Duration::from_millis(1200));
+    // Given up: no restart pending (instead of watching 1.2 s for one).
+    let i = read_info(&dir).unwrap();
+    assert_eq!((i.starts, i.delay_ms), (3, None), "{i:?}");
     assert_eq!(count_lines(&sb.path("starts")), 3);
     Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     wait_info(&dir, "failure cleared by svc -u", |i| {

@@ -21,20 +21,6 @@ fn svwait(sb: &Sandbox, args: &[&str], dirs: &[&Path]) -> Command {
     c
 }
 
-/// Waits up to `limit` for `p` to exit; its exit code, or `None` if it is still running.
-fn exit_within(p: &mut Proc, limit: Duration) -> Option<i32> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = p.child.try_wait().unwrap() {
-            return Some(st.code().unwrap_or(-1));
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[test]
 fn svwait_blocks_until_up_then_down_then_finished() {
     let sb = Sandbox::new("wait-udD");
@@ -56,26 +42,26 @@ fn svwait_blocks_until_up_then_down_then_finished() {
 
     let mut w = spawn(&mut svwait(&sb, &["-u"], &[&dir]));
     assert_eq!(
-        exit_within(&mut w, Duration::from_millis(300)),
+        w.exit_within(Duration::from_millis(300)),
         None,
         "returned while down"
     );
     Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
-    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+    assert_eq!(w.exit_within(Duration::from_secs(5)), Some(0));
     let pid = read_status(&dir).unwrap().pid;
     assert_ne!(pid, 0, "svwait -u returned before the status said up");
 
     let mut d = spawn(&mut svwait(&sb, &["-d"], &[&dir]));
     let mut big_d = spawn(&mut svwait(&sb, &["-D"], &[&dir]));
     assert_eq!(
-        exit_within(&mut d, Duration::from_millis(300)),
+        d.exit_within(Duration::from_millis(300)),
         None,
         "returned while up"
     );
     Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
-    assert_eq!(exit_within(&mut d, Duration::from_secs(5)), Some(0));
+    assert_eq!(d.exit_within(Duration::from_secs(5)), Some(0));
     assert_eq!(read_status(&dir).unwrap().pid, 0);
-    assert_eq!(exit_within(&mut big_d, Duration::from_secs(5)), Some(0));
+    assert_eq!(big_d.exit_within(Duration::from_secs(5)), Some(0));
     // -D returns only once ./finish has run to its end.
     assert!(
         sb.path("finished").exists(),
@@ -131,9 +117,9 @@ fn svwait_all_or_one() {
     let (code, _, _) = run_output(&mut svwait(&sb, &["-u", "-t", "200"], &[&a, &b]));
     assert_eq!(code, 99);
     let mut w = spawn(&mut svwait(&sb, &["-a", "-u"], &[&a, &b]));
-    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
+    assert_eq!(w.exit_within(Duration::from_millis(200)), None);
     Svc::new(&sb).args(["-u"]).dir(&b).expect_ok();
-    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+    assert_eq!(w.exit_within(Duration::from_secs(5)), Some(0));
 }
 
 #[test]
@@ -151,11 +137,11 @@ fn svwait_supervise_gone_is_102() {
             .arg(&dir)
             .stderr(Stdio::piped()),
     );
-    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
+    assert_eq!(w.exit_within(Duration::from_millis(200)), None);
     let t = Instant::now();
     sup.child.kill().unwrap();
     let _ = sup.child.wait();
-    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(102));
+    assert_eq!(w.exit_within(Duration::from_secs(5)), Some(102));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     let mut err = String::new();
     std::io::Read::read_to_string(w.child.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -406,9 +392,9 @@ fn svwait_against_daemontools_supervise() {
     wait_supervised(&dir);
     wait_status(&dir, "daemontools status", |_| true);
     let mut w = spawn(&mut svwait(&sb, &["-U"], &[&dir]));
-    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
+    assert_eq!(w.exit_within(Duration::from_millis(200)), None);
     Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
-    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+    assert_eq!(w.exit_within(Duration::from_secs(5)), Some(0));
     assert_ne!(read_status(&dir).unwrap().pid, 0);
 }
 
