@@ -269,6 +269,20 @@ pub fn poll_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A bounded observation window: calls `check` every `every` for `span` (for "nothing bad
+/// happens meanwhile" checks with assertions inside `check`, and for sampling at random
+/// moments). Not a way to wait for a state: use [`wait_until`] for that.
+pub fn watch_for(span: Duration, every: Duration, mut check: impl FnMut()) {
+    let end = Instant::now() + span;
+    loop {
+        check();
+        if Instant::now() >= end {
+            return;
+        }
+        std::thread::sleep(every.min(end.saturating_duration_since(Instant::now())));
+    }
+}
+
 /// Polls `f` until it is true, failing the test after `limit`.
 pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     wait_for(limit, what, || f().then_some(()))
@@ -315,18 +329,21 @@ pub fn wait_down(dir: &Path) {
     });
 }
 
+/// True when `supervise/ok` of `dir` has a reader (a supervise is running there).
+pub fn is_supervised(dir: &Path) -> bool {
+    fs::OpenOptions::new()
+        .write(true)
+        .custom_flags_nonblock()
+        .open(dir.join("supervise/ok"))
+        .is_ok()
+}
+
 /// Waits until `supervise/ok` of `dir` has a reader (supervise is running).
 pub fn wait_supervised(dir: &Path) {
     wait_until(
         Duration::from_secs(10),
         &format!("supervise on {}", dir.display()),
-        || {
-            fs::OpenOptions::new()
-                .write(true)
-                .custom_flags_nonblock()
-                .open(dir.join("supervise/ok"))
-                .is_ok()
-        },
+        || is_supervised(dir),
     );
 }
 
