@@ -17,10 +17,6 @@ use vigil_tests::*;
 
 const NOBODY: &str = "nobody";
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 /// uid and gid of a user from /etc/passwd.
 fn ids_of(user: &str) -> Option<(u32, u32)> {
     let text = fs::read_to_string("/etc/passwd").ok()?;
@@ -32,17 +28,16 @@ fn ids_of(user: &str) -> Option<(u32, u32)> {
 
 /// Skips (with a visible line) unless we are root and every program in `needs` exists.
 fn can_run(test: &str, needs: &[&str]) -> bool {
-    if !is_root() {
-        eprintln!("SKIP {test}: needs root (it runs services as other users)");
+    if !root_or_skip(test, "it runs services as other users") {
         return false;
     }
     if ids_of(NOBODY).is_none() {
-        eprintln!("SKIP {test}: no user {NOBODY}");
+        skip(test, &format!("no user {NOBODY}"));
         return false;
     }
     for p in needs {
         if !Path::new("/usr/bin").join(p).exists() {
-            eprintln!("SKIP {test}: /usr/bin/{p} missing");
+            skip(test, &format!("/usr/bin/{p} missing"));
             return false;
         }
     }
@@ -64,16 +59,6 @@ fn give_to(path: &Path, user: &str) {
             give_to(&e.unwrap().path(), user);
         }
     }
-}
-
-/// A supervise on `dir` whose stderr goes to `err`.
-fn supervise_logged(sb: &Sandbox, dir: &Path, err: &Path) -> Proc {
-    spawn(
-        sb.command(bin("supervise"))
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(err).unwrap()),
-    )
 }
 
 fn wait_text(path: &Path, needle: &str) -> String {
@@ -145,7 +130,7 @@ fn sd_notify_reaches_supervise_from_a_service_running_as_nobody() {
     );
     fs::write(dir.join("notify-socket"), "").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     let (code, _, out) = run_output(
         sb.command(bin("svwait"))
@@ -182,7 +167,7 @@ fn sd_notify_from_a_child_of_a_root_run_that_became_nobody_is_heard() {
     );
     fs::write(dir.join("notify-socket"), "").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     wait_until(Duration::from_secs(10), "ready from the child", || {
         read_info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "child")
@@ -209,7 +194,7 @@ fn sd_notify_from_another_user_is_refused() {
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("notify-socket"), "").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     let address = notify_socket_of(pid);
     assert!(address.starts_with('@'), "abstract address: {address}");
@@ -247,7 +232,7 @@ fn sd_notify_from_another_unprivileged_user_is_refused_while_the_service_runs_as
         return;
     }
     let Some(user) = TempUser::new() else {
-        eprintln!("SKIP {test}: useradd failed");
+        skip(test, "useradd failed");
         return;
     };
     let sb = Sandbox::new("hostile-notify-user");
@@ -255,7 +240,7 @@ fn sd_notify_from_another_unprivileged_user_is_refused_while_the_service_runs_as
     let dir = sb.service("s", &format!("exec {} sleep 1000", as_user(NOBODY)));
     fs::write(dir.join("notify-socket"), "").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     wait_until(Duration::from_secs(10), "run as nobody", || {
         fs::read_to_string(format!("/proc/{pid}/status"))
@@ -299,7 +284,7 @@ fn notification_fd_works_after_run_changes_user() {
     );
     fs::write(dir.join("notification-fd"), "3\n").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     let (code, _, out) = run_output(
         sb.command(bin("svwait"))
@@ -317,7 +302,7 @@ fn invalid_notification_fd_warns_and_counts_as_ready_when_up() {
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("notification-fd"), "stdout\n").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     let (code, _, out) = run_output(
         sb.command(bin("svwait"))
@@ -362,7 +347,7 @@ fn knob_symlink_to_another_users_file_is_not_read_and_never_echoed() {
     fs::write(dir.join("timeout-kill"), "SECRETGARBAGE\n").unwrap();
     give_to(&dir, NOBODY);
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     let text = wait_text(&err, "timeout-kill");
     let d = dir.display();
@@ -385,7 +370,7 @@ fn knob_symlink_to_another_users_file_is_not_read_and_never_echoed() {
         "one warning per start: {text}"
     );
     // The refused knob is not used: svc -d sends TERM (the default), and sleep dies of it.
-    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    let (code, _, e) = Svc::new(&sb).arg("-d").dir(&dir).run();
     assert_eq!((code, e.as_str()), (0, ""));
     wait_down(&dir);
 }
@@ -404,9 +389,9 @@ fn knob_symlink_to_the_owners_own_file_is_followed() {
     give_to(&dir, NOBODY);
     give_to(&sb.path("sig"), NOBODY);
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
-    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    let (code, _, e) = Svc::new(&sb).arg("-d").dir(&dir).run();
     assert_eq!((code, e.as_str()), (0, ""));
     wait_down(&dir);
     let text = fs::read_to_string(&err).unwrap();
@@ -423,7 +408,7 @@ fn knob_that_is_a_fifo_never_blocks_supervise() {
         .unwrap();
     assert!(made.success());
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     wait_text(
         &err,
@@ -433,7 +418,7 @@ fn knob_that_is_a_fifo_never_blocks_supervise() {
         ),
     );
     // supervise still obeys: a restart reads the knobs again and goes on.
-    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-k").arg(&dir));
+    let (code, _, e) = Svc::new(&sb).arg("-k").dir(&dir).run();
     assert_eq!((code, e.as_str()), (0, ""));
     wait_status(&dir, "restarted", |s| s.pid != 0 && s.pid != pid);
 }
@@ -444,19 +429,10 @@ fn presence_knob_linked_to_dev_null_still_counts() {
     let dir = sb.service("s", "exec sleep 1000");
     symlink("/dev/null", dir.join("no-setsid")).unwrap();
     let err = sb.path("err");
-    let p = supervise_logged(&sb, &dir, &err);
+    let p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
-    let pgrp = |pid: u32| -> String {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        stat.rsplit_once(") ")
-            .unwrap()
-            .1
-            .split(' ')
-            .nth(2)
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(pgrp(pid), pgrp(p.id()), "no-setsid ignored");
+    assert!(pgrp_of(pid).is_some());
+    assert_eq!(pgrp_of(pid), pgrp_of(p.id()), "no-setsid ignored");
     assert_eq!(fs::read_to_string(&err).unwrap(), "");
 }
 
@@ -520,7 +496,7 @@ fn supervise_dir_swapped_while_running_gets_no_writes() {
     let dir = sb.service("s", "exec sleep 1000");
     give_to(&dir, NOBODY);
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     // The directory's owner moves supervise's directory away and plants its own.
     let d = dir.display();
@@ -566,7 +542,7 @@ fn regular_files_as_control_and_ok_are_replaced() {
     fs::write(sup.join("control"), "").unwrap();
     fs::write(sup.join("ok"), "").unwrap();
     let err = sb.path("err");
-    let p = supervise_logged(&sb, &dir, &err);
+    let p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_supervised(&dir);
     let pid = wait_up(&dir);
     let text = fs::read_to_string(&err).unwrap();
@@ -581,13 +557,13 @@ fn regular_files_as_control_and_ok_are_replaced() {
         let m = fs::symlink_metadata(sup.join(name)).unwrap();
         assert!(std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
     }
-    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    let (code, _, e) = Svc::new(&sb).arg("-d").dir(&dir).run();
     assert_eq!((code, e.as_str()), (0, ""));
     wait_down(&dir);
     assert!(!alive(pid) || is_zombie(pid));
     // supervise sleeps: a second's worth of CPU would mean a spin.
-    let stat = fs::read_to_string(format!("/proc/{}/stat", p.id())).unwrap();
-    let f: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    // utime and stime: fields 14 and 15 of /proc/PID/stat.
+    let f = stat_fields(p.id()).unwrap();
     let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
     assert!(ticks < 50, "supervise used {ticks} ticks of CPU");
 }
@@ -599,7 +575,7 @@ fn svc_fails_on_a_control_that_is_not_a_fifo() {
     let sup = dir.join("supervise");
     fs::create_dir(&sup).unwrap();
     fs::write(sup.join("control"), "").unwrap();
-    let (code, out, e) = run_output(sb.command(bin("svc")).arg("-u").arg(&dir));
+    let (code, out, e) = Svc::new(&sb).arg("-u").dir(&dir).run();
     assert_eq!(
         (code, out.as_str(), e.as_str()),
         (
