@@ -573,11 +573,10 @@ pub fn all_pids() -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Every live descendant of `pid` (through the parent links of /proc/*/stat).
+/// Every descendant of `pid`, zombies included (through the parent links of /proc/*/stat).
 pub fn descendants(pid: u32) -> Vec<u32> {
     let links: Vec<(u32, u32)> = all_pids()
         .into_iter()
-        .filter(|&p| alive(p))
         .filter_map(|p| Some((p, parent_of(p)?)))
         .collect();
     let mut out = vec![];
