@@ -521,8 +521,18 @@ impl Proc {
 
 /// Prints the visible `SKIP: <test>: <reason>` line a test that cannot run here must print
 /// before it returns (it is then reported as passed by the runner, so the line is the record).
+/// The line also goes to `skipped-tests` beside the binaries (nextest shows a passing test's
+/// stderr only on request); `scripts/test` prints that file at the end.
 pub fn skip(test: &str, reason: &str) {
-    eprintln!("SKIP: {test}: {reason}");
+    let line = format!("SKIP: {test}: {reason}\n");
+    eprint!("{line}");
+    if let Ok(mut f) = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(bin_dir().join("skipped-tests"))
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
 }
 
 /// True when the tests run as root (effective uid 0).

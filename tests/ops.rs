@@ -47,7 +47,10 @@ fn now_ns() -> u128 {
 fn down_leaves_nothing(cgroup: bool) {
     let sb = Sandbox::new(if cgroup { "ops-cg" } else { "ops-nocg" });
     if cgroup && sb.cgroup.is_none() {
-        eprintln!("SKIP: no writable cgroup2 hierarchy on this machine");
+        skip(
+            "down_leaves_nothing_of_a_double_forking_daemon_with_cgroup2",
+            "no writable cgroup2 hierarchy on this machine",
+        );
         return;
     }
     let dir = sb.service(
@@ -347,12 +350,18 @@ fn deadman_takes_the_service_down_and_up_again() {
 fn limits_without_their_controller_are_refused_with_a_clear_message() {
     let sb = Sandbox::new("ops-limits");
     let Some(root) = sb.cgroup.clone() else {
-        eprintln!("SKIP: no writable cgroup2 hierarchy on this machine");
+        skip(
+            "limits_without_their_controller_are_refused_with_a_clear_message",
+            "no writable cgroup2 hierarchy on this machine",
+        );
         return;
     };
     let offered = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
     if offered.split_whitespace().any(|c| c == "pids") {
-        eprintln!("SKIP: the pids controller is available here; this test needs it missing");
+        skip(
+            "limits_without_their_controller_are_refused_with_a_clear_message",
+            "the pids controller is available here; this test needs it missing",
+        );
         return;
     }
     let dir = sb.service("s", "exec sleep 1000");
