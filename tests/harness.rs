@@ -562,6 +562,25 @@ pub fn proc_state(pid: u32) -> Option<char> {
     stat_fields(pid)?.first()?.chars().next()
 }
 
+/// The command name of `pid` (field 2 of /proc/PID/stat, without its parentheses).
+pub fn proc_comm(pid: u32) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, _) = stat.rsplit_once(") ")?;
+    Some(head.split_once(" (")?.1.to_owned())
+}
+
+/// Voluntary plus involuntary context switches of `pid` (/proc/PID/status); fails the test
+/// when the process is gone (a dead process does not wake, which proves nothing).
+pub fn ctxt_switches(pid: u32) -> u64 {
+    assert!(alive(pid), "pid {pid} is gone");
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
 /// The process group of `pid` (field 5 of /proc/PID/stat).
 pub fn pgrp_of(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(2)?.parse().ok()

@@ -662,6 +662,7 @@ fn spawn_paced_writer(
             let need = c.saturating_sub(KILL_AHEAD);
             // The main thread panics (and the test fails) if kills stop; the writer then
             // gets EPIPE once the pipe's read ends are closed.
+            // A poll on the test's own counter (no process state involved).
             while kills.load(std::sync::atomic::Ordering::SeqCst) < need {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -711,6 +712,7 @@ fn no_line_lost_when_killed_50_times() {
         wait_until(LIMIT, "logger makes progress", || {
             size() > before || !alive(child.id())
         });
+        // The random moment of the kill is the point of the test.
         std::thread::sleep(Duration::from_micros(rng.next() % 20_000));
         send_signal(child.id(), 9);
         child.wait().unwrap();

@@ -68,7 +68,7 @@ fn down_leaves_nothing(cgroup: bool) {
     wait_until(
         Duration::from_secs(5),
         "the escaped process has its own session",
-        || fs::read_to_string(format!("/proc/{escaped}/stat")).is_ok_and(|s| s.contains("sleep")),
+        || session_of(escaped) == Some(escaped) && proc_comm(escaped).as_deref() == Some("sleep"),
     );
     wait_until(
         Duration::from_secs(5),

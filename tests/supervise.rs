@@ -388,13 +388,7 @@ fn idle_supervise_never_wakes_up() {
     let dir = sb.service("s", "exec sleep 1000");
     let s = start(&sb, &dir);
     wait_up(&dir);
-    let switches = || {
-        let st = fs::read_to_string(format!("/proc/{}/status", s.id())).unwrap();
-        st.lines()
-            .filter(|l| l.contains("ctxt_switches"))
-            .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
-            .sum::<u64>()
-    };
+    let switches = || ctxt_switches(s.id());
     // Settled once the count holds still for 200 ms (start-up writes are done).
     let mut before = switches();
     wait_until(Duration::from_secs(10), "supervise settled", || {

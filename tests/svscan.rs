@@ -454,15 +454,6 @@ fn thousand_services_up_and_svstat() {
     drop(svscan);
 }
 
-fn ctxt_switches(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("ctxt_switches:"))
-        .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
-        .sum()
-}
-
 /// Idle cost: with 100 services up, svscan does not wake at all. `VIGIL_IDLE_SECS` sets the
 /// window (the figure is 30 s; 3 s by default keeps the suite fast).
 #[test]
