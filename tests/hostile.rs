@@ -455,7 +455,7 @@ fn supervise_dir_of_another_user_is_refused_and_planted_links_not_followed() {
         symlink(&victim, dir.join("supervise").join(name)).unwrap();
     }
     give_to(&dir, NOBODY);
-    let (code, _, err) = run_output(sb.command(bin("supervise")).arg(&dir));
+    let (code, _, err) = run_output(&mut Supervise::new(&sb, &dir).command());
     assert_eq!(
         (code, err.as_str()),
         (
@@ -475,7 +475,7 @@ fn supervise_dir_of_another_user_is_refused_and_planted_links_not_followed() {
     fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o700)).unwrap();
     symlink(&elsewhere, dir.join("supervise")).unwrap();
     give_to(&dir.join("supervise"), NOBODY);
-    let (code, _, err) = run_output(sb.command(bin("supervise")).arg(&dir));
+    let (code, _, err) = run_output(&mut Supervise::new(&sb, &dir).command());
     assert_eq!(code, 111, "{err}");
     assert!(err.contains("symbolic link owned by another user"), "{err}");
     assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
@@ -593,11 +593,10 @@ fn svc_fails_on_a_control_that_is_not_a_fifo() {
         b"",
         "svc wrote into it"
     );
-    let (code, _, e) = run_output(
-        sb.command(bin("svc"))
-            .args(["-u", "-W", "u", "-T", "1000"])
-            .arg(&dir),
-    );
+    let (code, _, e) = Svc::new(&sb)
+        .args(["-u", "-W", "u", "-T", "1000"])
+        .dir(&dir)
+        .run();
     assert_ne!(code, 0, "svc -W on a non-FIFO: {e}");
     let _ = std::io::stderr().flush();
 }

@@ -267,7 +267,7 @@ fn second_supervise_fails_on_the_lock() {
     let dir = sb.service("s", "exec sleep 1000");
     let _s = start(&sb, &dir);
     wait_up(&dir);
-    let (code, _, err) = run_output(sb.command(bin("supervise")).arg(&dir));
+    let (code, _, err) = run_output(&mut Supervise::new(&sb, &dir).command());
     assert_eq!(code, 111);
     assert_eq!(
         err,
@@ -555,13 +555,7 @@ fn run_without_hashbang_is_an_exec_format_error_not_a_shell_script() {
         fs::write(&run, text).unwrap();
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
         let err = sb.path("stderr");
-        let mut sup = sb
-            .command(bin("supervise"))
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap();
+        let sup = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
         let want = format!(
             "supervise: fatal: unable to start {}/run: exec format error",
             dir.display()
@@ -580,8 +574,7 @@ fn run_without_hashbang_is_an_exec_format_error_not_a_shell_script() {
         assert_eq!(read_status(&dir).map(|st| st.pid), Some(0), "{name}");
         let text = fs::read_to_string(&err).unwrap();
         assert!(text.lines().all(|l| l == want), "{name}: {text}");
-        send_signal(sup.id(), 9);
-        let _ = sup.wait();
+        drop(sup);
         sb.kill_all();
     }
 }
