@@ -6,6 +6,15 @@
 //! supervisors pass their environment on, so the whole tree carries the tag. Dropping the
 //! [`Sandbox`] kills every process carrying it, by pid (found through `/proc/PID/environ`), and
 //! removes the directory. Nothing is ever killed by name.
+//!
+//! The programs most tests run have builders: [`Svc`] (`Svc::new(&sb).args(["-d"]).dir(&d)
+//! .expect_ok()`, or `.run()` for the exit code and output; `.program(p)` for Debian's),
+//! [`Supervise`] (`Supervise::new(&sb, &d).stderr_to(p).start()` returns a [`Proc`] once
+//! `supervise/ok` has a reader; `.spawn()` does not wait; `.no_cgroup()`, `.program(p)`) and
+//! [`Svscan`] (`Svscan::new(&sb, &scan).args([..]).start()`). Each has `.command()` for what
+//! they do not cover. `/proc` is read here only ([`stat_fields`], [`parent_of`],
+//! [`session_of`], [`pgrp_of`], [`descendants`], ...). A test that cannot run here says so
+//! with [`skip`] and returns.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
