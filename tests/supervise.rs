@@ -8,7 +8,6 @@
 )]
 
 use std::fs;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -19,13 +18,6 @@ const RECORDER: &str = r#"
 for s in HUP ALRM INT TERM QUIT USR1 USR2 WINCH CONT; do trap "echo $s >> ../sigs" $s; done
 echo $$ >> ../pids
 while :; do sleep 1000 & wait $!; kill $! 2>/dev/null; done"#;
-
-/// Starts supervise on `dir` with its stderr in the sandbox's `supervise.err`.
-fn start(sb: &Sandbox, dir: &Path) -> Proc {
-    Supervise::new(sb, dir)
-        .stderr_to(sb.path("supervise.err"))
-        .start()
-}
 
 /// What supervise wrote to stderr so far.
 fn stderr_text(sb: &Sandbox) -> String {
@@ -41,7 +33,9 @@ fn creates_supervise_dir_like_daemontools() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let sb = Sandbox::new("layout");
     let dir = sb.service("s", "exec sleep 1000");
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
     let mode = |p: &str| fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode("supervise"), 0o700);
@@ -72,7 +66,9 @@ fn creates_supervise_dir_like_daemontools() {
 fn every_signal_letter_reaches_the_service() {
     let sb = Sandbox::new("letters");
     let dir = sb.service("s", RECORDER);
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     wait_until(Duration::from_secs(5), "run recorded its pid", || {
         !lines(&sb.path("pids")).is_empty()
@@ -115,7 +111,9 @@ fn every_signal_letter_reaches_the_service() {
 fn pause_continue_down_up_once() {
     let sb = Sandbox::new("pcduo");
     let dir = sb.service("s", "exec sleep 1000");
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
 
     Svc::new(&sb).args(["-p"]).dir(&dir).expect_ok();
@@ -162,7 +160,9 @@ fn down_file_means_normally_down() {
     let sb = Sandbox::new("downfile");
     let dir = sb.service("s", "echo ran >> ../ran; exec sleep 1000");
     fs::write(dir.join("down"), "").unwrap();
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let st = wait_status(&dir, "status", |_| true);
     assert_eq!(st.pid, 0);
     assert_eq!(st.want, Want::Down);
@@ -178,7 +178,9 @@ fn down_file_means_normally_down() {
 fn restarts_are_paced_but_never_blocking() {
     let sb = Sandbox::new("pace");
     let dir = sb.service("s", "date +%s%N >> ../starts; exit 1");
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_until(Duration::from_secs(10), "three starts", || {
         count_lines(&sb.path("starts")) >= 3
     });
@@ -214,7 +216,9 @@ fn down_right_after_up_takes_effect_at_once() {
     let sb = Sandbox::new("updown");
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("down"), "").unwrap();
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     let pid = wait_up(&dir);
     // The measured case: down 100 ms after up (daemontools sleeps a second after a start).
@@ -234,7 +238,9 @@ fn missing_or_broken_run_is_reported_and_retried() {
     let sb = Sandbox::new("execfail");
     let dir = sb.path("s");
     fs::create_dir_all(&dir).unwrap();
-    let s = start(&sb, &dir);
+    let s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     // Supervise stays up, retries about once a second, and starts run once it appears.
     let dir_s = dir.display();
     let missing = format!("supervise: fatal: unable to start {dir_s}/run: file does not exist");
@@ -254,7 +260,9 @@ fn missing_or_broken_run_is_reported_and_retried() {
     let dir = sb.path("s");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("run"), "#!/bin/sh\nexec sleep 1000\n").unwrap();
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let denied = format!("unable to start {}/run: access denied", dir.display());
     wait_until(Duration::from_secs(5), "access denied reported", || {
         stderr_text(&sb).contains(&denied)
@@ -265,7 +273,9 @@ fn missing_or_broken_run_is_reported_and_retried() {
 fn second_supervise_fails_on_the_lock() {
     let sb = Sandbox::new("lock");
     let dir = sb.service("s", "exec sleep 1000");
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
     let (code, _, err) = run_output(&mut Supervise::new(&sb, &dir).command());
     assert_eq!(code, 111);
@@ -298,7 +308,9 @@ fn usage() {
 fn x_exits_once_down() {
     let sb = Sandbox::new("x");
     let dir = sb.service("s", "exec sleep 1000");
-    let mut s = start(&sb, &dir);
+    let mut s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     // x, then p: once the pause shows, x has been handled too (control is read in order).
     Svc::new(&sb).args(["-x", "-p"]).dir(&dir).expect_ok();
@@ -321,7 +333,9 @@ fn x_exits_once_down() {
 fn sigterm_brings_the_service_down_first() {
     let sb = Sandbox::new("sigterm");
     let dir = sb.service("s", "exec sleep 1000");
-    let mut s = start(&sb, &dir);
+    let mut s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     send_signal(s.id(), 15);
     assert_eq!(s.wait_exit(Duration::from_secs(10)), 0);
@@ -376,7 +390,9 @@ fn no_setsid_keeps_the_process_group() {
     let sb = Sandbox::new("nosetsid");
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("no-setsid"), "").unwrap();
-    let s = start(&sb, &dir);
+    let s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     assert!(pgrp_of(pid).is_some());
     assert_eq!(pgrp_of(pid), pgrp_of(s.id()));
@@ -386,7 +402,9 @@ fn no_setsid_keeps_the_process_group() {
 fn idle_supervise_never_wakes_up() {
     let sb = Sandbox::new("idle");
     let dir = sb.service("s", "exec sleep 1000");
-    let s = start(&sb, &dir);
+    let s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
     let switches = || ctxt_switches(s.id());
     // Settled once the count holds still for 200 ms (start-up writes are done).
@@ -405,7 +423,9 @@ fn idle_supervise_never_wakes_up() {
 fn garbage_on_control_is_ignored() {
     let sb = Sandbox::new("garbage");
     let dir = sb.service("s", "exec sleep 1000");
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     let junk: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -421,7 +441,9 @@ fn garbage_on_control_is_ignored() {
 fn a_new_supervise_adopts_the_run_a_killed_one_left() {
     let sb = Sandbox::new("adopt");
     let dir = sb.service("s", "echo $$ >> ../pids; exec sleep 1000");
-    let mut first = start(&sb, &dir);
+    let mut first = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     wait_until(Duration::from_secs(5), "run wrote its pid", || {
         count_lines(&sb.path("pids")) == 1
@@ -430,7 +452,9 @@ fn a_new_supervise_adopts_the_run_a_killed_one_left() {
     first.wait_exit(Duration::from_secs(10));
     assert!(alive(pid), "the service outlives its supervise");
 
-    let _second = start(&sb, &dir);
+    let _second = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let info = read_info(&dir).unwrap();
     assert!(info.adopted, "{info:?}");
     assert_eq!(info.pid, pid);
@@ -470,7 +494,9 @@ fn a_new_supervise_adopts_the_run_a_killed_one_left() {
 fn a_reused_pid_is_not_adopted() {
     let sb = Sandbox::new("noadopt");
     let dir = sb.service("s", "echo $$ >> ../pids; exec sleep 1000");
-    let mut first = start(&sb, &dir);
+    let mut first = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     send_signal(first.id(), 9);
     first.wait_exit(Duration::from_secs(10));
@@ -488,7 +514,9 @@ fn a_reused_pid_is_not_adopted() {
         .map(|l| l + "\n")
         .collect();
     fs::write(dir.join("supervise/info"), forged).unwrap();
-    let _second = start(&sb, &dir);
+    let _second = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let new = wait_status(&dir, "a fresh run", |s| s.pid != 0 && s.pid != pid).pid;
     assert!(
         alive(pid),
@@ -505,7 +533,9 @@ fn history_records_starts_and_exits() {
         "s",
         "test -e ../once && exec sleep 1000; touch ../once; exit 4",
     );
-    let _s = start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_until(Duration::from_secs(5), "two starts", || {
         let t = fs::read_to_string(dir.join("supervise/history")).unwrap_or_default();
         vigil_core::history::parse_all(&t).len() >= 3
