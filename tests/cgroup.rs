@@ -26,7 +26,10 @@ const LIMIT: Duration = Duration::from_secs(5);
 fn hierarchy(test: &str) -> Option<Hierarchy> {
     let h = Hierarchy::find();
     if h.is_none() {
-        eprintln!("SKIP {test}: no writable cgroup2 hierarchy (needs root and cgroup2)");
+        skip(
+            test,
+            "no writable cgroup2 hierarchy (needs root and cgroup2)",
+        );
     }
     h
 }
@@ -48,10 +51,7 @@ struct Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.cg.kill();
-        let deadline = Instant::now() + LIMIT;
-        while self.cg.populated().unwrap_or(false) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        poll_until(LIMIT, || !self.cg.populated().unwrap_or(false));
         for &pid in &self.children {
             // Ours and not yet reaped, so the pid is still that process: safe to kill by pid
             // (needed when it never joined the cgroup).
@@ -319,7 +319,10 @@ fn hierarchy_choice_and_service_names() {
         let again = Hierarchy::choose(Some(h.root().as_os_str())).unwrap();
         assert_eq!(again.root(), h.root());
     } else {
-        eprintln!("SKIP hierarchy_choice_and_service_names (override part): no cgroup2");
+        skip(
+            "hierarchy_choice_and_service_names",
+            "no cgroup2: the override part did not run",
+        );
     }
     let a = sb.path("web server");
     let b = sb.path("db");

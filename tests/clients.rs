@@ -36,7 +36,7 @@ fn svstat_errors_and_exit_code() {
 fn svstat_says_not_running_and_rejects_garbage() {
     let sb = Sandbox::new("svstat-garbage");
     let dir = sb.service("s", "exec sleep 1000");
-    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    let sup = Supervise::new(&sb, &dir).stderr_inherit().start();
     wait_up(&dir);
     // Status bytes no supervisor writes are refused, not printed as a plausible lie.
     // (supervise only rewrites status on a change, so the garbage stays while we look.)
@@ -58,8 +58,7 @@ fn svstat_says_not_running_and_rejects_garbage() {
             dir.display()
         )
     );
-    let _ = sup.kill();
-    let _ = sup.wait();
+    drop(sup);
     let (_, out, _) = run_output(sb.command(bin("svstat")).arg(&dir));
     assert_eq!(out, format!("{}: supervise not running\n", dir.display()));
 }
@@ -71,18 +70,16 @@ fn svc_warnings_usage_and_exit_codes() {
     fs::create_dir_all(never.join("supervise")).unwrap();
     // A control FIFO with no reader: supervise not running.
     let dir = sb.service("s", "exec sleep 1000");
-    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    let sup = Supervise::new(&sb, &dir).stderr_inherit().start();
     wait_up(&dir);
-    let _ = sup.kill();
-    let _ = sup.wait();
+    drop(sup);
     let missing = sb.path("missing");
-    let (code, out, err) = run_output(
-        sb.command(bin("svc"))
-            .arg("-u")
-            .arg(&missing)
-            .arg(&dir)
-            .arg(&never),
-    );
+    let (code, out, err) = Svc::new(&sb)
+        .arg("-u")
+        .dir(&missing)
+        .dir(&dir)
+        .dir(&never)
+        .run();
     assert_eq!(code, 0, "svc exits 0 after per-directory warnings");
     assert_eq!(out, "");
     assert_eq!(
@@ -96,7 +93,7 @@ fn svc_warnings_usage_and_exit_codes() {
             n = never.display()
         )
     );
-    let (code, _, err) = run_output(sb.command(bin("svc")).arg("-uz").arg(&dir));
+    let (code, _, err) = Svc::new(&sb).arg("-uz").dir(&dir).run();
     assert_eq!(code, 100);
     assert!(
         err.starts_with("svc: illegal option -- z\nsvc options: u up, d down, o once, x exit,"),
@@ -108,7 +105,7 @@ fn svc_warnings_usage_and_exit_codes() {
 fn svc_writes_distinct_letters_in_order_in_one_write() {
     let sb = Sandbox::new("svc-bytes");
     let dir = sb.service("s", "exec sleep 1000");
-    let _sup = spawn(sb.command(bin("supervise")).arg(&dir));
+    let _sup = Supervise::new(&sb, &dir).stderr_inherit().start();
     let pid = wait_up(&dir);
     let trace = sb.path("trace");
     let (code, _, err) = run_output(
@@ -151,11 +148,10 @@ fn svok_exit_codes() {
     fs::create_dir_all(&never).unwrap();
     assert_eq!(run_output(sb.command(bin("svok")).arg(&never)).0, 100);
     let dir = sb.service("s", "exec sleep 1000");
-    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    let sup = Supervise::new(&sb, &dir).stderr_inherit().start();
     wait_up(&dir);
     assert_eq!(run_output(sb.command(bin("svok")).arg(&dir)).0, 0);
-    let _ = sup.kill();
-    let _ = sup.wait();
+    drop(sup);
     assert_eq!(run_output(sb.command(bin("svok")).arg(&dir)).0, 100);
 }
 
@@ -165,15 +161,15 @@ fn svok_exit_codes() {
 #[test]
 fn unreadable_supervise_dir_is_unknown_to_svstat_and_102_to_svc_wait() {
     use std::os::unix::fs::PermissionsExt;
-    if !rustix::process::getuid().is_root() {
-        eprintln!(
-            "SKIP unreadable_supervise_dir_is_unknown_to_svstat_and_102_to_svc_wait: needs root"
-        );
+    if !root_or_skip(
+        "unreadable_supervise_dir_is_unknown_to_svstat_and_102_to_svc_wait",
+        "it drops root's permission override",
+    ) {
         return;
     }
     let sb = Sandbox::new("svstat-denied");
     let dir = sb.service("s", "exec sleep 1000");
-    let mut sup = sb.command(bin("supervise")).arg(&dir).spawn().unwrap();
+    let sup = Supervise::new(&sb, &dir).stderr_inherit().start();
     wait_up(&dir);
     fs::set_permissions(dir.join("supervise"), fs::Permissions::from_mode(0o700)).unwrap();
     for p in [&sb.root, &dir] {
@@ -205,8 +201,7 @@ fn unreadable_supervise_dir_is_unknown_to_svstat_and_102_to_svc_wait() {
     fs::create_dir_all(&none).unwrap();
     let (_, out, _) = run_output(sb.command(bin("svstat")).arg("--json").arg(&none));
     assert!(out.contains(r#""supervised":false,"#), "{out}");
-    send_signal(sup.id(), 9);
-    let _ = sup.wait();
+    drop(sup);
     sb.kill_all();
 }
 
@@ -215,7 +210,7 @@ fn unreadable_supervise_dir_is_unknown_to_svstat_and_102_to_svc_wait() {
 fn svok_ignores_extra_arguments() {
     let sb = Sandbox::new("svok-extra");
     let dir = sb.service("s", "exec sleep 1000");
-    let _sup = spawn(sb.command(bin("supervise")).arg(&dir));
+    let _sup = Supervise::new(&sb, &dir).stderr_inherit().start();
     wait_up(&dir);
     for svok in [bin("svok"), require_peer("svok")] {
         let (code, out, err) = run_output(sb.command(&svok).arg(&dir).args(["extra", "-x"]));
@@ -238,16 +233,16 @@ fn supervise_rewrites_deleted_status_on_exit() {
     ] {
         let dir = sb.service(name, "exec sleep 1000");
         fs::write(dir.join("down"), "").unwrap();
-        let mut sup = spawn(sb.command(&supervise).arg(&dir));
-        wait_supervised(&dir);
+        let mut sup = Supervise::new(&sb, &dir)
+            .program(&supervise)
+            .stderr_inherit()
+            .start();
         wait_until(Duration::from_secs(5), "first status", || {
             dir.join("supervise/status").exists()
         });
         fs::remove_file(dir.join("supervise/status")).unwrap();
         control(&dir, b"x");
-        wait_until(Duration::from_secs(10), "supervise exits", || {
-            sup.child.try_wait().unwrap().is_some()
-        });
+        sup.wait_exit(Duration::from_secs(10));
         let st = read_status(&dir);
         assert!(
             st.is_some_and(|s| s.pid == 0),

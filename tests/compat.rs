@@ -10,7 +10,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use vigil_core::status::Status;
@@ -55,15 +54,6 @@ fn svstat(sb: &Sandbox, client: Side, dir: &Path) -> String {
     normalize(&out, dir)
 }
 
-fn svc(sb: &Sandbox, client: Side, flag: &str, dir: &Path) {
-    let (code, out, err) = run_output(sb.command(program(client, "svc")).arg(flag).arg(dir));
-    assert_eq!(
-        (code, out.as_str(), err.as_str()),
-        (0, "", ""),
-        "{client:?} svc {flag}"
-    );
-}
-
 fn svok(sb: &Sandbox, client: Side, dir: &Path) -> i32 {
     run_output(sb.command(program(client, "svok")).arg(dir)).0
 }
@@ -73,54 +63,72 @@ fn svok(sb: &Sandbox, client: Side, dir: &Path) -> i32 {
 fn scenario(supervisor: Side, client: Side) -> Vec<String> {
     let sb = Sandbox::new(&format!("compat-{supervisor:?}-{client:?}"));
     let dir = sb.service("s", "exec sleep 1000");
-    let mut sup = sb
-        .command(program(supervisor, "supervise"))
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut sup = Supervise::new(&sb, &dir)
+        .program(program(supervisor, "supervise"))
+        .spawn();
     let mut seen = vec![];
     let pid = wait_up(&dir);
     wait_supervised(&dir);
     assert_eq!(svok(&sb, client, &dir), 0);
     seen.push(svstat(&sb, client, &dir));
 
-    svc(&sb, client, "-p", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-p")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "paused", |s| s.paused);
     seen.push(svstat(&sb, client, &dir));
-    svc(&sb, client, "-c", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-c")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "continued", |s| !s.paused);
 
-    svc(&sb, client, "-d", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-d")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "down", |s| s.pid == 0);
     assert!(!alive(pid));
     seen.push(svstat(&sb, client, &dir));
 
-    svc(&sb, client, "-o", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-o")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "up once", |s| s.pid != 0 && s.want == Want::Once);
     seen.push(svstat(&sb, client, &dir));
 
     fs::write(dir.join("down"), "").unwrap();
     seen.push(svstat(&sb, client, &dir));
-    svc(&sb, client, "-d", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-d")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "down again", |s| s.pid == 0);
     seen.push(svstat(&sb, client, &dir));
-    svc(&sb, client, "-u", &dir);
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-u")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "up, normally down", |s| {
         s.pid != 0 && s.want == Want::Up
     });
     seen.push(svstat(&sb, client, &dir));
 
-    svc(&sb, client, "-dx", &dir);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while sup.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{supervisor:?} supervise did not exit on -dx"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    Svc::new(&sb)
+        .program(program(client, "svc"))
+        .arg("-dx")
+        .dir(&dir)
+        .expect_ok();
+    // Fails the test if it has not exited within the limit.
+    sup.wait_exit(Duration::from_secs(10));
     assert_eq!(svok(&sb, client, &dir), 100);
     seen.push(svstat(&sb, client, &dir));
     seen
@@ -243,11 +251,10 @@ fn svstat_prints_what_daemontools_prints_for_every_state() {
 fn our_decoder_reads_live_daemontools_status() {
     let sb = Sandbox::new("decode-dt");
     let dir = sb.service("s", "exec sleep 1000");
-    let _sup = spawn(
-        sb.command(require_peer("supervise"))
-            .arg(&dir)
-            .stdout(Stdio::null()),
-    );
+    let _sup = Supervise::new(&sb, &dir)
+        .program(require_peer("supervise"))
+        .stderr_inherit()
+        .spawn();
     let st = wait_status(&dir, "daemontools supervise up", |s| s.pid != 0);
     let bytes = fs::read(dir.join("supervise/status")).unwrap();
     assert_eq!(bytes.len(), 18);
@@ -268,7 +275,7 @@ fn runit_sv_drives_vigil_supervise() {
     let sb = Sandbox::new("runit-sv");
     let sv = require_peer("sv");
     let dir = sb.service("s", "exec sleep 1000");
-    let _sup = spawn(sb.command(bin("supervise")).arg(&dir).stdout(Stdio::null()));
+    let _sup = Supervise::new(&sb, &dir).stderr_inherit().spawn();
     let pid = wait_up(&dir);
     let (code, out, err) = run_output(sb.command(&sv).arg("status").arg(&dir));
     assert_eq!(code, 0, "{err}");
@@ -297,12 +304,19 @@ fn runit_sv_status_of_a_stopping_service_shows_got_term() {
     // A service that takes its time to stop after TERM.
     let dir = sb.service(
         "s",
-        "trap 'sleep 2; exit 0' TERM\nwhile :; do sleep 1000 & wait $!; done",
+        "trap 'sleep 2; exit 0' TERM\ntouch ../trapped\nwhile :; do sleep 1000 & wait $!; done",
     );
-    let _sup = spawn(sb.command(bin("supervise")).arg(&dir).stdout(Stdio::null()));
+    let _sup = Supervise::new(&sb, &dir).stderr_inherit().start();
     wait_up(&dir);
-    std::thread::sleep(Duration::from_millis(100));
-    svc(&sb, Side::Vigil, "-d", &dir);
+    // The run says when its trap is set (a TERM before would simply end it).
+    wait_until(Duration::from_secs(5), "trap set", || {
+        sb.path("trapped").exists()
+    });
+    Svc::new(&sb)
+        .program(program(Side::Vigil, "svc"))
+        .arg("-d")
+        .dir(&dir)
+        .expect_ok();
     wait_status(&dir, "got TERM", |s| s.got_term);
     let (_, out, _) = run_output(sb.command(&sv).arg("status").arg(&dir));
     assert_eq!(

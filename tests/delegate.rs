@@ -38,12 +38,6 @@ fn supervisors_in(dir: &Path) -> Vec<u32> {
     out
 }
 
-/// The session id of `pid` (field 6 of /proc/PID/stat).
-fn session_of(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.split(' ').nth(3)?.parse().ok()
-}
-
 fn detach(sb: &Sandbox, dir: &Path) -> (i32, String, String) {
     run_output_within(
         sb.command(bin("supervise")).arg("-d").arg(dir),
@@ -118,8 +112,7 @@ fn twenty_concurrent_detached_starts_make_one_supervise() {
     // Once more, with a supervise running: exit 0 at once, nothing new.
     assert_eq!(detach(&sb, &dir), (0, String::new(), String::new()));
     assert_eq!(supervisors_in(&dir), vec![pid]);
-    let (code, _, err) = run_output(sb.command(bin("svc")).arg("-dx").arg(&dir));
-    assert_eq!((code, err.as_str()), (0, ""));
+    Svc::new(&sb).arg("-dx").dir(&dir).expect_ok();
     wait_until(LIMIT, "the detached supervise to exit", || {
         !alive(pid) && !alive(run)
     });
@@ -172,13 +165,7 @@ fn detached_starts_racing_a_plain_supervise_all_succeed() {
 fn detached_start_leaves_a_running_supervise_alone() {
     let sb = Sandbox::new("detach-there");
     let dir = sb.service("s", "exec sleep 1000");
-    let p = spawn(
-        sb.command(bin("supervise"))
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    wait_supervised(&dir);
+    let p = Supervise::new(&sb, &dir).start();
     assert_eq!(detach(&sb, &dir), (0, String::new(), String::new()));
     assert_eq!(supervisors_in(&dir), vec![p.id()]);
 }
@@ -197,8 +184,7 @@ fn detached_start_with_a_logger_pipes_the_output() {
     assert_eq!(supervisors_in(&dir).len(), 1);
     assert_eq!(supervisors_in(&log).len(), 1);
     // The service's supervise goes and comes back: the new one writes into the same logger.
-    let (code, _, _) = run_output(sb.command(bin("svc")).arg("-dx").arg(&dir));
-    assert_eq!(code, 0);
+    Svc::new(&sb).arg("-dx").dir(&dir).expect_ok();
     wait_until(LIMIT, "the service's supervise to exit", || {
         supervisors_in(&dir).is_empty()
     });
@@ -208,8 +194,7 @@ fn detached_start_with_a_logger_pipes_the_output() {
         lines(&log.join("out")) == ["line from run", "line from run"]
     });
     assert_eq!(supervisors_in(&log), logger);
-    let (code, _, _) = run_output(sb.command(bin("svc")).arg("-dx").arg(&dir).arg(&log));
-    assert_eq!(code, 0);
+    Svc::new(&sb).arg("-dx").dir(&dir).dir(&log).expect_ok();
     wait_until(LIMIT, "both supervise processes to exit", || {
         supervisors_in(&dir).is_empty() && supervisors_in(&log).is_empty()
     });
@@ -249,9 +234,8 @@ struct Accounts {
 
 impl Accounts {
     /// `None` (after a SKIP line) when they cannot be made: not root, or no useradd.
-    fn make() -> Option<Accounts> {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("SKIP: control-group test needs root (to add users)");
+    fn make(test: &str) -> Option<Accounts> {
+        if !root_or_skip(test, "it adds users") {
             return None;
         }
         let id = std::process::id();
@@ -262,7 +246,7 @@ impl Accounts {
         };
         let ok = |cmd: &mut Command| cmd.status().is_ok_and(|s| s.success());
         if !ok(Command::new("groupadd").arg(&a.group)) {
-            eprintln!("SKIP: control-group test: groupadd failed");
+            skip(test, "groupadd failed");
             return None;
         }
         let useradd = |name: &str, groups: Option<&str>| {
@@ -321,15 +305,15 @@ fn mode(p: &Path) -> u32 {
 
 #[test]
 fn control_group_members_control_the_service_and_others_do_not() {
-    let Some(acc) = Accounts::make() else { return };
+    let test = "control_group_members_control_the_service_and_others_do_not";
+    let Some(acc) = Accounts::make(test) else {
+        return;
+    };
     let sb = Sandbox::new("delegate");
     fs::set_permissions(&sb.root, fs::Permissions::from_mode(0o755)).unwrap();
     for p in [sb.root.as_path(), &bin_dir()] {
         if let Some(d) = traversable(p) {
-            eprintln!(
-                "SKIP: control-group test: {} is closed to others",
-                d.display()
-            );
+            skip(test, &format!("{} is closed to others", d.display()));
             return;
         }
     }
@@ -337,13 +321,7 @@ fn control_group_members_control_the_service_and_others_do_not() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(dir.join("control-group"), format!("{}\n", acc.group)).unwrap();
     let err_path = sb.path("supervise.err");
-    let _p = spawn(
-        sb.command(bin("supervise"))
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&err_path).unwrap()),
-    );
-    wait_supervised(&dir);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err_path).start();
     let first = wait_up(&dir);
     let d = dir.to_str().unwrap();
     let sup = dir.join("supervise");
@@ -412,7 +390,7 @@ fn control_group_members_control_the_service_and_others_do_not() {
 
     // Knob removed: root only again from the next start of ./run.
     fs::remove_file(dir.join("control-group")).unwrap();
-    let (code, _, _) = run_output(sb.command(bin("svc")).arg("-k").arg(&dir));
+    let (code, _, _) = Svc::new(&sb).arg("-k").dir(&dir).run();
     assert_eq!(code, 0);
     wait_status(&dir, "a new run", |s| s.pid != 0 && s.pid != up);
     assert_eq!(mode(&sup), 0o700);
@@ -427,7 +405,7 @@ fn control_group_members_control_the_service_and_others_do_not() {
     // A group nobody knows: a warning naming the service and the file, and root only.
     fs::write(dir.join("control-group"), "no-such-group-here\n").unwrap();
     let before = read_status(&dir).unwrap().pid;
-    let (code, _, _) = run_output(sb.command(bin("svc")).arg("-k").arg(&dir));
+    let (code, _, _) = Svc::new(&sb).arg("-k").dir(&dir).run();
     assert_eq!(code, 0);
     wait_status(&dir, "a new run", |s| s.pid != 0 && s.pid != before);
     let want = format!("supervise: warning: unable to parse {d}/control-group: unknown group");

@@ -33,19 +33,6 @@ fn vigil_bin() -> PathBuf {
     std::env::var_os("VIGIL_BIN").map_or_else(|| repo().join("target/bin/vigil"), PathBuf::from)
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// False (after a visible SKIP line) when not root.
-fn root_or_skip(test: &str) -> bool {
-    if !is_root() {
-        eprintln!("SKIP {test}: needs root (namespaces, chroot, mounts)");
-        return false;
-    }
-    true
-}
-
 /// `run_output_within` with stdin from /dev/null (the scripts and tools here never read it).
 fn run_long(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
     run_output_within(cmd.stdin(Stdio::null()), limit)
@@ -264,7 +251,10 @@ fn deb_builds_offline_with_relations_and_is_lintian_clean() {
         assert!(!info.contains(s), "{s} in the deb: {info}");
     }
     if Command::new("lintian").arg("--version").output().is_err() {
-        eprintln!("SKIP lintian part: lintian not installed (apt-get install lintian)");
+        skip(
+            "deb_builds_offline_with_relations_and_is_lintian_clean",
+            "lintian not installed (apt-get install lintian); the lintian part did not run",
+        );
         return;
     }
     let (_, stdout, stderr) = run_long(
@@ -301,7 +291,10 @@ fn in_root(sb: &Sandbox, scenario: &str, args: &[&str]) -> String {
 
 #[test]
 fn deb_installs_with_dpkg_in_a_debian_root_and_runs_a_service_from_etc_service() {
-    if !root_or_skip("deb_installs_with_dpkg_in_a_debian_root") {
+    if !root_or_skip(
+        "deb_installs_with_dpkg_in_a_debian_root",
+        "namespaces, chroot, mounts",
+    ) {
         return;
     }
     let sb = Sandbox::new("deploy-debroot");
@@ -329,7 +322,10 @@ fn median(mut v: Vec<u64>) -> u64 {
 
 #[test]
 fn openrc_runs_the_vigil_service_our_backend_and_its_runit_backend() {
-    if !root_or_skip("openrc_runs_the_vigil_service_our_backend_and_its_runit_backend") {
+    if !root_or_skip(
+        "openrc_runs_the_vigil_service_our_backend_and_its_runit_backend",
+        "namespaces, chroot, mounts",
+    ) {
         return;
     }
     let sb = Sandbox::new("deploy-openrc");
@@ -379,12 +375,11 @@ fn receive(sock: &UnixDatagram, limit: Duration) -> Option<String> {
 }
 
 fn svscan_with_notify(sb: &Sandbox, scan: &Path, notify: &str) -> Proc {
-    let err = fs::File::create(sb.path("svscan.err")).unwrap();
     spawn(
-        sb.command(bin("svscan"))
-            .arg(scan)
-            .env("NOTIFY_SOCKET", notify)
-            .stderr(err),
+        Svscan::new(sb, scan)
+            .stderr_to(sb.path("svscan.err"))
+            .command()
+            .env("NOTIFY_SOCKET", notify),
     )
 }
 
@@ -450,7 +445,10 @@ fn systemd_unit_passes_systemd_analyze_verify() {
         .output()
         .is_err()
     {
-        eprintln!("SKIP systemd_unit_passes_systemd_analyze_verify: no systemd-analyze");
+        skip(
+            "systemd_unit_passes_systemd_analyze_verify",
+            "no systemd-analyze",
+        );
         return;
     }
     let sb = Sandbox::new("deploy-systemd");
@@ -476,53 +474,12 @@ fn systemd_unit_passes_systemd_analyze_verify() {
     assert_ne!(code, 0);
 }
 
-/// Every live descendant of `pid` (through /proc/*/stat ppid links).
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut parent = std::collections::HashMap::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.to_owned()) else {
-            continue;
-        };
-        if let Some(pp) = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|w| w.parse::<u32>().ok())
-        {
-            parent.insert(p, pp);
-        }
-    }
-    let mut out = vec![];
-    let mut frontier = vec![pid];
-    while let Some(q) = frontier.pop() {
-        for (&c, &pp) in &parent {
-            if pp == q {
-                out.push(c);
-                frontier.push(c);
-            }
-        }
-    }
-    out
-}
-
 /// The PID 1 of the namespace `unshare --pid --fork` made: its only child.
 fn namespace_init(unshare: &Child, what: &str) -> u32 {
     let pid = wait_for(Duration::from_secs(10), what, || {
         let kids: Vec<u32> = descendants(unshare.id())
             .into_iter()
-            .filter(|&c| {
-                fs::read_to_string(format!("/proc/{c}/stat"))
-                    .ok()
-                    .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.to_owned()))
-                    .and_then(|r| r.split_whitespace().nth(1).map(str::to_owned))
-                    == Some(unshare.id().to_string())
-            })
+            .filter(|&c| parent_of(c) == Some(unshare.id()))
             .collect();
         kids.first()
             .copied()
@@ -567,7 +524,10 @@ fn assert_log_complete(current: &Path) {
 
 #[test]
 fn stage2_as_pid1_runs_services_and_stops_on_sigterm_losing_no_log_line() {
-    if !root_or_skip("stage2_as_pid1_runs_services_and_stops_on_sigterm_losing_no_log_line") {
+    if !root_or_skip(
+        "stage2_as_pid1_runs_services_and_stops_on_sigterm_losing_no_log_line",
+        "namespaces, chroot, mounts",
+    ) {
         return;
     }
     let sb = Sandbox::new("deploy-stage2");
@@ -633,7 +593,10 @@ fn stage2_as_pid1_runs_services_and_stops_on_sigterm_losing_no_log_line() {
 
 #[test]
 fn container_pid1_reaps_orphans_obeys_signals_and_stops_within_grace() {
-    if !root_or_skip("container_pid1_reaps_orphans_obeys_signals_and_stops_within_grace") {
+    if !root_or_skip(
+        "container_pid1_reaps_orphans_obeys_signals_and_stops_within_grace",
+        "namespaces, chroot, mounts",
+    ) {
         return;
     }
     let sb = Sandbox::new("deploy-container");
@@ -680,10 +643,11 @@ fn container_pid1_reaps_orphans_obeys_signals_and_stops_within_grace() {
     });
     // SIGHUP is a rescan, not a stop.
     send_signal(init, 1);
-    wait_until(
+    // A bounded window: an svscan that took HUP for a stop would be exiting within it.
+    watch_for(
         Duration::from_millis(300),
-        "still running after HUP",
-        || alive(init),
+        Duration::from_millis(10),
+        || assert!(alive(init), "svscan exited on SIGHUP"),
     );
     assert!(
         unshare.try_wait().unwrap().is_none(),

@@ -22,7 +22,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigil_tests::*;
@@ -107,63 +107,19 @@ fn one_copy(sb: &Sandbox, dir: &Path, n: u32) {
     });
 }
 
-/// Starts svscan on `scan` with its stderr in `err`.
-fn start_svscan(sb: &Sandbox, scan: &Path, err: &Path) -> Child {
-    sb.command(bin("svscan"))
-        .arg(scan)
-        .stderr(fs::File::create(err).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-fn kill_child(mut child: Child) {
-    send_signal(child.id(), 9);
-    let _ = child.wait();
-}
-
-/// True when a supervise is there (`supervise/ok` has a reader).
-fn supervised(dir: &Path) -> bool {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(0o4000)
-        .open(dir.join("supervise/ok"))
-        .is_ok()
-}
-
 fn svstat(sb: &Sandbox, dir: &Path) -> String {
     let (code, out, err) = run_output(sb.command(bin("svstat")).arg(dir));
     assert_eq!(code, 0, "svstat crashed or failed: {err}");
     out
 }
 
-fn svc(sb: &Sandbox, opt: &str, dir: &Path) {
-    let (code, _, err) = run_output(sb.command(bin("svc")).arg(opt).arg(dir));
-    assert_eq!(code, 0, "svc {opt}: {err}");
-}
-
-fn stat_fields(pid: u32) -> Option<(char, u32)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = s.rsplit_once(") ")?;
-    let mut f = rest.split(' ');
-    let state = f.next()?.chars().next()?;
-    let ppid = f.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
-fn all_pids() -> Vec<u32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
 /// Zombies whose parent is one of `parents`.
 fn zombies_of(parents: &[u32]) -> Vec<u32> {
     all_pids()
         .into_iter()
-        .filter(|&p| matches!(stat_fields(p), Some(('Z', pp)) if parents.contains(&pp)))
+        .filter(|&p| {
+            proc_state(p) == Some('Z') && parent_of(p).is_some_and(|pp| parents.contains(&pp))
+        })
         .collect()
 }
 
@@ -177,10 +133,6 @@ fn count_in(path: &Path, needle: &str) -> usize {
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-fn is_root() -> bool {
-    rustix::process::getuid().is_root()
 }
 
 /// A scan directory with `n` marked services `s0…`, every `log_every`-th with a logger.
@@ -215,7 +167,7 @@ fn supervise_sigkill_at_random_moments() {
     let (scan, dirs) = scan_dir(&sb, 1, 1);
     let dir = &dirs[0];
     let err = sb.path("svscan.err");
-    let svscan = start_svscan(&sb, &scan, &err);
+    let svscan = Svscan::new(&sb, &scan).stderr_to(&err).start();
     let first = wait_up(dir);
     let mut duplicates = 0;
     let mut samples = 0;
@@ -229,17 +181,17 @@ fn supervise_sigkill_at_random_moments() {
     for i in 0..kills {
         let sup = wait_for(Duration::from_secs(10), "one supervise s0", || {
             let s = sb.procs("supervise s0");
-            (s.len() == 1 && supervised(dir)).then(|| s[0])
+            (s.len() == 1 && is_supervised(dir)).then(|| s[0])
         });
-        let until = Instant::now() + rng.millis(300);
-        while Instant::now() < until {
-            sample(&mut samples, &mut duplicates);
-            std::thread::sleep(Duration::from_millis(3));
-        }
+        // The kill lands at a random moment, sampled for duplicates meanwhile.
+        watch_for(rng.millis(300), Duration::from_millis(3), || {
+            sample(&mut samples, &mut duplicates)
+        });
         // Every third kill lands just after a restart of the run: mid-fork, before the new
         // run's pid is recorded, or while it execs.
         if i % 3 == 2 {
             control(dir, b"t");
+            // The random moment is the point: no state marks "mid-fork".
             std::thread::sleep(rng.millis(15));
         }
         let t0 = Instant::now();
@@ -252,16 +204,18 @@ fn supervise_sigkill_at_random_moments() {
                 let s = sb.procs("supervise s0");
                 s.len() == 1
                     && s[0] != sup
-                    && supervised(dir)
+                    && is_supervised(dir)
                     && read_status(dir).is_some_and(|st| st.pid != 0 && alive(st.pid))
             },
         );
         times.push(t0.elapsed());
     }
-    for _ in 0..50 {
-        sample(&mut samples, &mut duplicates);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // Half a second of watching for a second copy after the last recovery.
+    watch_for(
+        Duration::from_millis(500),
+        Duration::from_millis(10),
+        || sample(&mut samples, &mut duplicates),
+    );
     let runs = lines(&dir.join("runs"));
     let kept = read_status(dir).unwrap().pid;
     let max = times.iter().max().copied().unwrap_or_default();
@@ -287,7 +241,7 @@ fn supervise_sigkill_at_random_moments() {
         "runs started: {runs:?} (first {first}, now {kept})"
     );
     assert_eq!(count_in(&err, "unable to acquire"), 0);
-    kill_child(svscan);
+    drop(svscan);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,32 +281,28 @@ fn svscan_sigkill_at_random_moments() {
     for k in 0..kills {
         let err = sb.path(&format!("svscan-{k}.err"));
         let t0 = Instant::now();
-        let child = start_svscan(&sb, &scan, &err);
+        let child = Svscan::new(&sb, &scan).stderr_to(&err).start();
         errs.push(err);
         // Random moments: from svscan's first instant to well after everything is up.
-        let until = t0 + rng.millis(if k % 2 == 0 { 60 } else { 1500 });
-        while Instant::now() < until {
-            check(&mut duplicates);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        kill_child(child);
+        let span = rng.millis(if k % 2 == 0 { 60 } else { 1500 });
+        watch_for(span, Duration::from_millis(5), || check(&mut duplicates));
+        drop(child);
         lived += t0.elapsed();
     }
     let err = sb.path("svscan-last.err");
     let t0 = Instant::now();
-    let last = start_svscan(&sb, &scan, &err);
+    let last = Svscan::new(&sb, &scan).stderr_to(&err).start();
     errs.push(err.clone());
     for d in &dirs {
         wait_until(Duration::from_secs(10), "all up after the restarts", || {
-            supervised(d) && read_status(d).is_some_and(|s| s.pid != 0)
+            is_supervised(d) && read_status(d).is_some_and(|s| s.pid != 0)
         });
     }
     let up_after = t0.elapsed();
-    let watch = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < watch {
-        check(&mut duplicates);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Three seconds of watching for a second copy once all is up again.
+    watch_for(Duration::from_secs(3), Duration::from_millis(20), || {
+        check(&mut duplicates)
+    });
     lived += t0.elapsed();
     let failed: usize = errs.iter().map(|e| count_in(e, "unable to acquire")).sum();
     let found = sb.procs("supervise log");
@@ -389,9 +339,9 @@ fn svscan_sigkill_at_random_moments() {
     send_signal(sup[0], 9);
     wait_until(Duration::from_secs(10), "s1's supervise replaced", || {
         let s = sb.procs("supervise s1");
-        s.len() == 1 && s[0] != sup[0] && supervised(&dirs[1])
+        s.len() == 1 && s[0] != sup[0] && is_supervised(&dirs[1])
     });
-    kill_child(last);
+    drop(last);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,11 +352,9 @@ fn garbage_on_control_fifo() {
     let mut rng = Rng::new("garbage_on_control_fifo");
     let sb = Sandbox::new("faults-garbage");
     let dir = sb.service("svc", &marked_run(0));
-    let mut sup = spawn(
-        sb.command(bin("supervise"))
-            .arg(&dir)
-            .stderr(fs::File::create(sb.path("supervise.err")).unwrap()),
-    );
+    let mut sup = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .spawn();
     let pid = wait_up(&dir);
     // Bytes that are no command at all: garbage, not a flood of valid letters.
     let mut garbage = Vec::with_capacity(100_000);
@@ -435,11 +383,11 @@ fn garbage_on_control_fifo() {
     assert_eq!(st.pid, pid, "service restarted by garbage");
     assert!(alive(pid));
     assert!(svstat(&sb, &dir).contains(&format!("up (pid {pid})")));
-    svc(&sb, "-d", &dir);
+    Svc::new(&sb).arg("-d").dir(&dir).expect_ok();
     wait_down(&dir);
     assert!(!alive(pid) || is_zombie(pid));
     assert_eq!(copies(&sb, &dir, 0), 0);
-    svc(&sb, "-u", &dir);
+    Svc::new(&sb).arg("-u").dir(&dir).expect_ok();
     wait_up(&dir);
     one_copy(&sb, &dir, 0);
 }
@@ -453,6 +401,7 @@ fn settle(dir: &Path) {
     let status = dir.join("supervise/status");
     let mut last = fs::read(&status).ok();
     wait_until(Duration::from_secs(10), "status settled", || {
+        // Settled = unchanged over 300 ms: there is no "done writing" to wait for.
         std::thread::sleep(Duration::from_millis(300));
         let now = fs::read(&status).ok();
         let same = now == last;
@@ -466,11 +415,9 @@ fn corrupt_status_and_info_are_refused_then_rewritten() {
     let mut rng = Rng::new("corrupt_status_and_info");
     let sb = Sandbox::new("faults-corrupt");
     let dir = sb.service("svc", &marked_run(0));
-    let _sup = spawn(
-        sb.command(bin("supervise"))
-            .arg(&dir)
-            .stderr(fs::File::create(sb.path("supervise.err")).unwrap()),
-    );
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .spawn();
     wait_up(&dir);
     settle(&dir);
     let status = dir.join("supervise/status");
@@ -503,7 +450,10 @@ fn corrupt_status_and_info_are_refused_then_rewritten() {
             "{what}: svstat printed {out:?}"
         );
         // The next change rewrites it, truthfully.
-        svc(&sb, if up { "-d" } else { "-u" }, &dir);
+        Svc::new(&sb)
+            .arg(if up { "-d" } else { "-u" })
+            .dir(&dir)
+            .expect_ok();
         up = !up;
         let out = wait_for(Duration::from_secs(10), "status rewritten", || {
             let o = svstat(&sb, &dir);
@@ -533,7 +483,10 @@ fn corrupt_status_and_info_are_refused_then_rewritten() {
             }),
             "{what}: {out}"
         );
-        svc(&sb, if up { "-d" } else { "-u" }, &dir);
+        Svc::new(&sb)
+            .arg(if up { "-d" } else { "-u" })
+            .dir(&dir)
+            .expect_ok();
         up = !up;
         wait_until(Duration::from_secs(10), "info rewritten", || {
             fs::read_to_string(&info).is_ok_and(|t| {
@@ -619,7 +572,17 @@ fn hostile_service_dirs() {
     let good_pid = wait_up(&good);
     wait_up(&scan.join("sp ace"));
     wait_up(&scan.join("new\nline"));
-    std::thread::sleep(Duration::from_millis(2500));
+    // Every bad entry named, and retried at least once (a second message for each retried
+    // one): the retries are what might kill svscan, so they must have happened.
+    let mut named = vec![("runisdir/run", 2), ("loop", 1)];
+    if uid.is_some() {
+        named.push(("noperm", 2));
+    }
+    wait_until(
+        Duration::from_secs(10),
+        "bad entries named and retried",
+        || named.iter().all(|&(n, times)| count_in(&err, n) >= times),
+    );
     assert!(svscan.try_wait().unwrap().is_none(), "svscan died");
     let text = fs::read_to_string(&err).unwrap();
     assert!(
@@ -690,7 +653,7 @@ fn no_zombies_during_a_crash_loop() {
     let scan = sb.path("scan");
     fs::rename(&stage, &scan).unwrap();
     let err = sb.path("svscan.err");
-    let svscan = start_svscan(&sb, &scan, &err);
+    let svscan = Svscan::new(&sb, &scan).stderr_to(&err).start();
     let me = svscan.id();
     wait_until(Duration::from_secs(10), "supervise processes up", || {
         sb.procs("supervise").len() >= 5
@@ -708,6 +671,7 @@ fn no_zombies_during_a_crash_loop() {
         // one still there 100 ms later is.
         lasting += z.iter().filter(|p| previous.contains(p)).count();
         previous = z;
+        // The sampling interval is part of the measure (a zombie lasting 100 ms).
         std::thread::sleep(Duration::from_millis(100));
     }
     figure(
@@ -715,7 +679,7 @@ fn no_zombies_during_a_crash_loop() {
         format!("{lasting}; {seen} in {samples} samples"),
     );
     assert_eq!(lasting, 0, "zombies left unreaped");
-    kill_child(svscan);
+    drop(svscan);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -767,8 +731,7 @@ fn fill(dir: &Path) -> u64 {
 
 #[test]
 fn full_filesystem_under_supervise() {
-    if !is_root() {
-        eprintln!("skipped: mounting a tmpfs needs root");
+    if !root_or_skip("full_filesystem_under_supervise", "mounting a tmpfs") {
         return;
     }
     let sb = Sandbox::new("faults-diskfull");
@@ -777,17 +740,13 @@ fn full_filesystem_under_supervise() {
     fs::create_dir_all(&sdir).unwrap();
     let mount = Mount::tmpfs(&sdir, "64k").expect("mount tmpfs");
     let err = sb.path("supervise.err");
-    let mut sup = spawn(
-        sb.command(bin("supervise"))
-            .arg(&dir)
-            .stderr(fs::File::create(&err).unwrap()),
-    );
+    let mut sup = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     let filled = fill(&sdir);
     // Changes while the disk is full: supervise keeps supervising and says why status is old.
-    svc(&sb, "-d", &dir);
+    Svc::new(&sb).arg("-d").dir(&dir).expect_ok();
     wait_until(Duration::from_secs(10), "service down", || !alive(pid));
-    svc(&sb, "-u", &dir);
+    Svc::new(&sb).arg("-u").dir(&dir).expect_ok();
     let pid2 = wait_for(Duration::from_secs(10), "service up again", || {
         sb.procs(&format!("sleep {}", marker(0))).first().copied()
     });
@@ -809,7 +768,7 @@ fn full_filesystem_under_supervise() {
     });
     assert!(alive(st.pid));
     // And later changes are written as usual.
-    svc(&sb, "-t", &dir);
+    Svc::new(&sb).arg("-t").dir(&dir).expect_ok();
     let st = wait_status(&dir, "status after a restart", |s| {
         s.pid != 0 && s.pid != pid && s.pid != pid2
     });
@@ -877,7 +836,7 @@ fn low_nofile_limit_for_svscan() {
     }
     let first = sb.service("scan/first", "exec sleep 1000");
     let err = sb.path("svscan.err");
-    let svscan = start_svscan(&sb, &scan, &err);
+    let svscan = Svscan::new(&sb, &scan).stderr_to(&err).start();
     let me = svscan.id();
     wait_up(&first);
     let normal = soft_limit(me, "Max open files");
@@ -890,6 +849,8 @@ fn low_nofile_limit_for_svscan() {
     wait_until(Duration::from_secs(10), "svscan hits the limit", || {
         count_in(&err, "cannot open more files") > 0
     });
+    // A bounded window under the fault: svscan keeps trying for 2 s and must not die of it
+    // (its retries leave no state to wait on beyond the first warning).
     std::thread::sleep(Duration::from_millis(2000));
     assert!(alive(me), "svscan died");
     let up_limited = dirs
@@ -928,7 +889,7 @@ fn low_nofile_limit_for_svscan() {
         one_copy(&sb, d, i as u32);
     }
     assert!(alive(me));
-    kill_child(svscan);
+    drop(svscan);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -936,8 +897,10 @@ fn low_nofile_limit_for_svscan() {
 
 #[test]
 fn fork_failures_under_rlimit_nproc() {
-    if !is_root() {
-        eprintln!("skipped: RLIMIT_NPROC is tested as a throwaway uid, which needs root");
+    if !root_or_skip(
+        "fork_failures_under_rlimit_nproc",
+        "RLIMIT_NPROC is tested as a throwaway uid",
+    ) {
         return;
     }
     // RLIMIT_NPROC does not bind root: svscan runs as a uid nobody else uses, limited to 8
@@ -961,6 +924,7 @@ fn fork_failures_under_rlimit_nproc() {
     wait_until(Duration::from_secs(10), "a fork failure reported", || {
         count_in(&err, "temporary failure") + count_in(&err, "resource") > 0
     });
+    // A bounded window under the fault: svscan keeps trying for 1.5 s and must not die of it.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(alive(me), "svscan died");
     let text = fs::read_to_string(&err).unwrap();
@@ -1013,5 +977,5 @@ fn fork_failures_under_rlimit_nproc() {
     for (i, d) in dirs.iter().enumerate() {
         one_copy(&sb, d, i as u32);
     }
-    kill_child(svscan);
+    drop(svscan);
 }

@@ -27,16 +27,9 @@ const SHOW_IDS: &str = "grep -E '^(Uid|Gid|Groups)' /proc/self/status; id";
 const SHOW_PGRP: &str = "read pid comm state ppid pgrp sid rest < /proc/self/stat; \
      echo $((pid == pgrp)) $((pid == sid))";
 
-fn is_root() -> bool {
-    rustix::process::getuid().is_root()
-}
-
 /// SKIPs (visibly) unless root: uid changes and locks as another user need it.
 fn need_root(test: &str) -> bool {
-    if !is_root() {
-        eprintln!("SKIP {test}: needs root");
-    }
-    is_root()
+    root_or_skip(test, "uid changes and locks as another user")
 }
 
 /// One command line through `prog` in `dir`, with a small fixed environment.
@@ -183,7 +176,10 @@ fn envdir_matches_daemontools() {
         cases.push(&["-c", "exec /usr/bin/setuidgid nobody \"$0\" closed env"]);
         cases.push(&["-c", "exec /usr/bin/setuidgid nobody \"$0\" searchonly env"]);
     } else {
-        eprintln!("SKIP envdir permission cases: need root");
+        skip(
+            "envdir_matches_daemontools",
+            "its permission cases need root (the rest ran)",
+        );
     }
     // The permission cases run the program through sh -c, as $0: rewrite them per side.
     let theirs = require_peer("envdir");
@@ -615,13 +611,6 @@ fn environ(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// Fields of /proc/PID/stat after the command name (field 3 first).
-fn stat_fields(pid: u32) -> Vec<String> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    rest.split_whitespace().map(str::to_string).collect()
-}
-
 #[test]
 fn run_scripts_use_the_helpers_under_svscan() {
     if !need_root("run_scripts_use_the_helpers_under_svscan") {
@@ -654,8 +643,8 @@ fn run_scripts_use_the_helpers_under_svscan() {
     let path = format!("{}:{PATH}", bin_dir().display());
     let err = fs::File::create(sb.path("svscan.err")).unwrap();
     let _svscan = spawn(
-        sb.command(bin("svscan"))
-            .arg(&scan)
+        Svscan::new(&sb, &scan)
+            .command()
             .env("PATH", &path)
             .env("VIGIL_DROP", "inherited")
             .stderr(err),
@@ -674,7 +663,7 @@ fn run_scripts_use_the_helpers_under_svscan() {
         assert!(!env.iter().any(|v| v.starts_with("VIGIL_DROP=")), "{env:?}");
         assert!(status_field(pid, "Uid:").starts_with("65534\t65534"));
         assert_eq!(soft_limit(pid, "Max data size"), "200000000");
-        let stat = stat_fields(pid);
+        let stat = stat_fields(pid).unwrap();
         // New process group and session: pgrp (field 5) and session (6) are its own pid.
         assert_eq!(stat[2], pid.to_string(), "pgrp of {}", dir.display());
         assert_eq!(stat[3], pid.to_string(), "session of {}", dir.display());
@@ -693,8 +682,10 @@ fn run_scripts_use_the_helpers_under_svscan() {
     assert_eq!(status_field(rn_pid, "Groups:"), "1 4");
     assert_eq!(soft_limit(rn_pid, "Max open files"), "66");
     // nice (field 19) 3 above svscan's.
-    let base: i32 = stat_fields(std::process::id())[16].parse().unwrap();
-    assert_eq!(stat_fields(rn_pid)[16], (base + 3).to_string());
+    let base: i32 = stat_fields(std::process::id()).unwrap()[16]
+        .parse()
+        .unwrap();
+    assert_eq!(stat_fields(rn_pid).unwrap()[16], (base + 3).to_string());
     sb.kill_all();
 }
 

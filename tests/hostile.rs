@@ -13,14 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use vigil_core::info::Info;
 use vigil_tests::*;
 
 const NOBODY: &str = "nobody";
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
 
 /// uid and gid of a user from /etc/passwd.
 fn ids_of(user: &str) -> Option<(u32, u32)> {
@@ -33,17 +28,16 @@ fn ids_of(user: &str) -> Option<(u32, u32)> {
 
 /// Skips (with a visible line) unless we are root and every program in `needs` exists.
 fn can_run(test: &str, needs: &[&str]) -> bool {
-    if !is_root() {
-        eprintln!("SKIP {test}: needs root (it runs services as other users)");
+    if !root_or_skip(test, "it runs services as other users") {
         return false;
     }
     if ids_of(NOBODY).is_none() {
-        eprintln!("SKIP {test}: no user {NOBODY}");
+        skip(test, &format!("no user {NOBODY}"));
         return false;
     }
     for p in needs {
         if !Path::new("/usr/bin").join(p).exists() {
-            eprintln!("SKIP {test}: /usr/bin/{p} missing");
+            skip(test, &format!("/usr/bin/{p} missing"));
             return false;
         }
     }
@@ -65,20 +59,6 @@ fn give_to(path: &Path, user: &str) {
             give_to(&e.unwrap().path(), user);
         }
     }
-}
-
-/// A supervise on `dir` whose stderr goes to `err`.
-fn supervise_logged(sb: &Sandbox, dir: &Path, err: &Path) -> Proc {
-    spawn(
-        sb.command(bin("supervise"))
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(err).unwrap()),
-    )
-}
-
-fn info(dir: &Path) -> Option<Info> {
-    Info::parse(&fs::read_to_string(dir.join("supervise/info")).ok()?)
 }
 
 fn wait_text(path: &Path, needle: &str) -> String {
@@ -150,7 +130,7 @@ fn sd_notify_reaches_supervise_from_a_service_running_as_nobody() {
     );
     fs::write(dir.join("notify-socket"), "").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     let (code, _, out) = run_output(
         sb.command(bin("svwait"))
@@ -163,7 +143,7 @@ fn sd_notify_reaches_supervise_from_a_service_running_as_nobody() {
         "svwait -U; supervise said: {}",
         fs::read_to_string(&err).unwrap_or_default()
     );
-    let i = info(&dir).unwrap();
+    let i = read_info(&dir).unwrap();
     assert_eq!(i.notify_status, "serving as nobody");
 }
 
@@ -187,10 +167,10 @@ fn sd_notify_from_a_child_of_a_root_run_that_became_nobody_is_heard() {
     );
     fs::write(dir.join("notify-socket"), "").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     wait_until(Duration::from_secs(10), "ready from the child", || {
-        info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "child")
+        read_info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "child")
     });
     // Its BARRIER=1 was judged too, before its descriptor was closed: nothing refused.
     wait_until(Duration::from_secs(10), "run exec'd sleep", || {
@@ -214,7 +194,7 @@ fn sd_notify_from_another_user_is_refused() {
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("notify-socket"), "").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     let address = notify_socket_of(pid);
     assert!(address.starts_with('@'), "abstract address: {address}");
@@ -229,7 +209,7 @@ fn sd_notify_from_another_user_is_refused() {
             .env("NOTIFY_SOCKET", &address),
     );
     wait_text(&err, "ignoring sd_notify message for");
-    let i = info(&dir).unwrap();
+    let i = read_info(&dir).unwrap();
     assert_eq!(i.ready, None, "a forged READY=1 was believed");
     assert_eq!(i.notify_status, "");
     // The channel itself works: root (supervise's own user) is believed.
@@ -240,7 +220,7 @@ fn sd_notify_from_another_user_is_refused() {
     );
     assert_eq!(code, 0, "{out}");
     wait_until(Duration::from_secs(10), "ready from root", || {
-        info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "by root")
+        read_info(&dir).is_some_and(|i| i.ready.is_some() && i.notify_status == "by root")
     });
 }
 
@@ -252,7 +232,7 @@ fn sd_notify_from_another_unprivileged_user_is_refused_while_the_service_runs_as
         return;
     }
     let Some(user) = TempUser::new() else {
-        eprintln!("SKIP {test}: useradd failed");
+        skip(test, "useradd failed");
         return;
     };
     let sb = Sandbox::new("hostile-notify-user");
@@ -260,7 +240,7 @@ fn sd_notify_from_another_unprivileged_user_is_refused_while_the_service_runs_as
     let dir = sb.service("s", &format!("exec {} sleep 1000", as_user(NOBODY)));
     fs::write(dir.join("notify-socket"), "").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     wait_until(Duration::from_secs(10), "run as nobody", || {
         fs::read_to_string(format!("/proc/{pid}/status"))
@@ -274,7 +254,11 @@ fn sd_notify_from_another_unprivileged_user_is_refused_while_the_service_runs_as
             .env("NOTIFY_SOCKET", &address),
     );
     wait_text(&err, "ignoring sd_notify message for");
-    assert_eq!(info(&dir).unwrap().ready, None, "forged readiness believed");
+    assert_eq!(
+        read_info(&dir).unwrap().ready,
+        None,
+        "forged readiness believed"
+    );
     // The service's own user is believed.
     let own = format!("{} /usr/bin/systemd-notify --ready", as_user(NOBODY));
     run_output(
@@ -283,7 +267,7 @@ fn sd_notify_from_another_unprivileged_user_is_refused_while_the_service_runs_as
             .env("NOTIFY_SOCKET", &address),
     );
     wait_until(Duration::from_secs(10), "ready from nobody", || {
-        info(&dir).is_some_and(|i| i.ready.is_some())
+        read_info(&dir).is_some_and(|i| i.ready.is_some())
     });
 }
 
@@ -300,7 +284,7 @@ fn notification_fd_works_after_run_changes_user() {
     );
     fs::write(dir.join("notification-fd"), "3\n").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     let (code, _, out) = run_output(
         sb.command(bin("svwait"))
@@ -318,7 +302,7 @@ fn invalid_notification_fd_warns_and_counts_as_ready_when_up() {
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("notification-fd"), "stdout\n").unwrap();
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     let (code, _, out) = run_output(
         sb.command(bin("svwait"))
@@ -363,7 +347,7 @@ fn knob_symlink_to_another_users_file_is_not_read_and_never_echoed() {
     fs::write(dir.join("timeout-kill"), "SECRETGARBAGE\n").unwrap();
     give_to(&dir, NOBODY);
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
     let text = wait_text(&err, "timeout-kill");
     let d = dir.display();
@@ -386,7 +370,7 @@ fn knob_symlink_to_another_users_file_is_not_read_and_never_echoed() {
         "one warning per start: {text}"
     );
     // The refused knob is not used: svc -d sends TERM (the default), and sleep dies of it.
-    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    let (code, _, e) = Svc::new(&sb).arg("-d").dir(&dir).run();
     assert_eq!((code, e.as_str()), (0, ""));
     wait_down(&dir);
 }
@@ -405,9 +389,9 @@ fn knob_symlink_to_the_owners_own_file_is_followed() {
     give_to(&dir, NOBODY);
     give_to(&sb.path("sig"), NOBODY);
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_up(&dir);
-    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    let (code, _, e) = Svc::new(&sb).arg("-d").dir(&dir).run();
     assert_eq!((code, e.as_str()), (0, ""));
     wait_down(&dir);
     let text = fs::read_to_string(&err).unwrap();
@@ -424,7 +408,7 @@ fn knob_that_is_a_fifo_never_blocks_supervise() {
         .unwrap();
     assert!(made.success());
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     wait_text(
         &err,
@@ -434,7 +418,7 @@ fn knob_that_is_a_fifo_never_blocks_supervise() {
         ),
     );
     // supervise still obeys: a restart reads the knobs again and goes on.
-    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-k").arg(&dir));
+    let (code, _, e) = Svc::new(&sb).arg("-k").dir(&dir).run();
     assert_eq!((code, e.as_str()), (0, ""));
     wait_status(&dir, "restarted", |s| s.pid != 0 && s.pid != pid);
 }
@@ -445,19 +429,10 @@ fn presence_knob_linked_to_dev_null_still_counts() {
     let dir = sb.service("s", "exec sleep 1000");
     symlink("/dev/null", dir.join("no-setsid")).unwrap();
     let err = sb.path("err");
-    let p = supervise_logged(&sb, &dir, &err);
+    let p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
-    let pgrp = |pid: u32| -> String {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        stat.rsplit_once(") ")
-            .unwrap()
-            .1
-            .split(' ')
-            .nth(2)
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(pgrp(pid), pgrp(p.id()), "no-setsid ignored");
+    assert!(pgrp_of(pid).is_some());
+    assert_eq!(pgrp_of(pid), pgrp_of(p.id()), "no-setsid ignored");
     assert_eq!(fs::read_to_string(&err).unwrap(), "");
 }
 
@@ -480,7 +455,7 @@ fn supervise_dir_of_another_user_is_refused_and_planted_links_not_followed() {
         symlink(&victim, dir.join("supervise").join(name)).unwrap();
     }
     give_to(&dir, NOBODY);
-    let (code, _, err) = run_output(sb.command(bin("supervise")).arg(&dir));
+    let (code, _, err) = run_output(&mut Supervise::new(&sb, &dir).command());
     assert_eq!(
         (code, err.as_str()),
         (
@@ -500,7 +475,7 @@ fn supervise_dir_of_another_user_is_refused_and_planted_links_not_followed() {
     fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o700)).unwrap();
     symlink(&elsewhere, dir.join("supervise")).unwrap();
     give_to(&dir.join("supervise"), NOBODY);
-    let (code, _, err) = run_output(sb.command(bin("supervise")).arg(&dir));
+    let (code, _, err) = run_output(&mut Supervise::new(&sb, &dir).command());
     assert_eq!(code, 111, "{err}");
     assert!(err.contains("symbolic link owned by another user"), "{err}");
     assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
@@ -521,7 +496,7 @@ fn supervise_dir_swapped_while_running_gets_no_writes() {
     let dir = sb.service("s", "exec sleep 1000");
     give_to(&dir, NOBODY);
     let err = sb.path("err");
-    let _p = supervise_logged(&sb, &dir, &err);
+    let _p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     let pid = wait_up(&dir);
     // The directory's owner moves supervise's directory away and plants its own.
     let d = dir.display();
@@ -567,7 +542,7 @@ fn regular_files_as_control_and_ok_are_replaced() {
     fs::write(sup.join("control"), "").unwrap();
     fs::write(sup.join("ok"), "").unwrap();
     let err = sb.path("err");
-    let p = supervise_logged(&sb, &dir, &err);
+    let p = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
     wait_supervised(&dir);
     let pid = wait_up(&dir);
     let text = fs::read_to_string(&err).unwrap();
@@ -582,13 +557,13 @@ fn regular_files_as_control_and_ok_are_replaced() {
         let m = fs::symlink_metadata(sup.join(name)).unwrap();
         assert!(std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
     }
-    let (code, _, e) = run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    let (code, _, e) = Svc::new(&sb).arg("-d").dir(&dir).run();
     assert_eq!((code, e.as_str()), (0, ""));
     wait_down(&dir);
     assert!(!alive(pid) || is_zombie(pid));
     // supervise sleeps: a second's worth of CPU would mean a spin.
-    let stat = fs::read_to_string(format!("/proc/{}/stat", p.id())).unwrap();
-    let f: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    // utime and stime: fields 14 and 15 of /proc/PID/stat.
+    let f = stat_fields(p.id()).unwrap();
     let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
     assert!(ticks < 50, "supervise used {ticks} ticks of CPU");
 }
@@ -600,7 +575,7 @@ fn svc_fails_on_a_control_that_is_not_a_fifo() {
     let sup = dir.join("supervise");
     fs::create_dir(&sup).unwrap();
     fs::write(sup.join("control"), "").unwrap();
-    let (code, out, e) = run_output(sb.command(bin("svc")).arg("-u").arg(&dir));
+    let (code, out, e) = Svc::new(&sb).arg("-u").dir(&dir).run();
     assert_eq!(
         (code, out.as_str(), e.as_str()),
         (
@@ -618,11 +593,10 @@ fn svc_fails_on_a_control_that_is_not_a_fifo() {
         b"",
         "svc wrote into it"
     );
-    let (code, _, e) = run_output(
-        sb.command(bin("svc"))
-            .args(["-u", "-W", "u", "-T", "1000"])
-            .arg(&dir),
-    );
+    let (code, _, e) = Svc::new(&sb)
+        .args(["-u", "-W", "u", "-T", "1000"])
+        .dir(&dir)
+        .run();
     assert_ne!(code, 0, "svc -W on a non-FIFO: {e}");
     let _ = std::io::stderr().flush();
 }

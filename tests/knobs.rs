@@ -3,38 +3,9 @@
 //! max-restarts, and `supervise/info`.
 
 use std::fs;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use vigil_core::info::Info;
 use vigil_tests::*;
-
-fn info(dir: &Path) -> Option<Info> {
-    Info::parse(&fs::read_to_string(dir.join("supervise/info")).ok()?)
-}
-
-fn wait_info(dir: &Path, what: &str, pred: impl Fn(&Info) -> bool) -> Info {
-    wait_for(Duration::from_secs(10), what, || {
-        info(dir).filter(|i| pred(i))
-    })
-}
-
-fn supervise(sb: &Sandbox, dir: &Path) -> Proc {
-    let p = spawn(
-        sb.command(bin("supervise"))
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    wait_supervised(dir);
-    p
-}
-
-fn svc(sb: &Sandbox, args: &[&str], dir: &Path) {
-    let (code, _, err) = run_output(sb.command(bin("svc")).args(args).arg(dir));
-    assert_eq!((code, err.as_str()), (0, ""), "svc {args:?}");
-}
 
 #[test]
 fn finish_gets_exit_code_or_signal() {
@@ -44,13 +15,13 @@ fn finish_gets_exit_code_or_signal() {
         "test -e ../second && exec sleep 1000; touch ../second; exit 3",
     );
     write_script(&dir.join("finish"), "echo \"$1 $2\" >> ../finished");
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     wait_until(Duration::from_secs(5), "finish after exit 3", || {
         count_lines(&sb.path("finished")) >= 1
     });
     assert_eq!(lines(&sb.path("finished"))[0], "3 0");
     let pid = wait_up(&dir);
-    svc(&sb, &["-k"], &dir);
+    Svc::new(&sb).args(["-k"]).dir(&dir).expect_ok();
     wait_until(Duration::from_secs(5), "finish after kill", || {
         count_lines(&sb.path("finished")) >= 2
     });
@@ -67,10 +38,10 @@ fn finish_runs_with_state_2_and_is_killed_after_its_timeout() {
         "echo $$ > ../finish.pid; exec sleep 1000",
     );
     fs::write(dir.join("timeout-finish"), "400\n").unwrap();
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     wait_up(&dir);
     let t0 = Instant::now();
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     let st = wait_status(&dir, "finish running", |s| s.state == RunState::Finish);
     assert_eq!(st.pid, 0, "pid is 0 while finish runs");
     assert_eq!(fs::read(dir.join("supervise/status")).unwrap()[19], 2);
@@ -90,10 +61,11 @@ fn finish_exit_125_means_do_not_restart() {
     let sb = Sandbox::new("finish-125");
     let dir = sb.service("s", "echo x >> ../starts; exit 1");
     write_script(&dir.join("finish"), "exit 125");
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     let i = wait_info(&dir, "failed after finish 125", |i| i.failed);
     assert_eq!(i.want, Some(Want::Down));
-    std::thread::sleep(Duration::from_millis(1500));
+    // No restart pending (the machine's simulated-clock tests prove a pending one fires).
+    assert_eq!((i.starts, i.delay_ms), (1, None), "{i:?}");
     assert_eq!(
         count_lines(&sb.path("starts")),
         1,
@@ -109,9 +81,9 @@ fn notification_fd_marks_ready_after_the_service_says_so() {
         "sleep 0.3; date +%s%N > ../mark; echo >&3; exec sleep 1000",
     );
     fs::write(dir.join("notification-fd"), "3\n").unwrap();
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     let pid = wait_up(&dir);
-    let early = info(&dir).unwrap();
+    let early = read_info(&dir).unwrap();
     assert_eq!(early.ready, None, "ready before the service said so");
     let i = wait_info(&dir, "ready", |i| i.ready.is_some());
     assert!(
@@ -139,9 +111,9 @@ fn notification_fd_marks_ready_after_the_service_says_so() {
         .collect();
     assert_eq!(fds, vec!["0", "1", "2", "3"], "{links:?}");
     // Readiness belongs to one run: a restart clears it.
-    svc(&sb, &["-k"], &dir);
+    Svc::new(&sb).args(["-k"]).dir(&dir).expect_ok();
     wait_status(&dir, "restarted", |s| s.pid != 0 && s.pid != pid);
-    let i = info(&dir).unwrap();
+    let i = read_info(&dir).unwrap();
     assert!(i.ready.is_none() || i.pid != pid);
 }
 
@@ -153,7 +125,7 @@ fn sd_notify_ready_and_status() {
         "python3 -c \"import os,socket,time; time.sleep(0.2); a=os.environ['NOTIFY_SOCKET']; a=(chr(0)+a[1:]) if a.startswith('@') else a; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'STATUS=serving requests\\nREADY=1', a)\"\nexec sleep 1000",
     );
     fs::write(dir.join("notify-socket"), "").unwrap();
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     wait_up(&dir);
     let i = wait_info(&dir, "ready via sd_notify", |i| i.ready.is_some());
     assert_eq!(i.notify_status, "serving requests");
@@ -164,13 +136,16 @@ fn down_signal_is_used_by_svc_d() {
     let sb = Sandbox::new("down-signal");
     let dir = sb.service(
         "s",
-        "trap 'echo HUP > ../got; exit 0' HUP\nwhile :; do sleep 1000 & wait $!; done",
+        "trap 'echo HUP > ../got; exit 0' HUP\ntouch ../trapped\nwhile :; do sleep 1000 & wait $!; done",
     );
     fs::write(dir.join("down-signal"), "HUP\n").unwrap();
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     wait_up(&dir);
-    std::thread::sleep(Duration::from_millis(100));
-    svc(&sb, &["-d"], &dir);
+    // The run says when its trap is set (a HUP before would simply end it).
+    wait_until(Duration::from_secs(5), "trap set", || {
+        sb.path("trapped").exists()
+    });
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     assert_eq!(lines(&sb.path("got")), vec!["HUP"]);
 }
@@ -183,13 +158,13 @@ fn timeout_kill_stops_a_service_that_ignores_term() {
         "trap '' TERM\ntouch ./trapped\nwhile :; do sleep 1000 & wait $!; done",
     );
     fs::write(dir.join("timeout-kill"), "300\n").unwrap();
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     let pid = wait_up(&dir);
     // The run says when its trap is set (a TERM before would simply end it).
     let mark = dir.join("trapped");
     wait_until(Duration::from_secs(10), "trap set", || mark.exists());
     let t0 = Instant::now();
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     let took = t0.elapsed();
     assert!(
@@ -212,7 +187,7 @@ fn timeout_kill_stops_a_service_that_ignores_term() {
 fn group_signals_reach_grandchildren() {
     let sb = Sandbox::new("group-kill");
     let dir = sb.service("s", "sleep 1000 & echo $! > ../grandchild\nwait");
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     let pid = wait_up(&dir);
     wait_until(Duration::from_secs(5), "grandchild", || {
         sb.path("grandchild").exists() && count_lines(&sb.path("grandchild")) == 1
@@ -221,13 +196,13 @@ fn group_signals_reach_grandchildren() {
     // Plain -d signals the pid only (daemontools), but the service is shown down only once
     // nothing of it is left: the grandchild, left behind, gets the signal once the pid is gone
     // (a deliberate difference from daemontools, which leaves it running).
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     assert!(
         !alive(gc),
         "down is shown only once the grandchild is gone too"
     );
-    svc(&sb, &["-u"], &dir);
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     let pid2 = wait_status(&dir, "up again", |s| s.pid != 0 && s.pid != pid).pid;
     wait_until(Duration::from_secs(5), "second grandchild", || {
         lines(&sb.path("grandchild"))
@@ -236,7 +211,7 @@ fn group_signals_reach_grandchildren() {
     });
     let gc2: u32 = lines(&sb.path("grandchild"))[0].parse().unwrap();
     // +k: KILL to the whole process group.
-    svc(&sb, &["-+k"], &dir);
+    Svc::new(&sb).args(["-+k"]).dir(&dir).expect_ok();
     wait_until(Duration::from_secs(5), "grandchild and run killed", || {
         !alive(gc2) && !alive(pid2)
     });
@@ -247,7 +222,7 @@ fn backoff_grows_and_svc_u_overrides_it() {
     let sb = Sandbox::new("backoff");
     let dir = sb.service("s", "date +%s%N >> ../starts; exit 1");
     fs::write(dir.join("backoff-max"), "4000\n").unwrap();
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     wait_until(Duration::from_secs(15), "four starts", || {
         count_lines(&sb.path("starts")) >= 4
     });
@@ -262,7 +237,7 @@ fn backoff_grows_and_svc_u_overrides_it() {
     let i = wait_info(&dir, "delay pending", |i| i.delay_ms.is_some());
     assert!(i.quick_deaths >= 3);
     let n = count_lines(&sb.path("starts"));
-    svc(&sb, &["-u"], &dir);
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     wait_until(Duration::from_millis(500), "svc -u starts at once", || {
         count_lines(&sb.path("starts")) > n
     });
@@ -273,7 +248,7 @@ fn max_restarts_gives_up_and_says_so() {
     let sb = Sandbox::new("max-restarts");
     let dir = sb.service("s", "echo x >> ../starts; exit 1");
     fs::write(dir.join("max-restarts"), "2 60000\n").unwrap();
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     let i = wait_info(&dir, "failed", |i| i.failed);
     assert_eq!(i.want, Some(Want::Down));
     assert_eq!(
@@ -285,9 +260,11 @@ fn max_restarts_gives_up_and_says_so() {
     wait_status(&dir, "status says want down", |s| {
         s.want == Want::Down && s.pid == 0
     });
-    std::thread::sleep(Duration::from_millis(1200));
+    // Given up: no restart pending (instead of watching 1.2 s for one).
+    let i = read_info(&dir).unwrap();
+    assert_eq!((i.starts, i.delay_ms), (3, None), "{i:?}");
     assert_eq!(count_lines(&sb.path("starts")), 3);
-    svc(&sb, &["-u"], &dir);
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     wait_info(&dir, "failure cleared by svc -u", |i| {
         !i.failed && i.starts >= 1
     });
@@ -300,7 +277,7 @@ fn info_tells_starts_and_last_exit() {
         "s",
         "test -e ../once && exec sleep 1000; touch ../once; exit 7",
     );
-    let _p = supervise(&sb, &dir);
+    let _p = Supervise::new(&sb, &dir).start();
     let i = wait_info(&dir, "second start", |i| i.starts == 2 && i.pid != 0);
     assert_eq!(
         i.exit,

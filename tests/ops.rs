@@ -5,34 +5,10 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vigil_core::history::{self, Event, StopWhy};
-use vigil_core::info::Info;
 use vigil_tests::*;
-
-/// Starts supervise on `dir` with its stderr in `../supervise.err`; `cgroup: false` runs it
-/// with no cgroup2 (`VIGIL_CGROUP_ROOT=off`).
-fn supervise(sb: &Sandbox, dir: &Path, cgroup: bool) -> Proc {
-    let err = fs::File::create(sb.path("supervise.err")).unwrap();
-    let mut cmd = sb.command(bin("supervise"));
-    if !cgroup {
-        cmd.env("VIGIL_CGROUP_ROOT", "off");
-    }
-    let p = spawn(cmd.arg(dir).stdout(Stdio::null()).stderr(err));
-    wait_supervised(dir);
-    p
-}
-
-fn svc(sb: &Sandbox, args: &[&str], dir: &Path) {
-    let (code, _, err) = run_output(sb.command(bin("svc")).args(args).arg(dir));
-    assert_eq!((code, err.as_str()), (0, ""), "svc {args:?}");
-}
-
-fn info(dir: &Path) -> Option<Info> {
-    Info::parse(&fs::read_to_string(dir.join("supervise/info")).ok()?)
-}
 
 fn events(dir: &Path) -> Vec<Event> {
     let text = fs::read_to_string(dir.join("supervise/history")).unwrap_or_default();
@@ -71,7 +47,10 @@ fn now_ns() -> u128 {
 fn down_leaves_nothing(cgroup: bool) {
     let sb = Sandbox::new(if cgroup { "ops-cg" } else { "ops-nocg" });
     if cgroup && sb.cgroup.is_none() {
-        eprintln!("SKIP: no writable cgroup2 hierarchy on this machine");
+        skip(
+            "down_leaves_nothing_of_a_double_forking_daemon_with_cgroup2",
+            "no writable cgroup2 hierarchy on this machine",
+        );
         return;
     }
     let dir = sb.service(
@@ -80,13 +59,16 @@ fn down_leaves_nothing(cgroup: bool) {
          setsid sh -c 'echo $$ > ../escaped; exec sleep 1000' &\n\
          exec sleep 1000",
     );
-    let p = supervise(&sb, &dir, cgroup);
+    let p = Supervise::new(&sb, &dir)
+        .cgroup(cgroup)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let main = wait_up(&dir);
     let (daemon, escaped) = (pid_in(&sb.path("daemon")), pid_in(&sb.path("escaped")));
     wait_until(
         Duration::from_secs(5),
         "the escaped process has its own session",
-        || fs::read_to_string(format!("/proc/{escaped}/stat")).is_ok_and(|s| s.contains("sleep")),
+        || session_of(escaped) == Some(escaped) && proc_comm(escaped).as_deref() == Some("sleep"),
     );
     wait_until(
         Duration::from_secs(5),
@@ -119,7 +101,7 @@ fn down_leaves_nothing(cgroup: bool) {
         assert!(long.contains(&format!("processes {n}")), "{long}");
     }
     let start = Instant::now();
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     let took = start.elapsed();
     let left = service_processes(&sb, p.id());
@@ -151,7 +133,9 @@ fn a_crashed_run_loses_what_it_left_before_it_is_started_again() {
          echo started >> ../starts\n\
          exec sleep 1000",
     );
-    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let p = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let first = wait_up(&dir);
     let helper = pid_in(&sb.path("helper"));
     wait_until(Duration::from_secs(5), "first start noted", || {
@@ -177,12 +161,17 @@ fn a_run_that_exits_0_leaving_a_daemon_is_tracked_as_that_daemon() {
         "s",
         "sleep 1000 &\necho $! > ../daemon\necho started >> ../starts\nexit 0",
     );
-    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let p = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let daemon = pid_in(&sb.path("daemon"));
     let st = wait_status(&dir, "the daemon shown as the service", |s| s.pid == daemon);
     assert_eq!(st.want, vigil_core::status::Want::Up);
     assert!(events(&dir).contains(&Event::Track { pid: daemon }));
-    assert!(info(&dir).is_some_and(|i| i.tracked), "info says tracked");
+    assert!(
+        read_info(&dir).is_some_and(|i| i.tracked),
+        "info says tracked"
+    );
     assert_eq!(
         count_lines(&sb.path("starts")),
         1,
@@ -202,7 +191,7 @@ fn a_run_that_exits_0_leaving_a_daemon_is_tracked_as_that_daemon() {
             .filter(|&d| d != daemon)
     });
     wait_status(&dir, "second daemon tracked", |s| s.pid == daemon2);
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     assert!(!alive(daemon2));
     drop(p);
@@ -219,13 +208,15 @@ fn stop_sequence_sends_each_signal_after_its_wait() {
          while :; do sleep 0.01; done",
     );
     fs::write(dir.join("stop-sequence"), "TERM 400 QUIT 3000 KILL\n").unwrap();
-    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let p = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
     wait_until(Duration::from_secs(5), "traps set", || {
         sb.path("trapped").exists()
     });
     let asked = now_ns();
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     let got = lines(&sb.path("got"));
     let words: Vec<&str> = got.iter().map(|l| l.split(' ').next().unwrap()).collect();
@@ -261,7 +252,9 @@ fn watchdog_restarts_a_run_that_stops_pinging() {
     );
     fs::write(dir.join("notification-fd"), "3\n").unwrap();
     fs::write(dir.join("timeout-watchdog"), "300\n").unwrap();
-    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let p = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let first = wait_up(&dir);
     let second = wait_status(&dir, "restarted by the watchdog", |s| {
         s.pid != 0 && s.pid != first
@@ -325,7 +318,9 @@ fn deadman_takes_the_service_down_and_up_again() {
     fs::write(&beat, "").unwrap();
     let dir = sb.service("s", "echo start >> ../starts\nexec sleep 1000");
     fs::write(dir.join("deadman"), format!("{}\n1\n", beat.display())).unwrap();
-    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let p = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let first = wait_up(&dir);
     // No touch for a second: down, with a history record, still wanted up.
     let st = wait_status(&dir, "down by the dead-man switch", |s| s.pid == 0);
@@ -334,17 +329,17 @@ fn deadman_takes_the_service_down_and_up_again() {
         pid: first,
         why: StopWhy::Deadman
     }));
-    assert!(info(&dir).is_some_and(|i| i.deadman.as_deref() == Some("stale")));
+    assert!(read_info(&dir).is_some_and(|i| i.deadman.as_deref() == Some("stale")));
     // Touched: up again.
     fs::write(&beat, "beat").unwrap();
     let second = wait_up(&dir);
     assert_ne!(second, first);
     // Stale again, then an admin says down: a touch brings nothing up.
     wait_status(&dir, "down again", |s| s.pid == 0);
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     fs::write(&beat, "beat").unwrap();
     wait_until(Duration::from_secs(5), "touch seen", || {
-        info(&dir).is_some_and(|i| i.deadman.as_deref() == Some("fresh"))
+        read_info(&dir).is_some_and(|i| i.deadman.as_deref() == Some("fresh"))
     });
     assert_eq!(read_status(&dir).unwrap().pid, 0, "admin's down wins");
     assert_eq!(count_lines(&sb.path("starts")), 2);
@@ -355,18 +350,27 @@ fn deadman_takes_the_service_down_and_up_again() {
 fn limits_without_their_controller_are_refused_with_a_clear_message() {
     let sb = Sandbox::new("ops-limits");
     let Some(root) = sb.cgroup.clone() else {
-        eprintln!("SKIP: no writable cgroup2 hierarchy on this machine");
+        skip(
+            "limits_without_their_controller_are_refused_with_a_clear_message",
+            "no writable cgroup2 hierarchy on this machine",
+        );
         return;
     };
     let offered = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
     if offered.split_whitespace().any(|c| c == "pids") {
-        eprintln!("SKIP: the pids controller is available here; this test needs it missing");
+        skip(
+            "limits_without_their_controller_are_refused_with_a_clear_message",
+            "the pids controller is available here; this test needs it missing",
+        );
         return;
     }
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("pids-max"), "10\n").unwrap();
     fs::write(dir.join("memory-max"), "lots\n").unwrap();
-    let p = supervise(&sb, &dir, true);
+    let p = Supervise::new(&sb, &dir)
+        .cgroup(true)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
     let name = dir.display().to_string();
     let err = wait_for(Duration::from_secs(5), "the warnings", || {
@@ -396,7 +400,9 @@ fn bad_values_of_the_new_knobs_are_warned_about_by_name_and_the_service_runs() {
     fs::write(dir.join("stop-sequence"), "TERM secret KILL\n").unwrap();
     fs::write(dir.join("timeout-watchdog"), "soon\n").unwrap();
     fs::write(dir.join("deadman"), "relative/path\n10\n").unwrap();
-    let p = supervise(&sb, &dir, sb.cgroup.is_some());
+    let p = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
     let name = dir.display().to_string();
     let err = wait_for(Duration::from_secs(5), "three warnings", || {
@@ -428,7 +434,7 @@ fn bad_values_of_the_new_knobs_are_warned_about_by_name_and_the_service_runs() {
         );
     }
     // The defaults apply: down with TERM, no watchdog, no dead-man switch.
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     drop(p);
 }

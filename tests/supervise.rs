@@ -8,8 +8,7 @@
 )]
 
 use std::fs;
-use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use vigil_tests::*;
@@ -20,71 +19,13 @@ for s in HUP ALRM INT TERM QUIT USR1 USR2 WINCH CONT; do trap "echo $s >> ../sig
 echo $$ >> ../pids
 while :; do sleep 1000 & wait $!; kill $! 2>/dev/null; done"#;
 
-struct Sup {
-    child: Child,
-}
-
-impl Sup {
-    fn start(sb: &Sandbox, dir: &Path) -> Sup {
-        let child = sb
-            .command(bin("supervise"))
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_supervised(dir);
-        Sup { child }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits (bounded) for supervise to exit; returns its exit code.
-    fn wait_exit(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "supervise did not exit");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Everything supervise wrote to stderr. Kills the whole sandbox first: the service shares
-    /// the pipe and would keep it open.
-    fn stderr_text(mut self, sb: &Sandbox) -> String {
-        use std::io::Read;
-        sb.kill_all();
-        let _ = self.child.wait();
-        let mut s = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-}
-
-impl Drop for Sup {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// What supervise wrote to stderr so far.
+fn stderr_text(sb: &Sandbox) -> String {
+    fs::read_to_string(sb.path("supervise.err")).unwrap_or_default()
 }
 
 fn sigs(sb: &Sandbox) -> Vec<String> {
     lines(&sb.path("sigs"))
-}
-
-fn svc(sb: &Sandbox, args: &[&str], dir: &Path) {
-    let (code, _, err) = run_output(sb.command(bin("svc")).args(args).arg(dir));
-    assert_eq!(code, 0, "svc {args:?}: {err}");
-    assert!(err.is_empty(), "svc {args:?}: {err}");
 }
 
 #[test]
@@ -92,7 +33,9 @@ fn creates_supervise_dir_like_daemontools() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let sb = Sandbox::new("layout");
     let dir = sb.service("s", "exec sleep 1000");
-    let _s = Sup::start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
     let mode = |p: &str| fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode("supervise"), 0o700);
@@ -123,7 +66,9 @@ fn creates_supervise_dir_like_daemontools() {
 fn every_signal_letter_reaches_the_service() {
     let sb = Sandbox::new("letters");
     let dir = sb.service("s", RECORDER);
-    let _s = Sup::start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     wait_until(Duration::from_secs(5), "run recorded its pid", || {
         !lines(&sb.path("pids")).is_empty()
@@ -139,7 +84,7 @@ fn every_signal_letter_reaches_the_service() {
         ("-t", "TERM"),
     ];
     for (i, (flag, name)) in expect.iter().enumerate() {
-        svc(&sb, &[flag], &dir);
+        Svc::new(&sb).args([flag]).dir(&dir).expect_ok();
         wait_until(Duration::from_secs(5), &format!("{name} recorded"), || {
             sigs(&sb).len() > i
         });
@@ -148,7 +93,7 @@ fn every_signal_letter_reaches_the_service() {
     // TERM with want up: the service handled it and still runs with the same pid.
     assert_eq!(read_status(&dir).unwrap().pid, pid);
     // k: killed, and restarted because want is up.
-    svc(&sb, &["-k"], &dir);
+    Svc::new(&sb).args(["-k"]).dir(&dir).expect_ok();
     let new = wait_status(&dir, "restart after kill", |s| s.pid != 0 && s.pid != pid).pid;
     assert!(!alive(pid));
     wait_until(
@@ -166,25 +111,27 @@ fn every_signal_letter_reaches_the_service() {
 fn pause_continue_down_up_once() {
     let sb = Sandbox::new("pcduo");
     let dir = sb.service("s", "exec sleep 1000");
-    let _s = Sup::start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
 
-    svc(&sb, &["-p"], &dir);
+    Svc::new(&sb).args(["-p"]).dir(&dir).expect_ok();
     wait_status(&dir, "paused", |s| s.paused);
     wait_until(Duration::from_secs(5), "stopped", || {
-        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") T "))
+        proc_state(pid) == Some('T')
     });
-    svc(&sb, &["-c"], &dir);
+    Svc::new(&sb).args(["-c"]).dir(&dir).expect_ok();
     wait_status(&dir, "continued", |s| !s.paused);
 
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_down(&dir);
     assert!(!alive(pid));
     let st = read_status(&dir).unwrap();
     assert_eq!(st.want, Want::Down);
     assert_eq!(fs::read(dir.join("supervise/status")).unwrap()[17], b'd');
 
-    svc(&sb, &["-o"], &dir);
+    Svc::new(&sb).args(["-o"]).dir(&dir).expect_ok();
     let once = wait_up(&dir);
     assert_eq!(
         fs::read(dir.join("supervise/status")).unwrap()[17],
@@ -193,11 +140,17 @@ fn pause_continue_down_up_once() {
     );
     send_signal(once, 9);
     wait_down(&dir);
-    // Not restarted after a once run.
-    std::thread::sleep(Duration::from_millis(1200));
+    // Not restarted after a once run: no start is pending (the simulated-clock tests of the
+    // machine prove a pending one would fire after its delay).
+    let i = wait_info(&dir, "once run's exit in info", |i| i.pid == 0);
+    assert_eq!(
+        i.delay_ms, None,
+        "a restart is pending after a once run: {i:?}"
+    );
+    assert_ne!(i.want, Some(Want::Up), "{i:?}");
     assert_eq!(read_status(&dir).unwrap().pid, 0);
 
-    svc(&sb, &["-u"], &dir);
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     wait_up(&dir);
     assert_eq!(read_status(&dir).unwrap().want, Want::Up);
 }
@@ -207,13 +160,17 @@ fn down_file_means_normally_down() {
     let sb = Sandbox::new("downfile");
     let dir = sb.service("s", "echo ran >> ../ran; exec sleep 1000");
     fs::write(dir.join("down"), "").unwrap();
-    let _s = Sup::start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let st = wait_status(&dir, "status", |_| true);
     assert_eq!(st.pid, 0);
     assert_eq!(st.want, Want::Down);
-    std::thread::sleep(Duration::from_millis(300));
+    // No start made and none pending (instead of watching for one for a while).
+    let i = wait_info(&dir, "info", |_| true);
+    assert_eq!((i.starts, i.delay_ms), (0, None), "{i:?}");
     assert!(!sb.path("ran").exists(), "run must not start with ./down");
-    svc(&sb, &["-u"], &dir);
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     wait_up(&dir);
 }
 
@@ -221,7 +178,9 @@ fn down_file_means_normally_down() {
 fn restarts_are_paced_but_never_blocking() {
     let sb = Sandbox::new("pace");
     let dir = sb.service("s", "date +%s%N >> ../starts; exit 1");
-    let _s = Sup::start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_until(Duration::from_secs(10), "three starts", || {
         count_lines(&sb.path("starts")) >= 3
     });
@@ -235,15 +194,21 @@ fn restarts_are_paced_but_never_blocking() {
         assert!(gap_ms < 1500, "starts {gap_ms} ms apart: pacing too slow");
     }
     // During the pause a command acts at once: down cancels the pending restart.
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     let n = count_lines(&sb.path("starts"));
+    // The service is down between its runs anyway: wait for the want to change.
+    wait_status(&dir, "want down", |s| s.want == Want::Down && s.pid == 0);
+    // The pending restart is cancelled. A bounded window, not an assertion on info's
+    // `delay_ms`: after `svc -d` that field still shows the cancelled delay (machine.rs,
+    // Command::Down clears `restart_at` but not `record.delay`; reported, not fixed here).
+    // 1.5 s is longer than the 1 s pacing, so a restart still pending would show.
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        count_lines(&sb.path("starts")) <= n + 1,
-        "restarted after svc -d"
-    );
-    wait_down(&dir);
-    assert_eq!(read_status(&dir).unwrap().want, Want::Down);
+    let ran = count_lines(&sb.path("starts"));
+    assert!(ran <= n + 1, "restarted after svc -d");
+    let i = wait_info(&dir, "down in info", |i| {
+        i.pid == 0 && i.want == Some(Want::Down)
+    });
+    assert_eq!(i.starts, ran as u64, "{i:?}");
 }
 
 #[test]
@@ -251,12 +216,15 @@ fn down_right_after_up_takes_effect_at_once() {
     let sb = Sandbox::new("updown");
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("down"), "").unwrap();
-    let _s = Sup::start(&sb, &dir);
-    svc(&sb, &["-u"], &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     let pid = wait_up(&dir);
+    // The measured case: down 100 ms after up (daemontools sleeps a second after a start).
     std::thread::sleep(Duration::from_millis(100));
     let t0 = Instant::now();
-    svc(&sb, &["-d"], &dir);
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     wait_status(&dir, "down after svc -d", |s| s.pid == 0);
     let took = t0.elapsed();
     assert!(!alive(pid));
@@ -270,46 +238,46 @@ fn missing_or_broken_run_is_reported_and_retried() {
     let sb = Sandbox::new("execfail");
     let dir = sb.path("s");
     fs::create_dir_all(&dir).unwrap();
-    let s = Sup::start(&sb, &dir);
+    let s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     // Supervise stays up, retries about once a second, and starts run once it appears.
-    std::thread::sleep(Duration::from_millis(1300));
-    assert!(alive(s.pid()));
+    let dir_s = dir.display();
+    let missing = format!("supervise: fatal: unable to start {dir_s}/run: file does not exist");
+    wait_until(
+        Duration::from_secs(5),
+        "two reports of the missing run",
+        || stderr_text(&sb).lines().filter(|l| *l == missing).count() >= 2,
+    );
+    assert!(alive(s.id()));
     write_script(&dir.join("run"), "exec sleep 1000");
     let pid = wait_up(&dir);
     assert!(pid != 0);
-    let err = s.stderr_text(&sb);
-    let dir_s = dir.display();
-    assert!(
-        err.lines()
-            .any(|l| l
-                == format!("supervise: fatal: unable to start {dir_s}/run: file does not exist")),
-        "stderr: {err}"
-    );
-    assert!(err.lines().count() >= 2, "retried: {err}");
+    let err = stderr_text(&sb);
+    assert!(err.lines().all(|l| l == missing), "stderr: {err}");
 
     let sb = Sandbox::new("noexec");
     let dir = sb.path("s");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("run"), "#!/bin/sh\nexec sleep 1000\n").unwrap();
-    let s = Sup::start(&sb, &dir);
-    std::thread::sleep(Duration::from_millis(300));
-    let err = s.stderr_text(&sb);
-    assert!(
-        err.contains(&format!(
-            "unable to start {}/run: access denied",
-            dir.display()
-        )),
-        "{err}"
-    );
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
+    let denied = format!("unable to start {}/run: access denied", dir.display());
+    wait_until(Duration::from_secs(5), "access denied reported", || {
+        stderr_text(&sb).contains(&denied)
+    });
 }
 
 #[test]
 fn second_supervise_fails_on_the_lock() {
     let sb = Sandbox::new("lock");
     let dir = sb.service("s", "exec sleep 1000");
-    let _s = Sup::start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
-    let (code, _, err) = run_output(sb.command(bin("supervise")).arg(&dir));
+    let (code, _, err) = run_output(&mut Supervise::new(&sb, &dir).command());
     assert_eq!(code, 111);
     assert_eq!(
         err,
@@ -340,17 +308,22 @@ fn usage() {
 fn x_exits_once_down() {
     let sb = Sandbox::new("x");
     let dir = sb.service("s", "exec sleep 1000");
-    let mut s = Sup::start(&sb, &dir);
+    let mut s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
-    svc(&sb, &["-x"], &dir);
-    std::thread::sleep(Duration::from_millis(200));
+    // x, then p: once the pause shows, x has been handled too (control is read in order).
+    Svc::new(&sb).args(["-x", "-p"]).dir(&dir).expect_ok();
+    wait_status(&dir, "paused after x", |s| s.paused);
+    Svc::new(&sb).args(["-c"]).dir(&dir).expect_ok();
+    wait_status(&dir, "continued", |s| !s.paused);
     assert!(
         s.child.try_wait().unwrap().is_none(),
         "x alone must not stop the service"
     );
     assert!(alive(pid));
-    svc(&sb, &["-dx"], &dir);
-    assert_eq!(s.wait_exit(), 0);
+    Svc::new(&sb).args(["-dx"]).dir(&dir).expect_ok();
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), 0);
     assert!(!alive(pid));
     let (code, _, _) = run_output(sb.command(bin("svok")).arg(&dir));
     assert_eq!(code, 100);
@@ -360,10 +333,12 @@ fn x_exits_once_down() {
 fn sigterm_brings_the_service_down_first() {
     let sb = Sandbox::new("sigterm");
     let dir = sb.service("s", "exec sleep 1000");
-    let mut s = Sup::start(&sb, &dir);
+    let mut s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
-    send_signal(s.pid(), 15);
-    assert_eq!(s.wait_exit(), 0);
+    send_signal(s.id(), 15);
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), 0);
     assert!(!alive(pid), "service orphaned by SIGTERM to supervise");
     assert_eq!(read_status(&dir).unwrap().pid, 0);
 }
@@ -405,9 +380,7 @@ fn child_gets_clean_signals_and_only_fds_0_to_2() {
     assert_eq!(field("SigIgn:"), "0000000000000000");
     assert_eq!(settled_fds(pid, &["0", "1", "2"]), vec!["0", "1", "2"]);
     // run leads its own session (setsid by default).
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
-    assert_eq!(rest[3], pid.to_string(), "session id");
+    assert_eq!(session_of(pid), Some(pid), "session id");
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -417,36 +390,31 @@ fn no_setsid_keeps_the_process_group() {
     let sb = Sandbox::new("nosetsid");
     let dir = sb.service("s", "exec sleep 1000");
     fs::write(dir.join("no-setsid"), "").unwrap();
-    let s = Sup::start(&sb, &dir);
+    let s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
-    let pgrp = |p: u32| {
-        let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap();
-        stat.rsplit_once(") ")
-            .unwrap()
-            .1
-            .split(' ')
-            .nth(2)
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(pgrp(pid), pgrp(s.pid()));
+    assert!(pgrp_of(pid).is_some());
+    assert_eq!(pgrp_of(pid), pgrp_of(s.id()));
 }
 
 #[test]
 fn idle_supervise_never_wakes_up() {
     let sb = Sandbox::new("idle");
     let dir = sb.service("s", "exec sleep 1000");
-    let s = Sup::start(&sb, &dir);
+    let s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_up(&dir);
-    std::thread::sleep(Duration::from_millis(200));
-    let switches = || {
-        let st = fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
-        st.lines()
-            .filter(|l| l.contains("ctxt_switches"))
-            .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
-            .sum::<u64>()
-    };
-    let before = switches();
+    let switches = || ctxt_switches(s.id());
+    // Settled once the count holds still for 200 ms (start-up writes are done).
+    let mut before = switches();
+    wait_until(Duration::from_secs(10), "supervise settled", || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = switches();
+        std::mem::replace(&mut before, now) == now
+    });
+    // The measured window: a timer or poll would wake it within 3 s.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(switches() - before, 0, "idle supervise woke up");
 }
@@ -455,7 +423,9 @@ fn idle_supervise_never_wakes_up() {
 fn garbage_on_control_is_ignored() {
     let sb = Sandbox::new("garbage");
     let dir = sb.service("s", "exec sleep 1000");
-    let _s = Sup::start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     let junk: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -471,33 +441,39 @@ fn garbage_on_control_is_ignored() {
 fn a_new_supervise_adopts_the_run_a_killed_one_left() {
     let sb = Sandbox::new("adopt");
     let dir = sb.service("s", "echo $$ >> ../pids; exec sleep 1000");
-    let mut first = Sup::start(&sb, &dir);
+    let mut first = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
     wait_until(Duration::from_secs(5), "run wrote its pid", || {
         count_lines(&sb.path("pids")) == 1
     });
-    send_signal(first.pid(), 9);
-    first.wait_exit();
+    send_signal(first.id(), 9);
+    first.wait_exit(Duration::from_secs(10));
     assert!(alive(pid), "the service outlives its supervise");
 
-    let _second = Sup::start(&sb, &dir);
-    let info =
-        vigil_core::info::Info::parse(&fs::read_to_string(dir.join("supervise/info")).unwrap())
-            .unwrap();
+    let _second = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
+    let info = read_info(&dir).unwrap();
     assert!(info.adopted, "{info:?}");
     assert_eq!(info.pid, pid);
+    assert_eq!(
+        info.delay_ms, None,
+        "a start is pending beside the adopted run"
+    );
     assert_eq!(read_status(&dir).unwrap().pid, pid);
-    std::thread::sleep(Duration::from_millis(300));
+
+    // Control works on the adopted process, and its end is noticed.
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
+    wait_down(&dir);
+    assert!(!alive(pid));
+    // Nothing was started between the adoption and the down.
     assert_eq!(
         lines(&sb.path("pids")),
         vec![pid.to_string()],
         "a second copy was started"
     );
-
-    // Control works on the adopted process, and its end is noticed.
-    svc(&sb, &["-d"], &dir);
-    wait_down(&dir);
-    assert!(!alive(pid));
     let text = fs::read_to_string(dir.join("supervise/history")).unwrap();
     let h = vigil_core::history::parse_all(&text);
     use vigil_core::history::Event;
@@ -509,7 +485,7 @@ fn a_new_supervise_adopts_the_run_a_killed_one_left() {
         h.iter()
             .any(|e| e.event == Event::Start { pid, adopted: true })
     );
-    svc(&sb, &["-u"], &dir);
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
     let new = wait_up(&dir);
     assert_ne!(new, pid);
 }
@@ -518,10 +494,12 @@ fn a_new_supervise_adopts_the_run_a_killed_one_left() {
 fn a_reused_pid_is_not_adopted() {
     let sb = Sandbox::new("noadopt");
     let dir = sb.service("s", "echo $$ >> ../pids; exec sleep 1000");
-    let mut first = Sup::start(&sb, &dir);
+    let mut first = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let pid = wait_up(&dir);
-    send_signal(first.pid(), 9);
-    first.wait_exit();
+    send_signal(first.id(), 9);
+    first.wait_exit(Duration::from_secs(10));
     // Forge the record: same pid, another start time (as if the pid had been reused).
     let info = fs::read_to_string(dir.join("supervise/info")).unwrap();
     let forged: String = info
@@ -536,7 +514,9 @@ fn a_reused_pid_is_not_adopted() {
         .map(|l| l + "\n")
         .collect();
     fs::write(dir.join("supervise/info"), forged).unwrap();
-    let _second = Sup::start(&sb, &dir);
+    let _second = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     let new = wait_status(&dir, "a fresh run", |s| s.pid != 0 && s.pid != pid).pid;
     assert!(
         alive(pid),
@@ -553,7 +533,9 @@ fn history_records_starts_and_exits() {
         "s",
         "test -e ../once && exec sleep 1000; touch ../once; exit 4",
     );
-    let _s = Sup::start(&sb, &dir);
+    let _s = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("supervise.err"))
+        .start();
     wait_until(Duration::from_secs(5), "two starts", || {
         let t = fs::read_to_string(dir.join("supervise/history")).unwrap_or_default();
         vigil_core::history::parse_all(&t).len() >= 3
@@ -603,13 +585,7 @@ fn run_without_hashbang_is_an_exec_format_error_not_a_shell_script() {
         fs::write(&run, text).unwrap();
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
         let err = sb.path("stderr");
-        let mut sup = sb
-            .command(bin("supervise"))
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap();
+        let sup = Supervise::new(&sb, &dir).stderr_to(&err).spawn();
         let want = format!(
             "supervise: fatal: unable to start {}/run: exec format error",
             dir.display()
@@ -628,8 +604,7 @@ fn run_without_hashbang_is_an_exec_format_error_not_a_shell_script() {
         assert_eq!(read_status(&dir).map(|st| st.pid), Some(0), "{name}");
         let text = fs::read_to_string(&err).unwrap();
         assert!(text.lines().all(|l| l == want), "{name}: {text}");
-        send_signal(sup.id(), 9);
-        let _ = sup.wait();
+        drop(sup);
         sb.kill_all();
     }
 }

@@ -29,7 +29,7 @@ enum Kind {
 }
 
 /// One service of a scenario.
-struct Svc {
+struct Spec {
     name: &'static str,
     run: &'static str,
     down: bool,
@@ -38,8 +38,8 @@ struct Svc {
     supervised: bool,
 }
 
-const fn svc(name: &'static str) -> Svc {
-    Svc {
+const fn spec(name: &'static str) -> Spec {
+    Spec {
         name,
         run: SLEEPER,
         down: false,
@@ -56,7 +56,7 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(kind: Kind, name: &str, svcs: &[Svc]) -> Pair {
+    fn new(kind: Kind, name: &str, svcs: &[Spec]) -> Pair {
         let sb = Sandbox::new(name);
         let mut sups = Vec::new();
         for side in ["r", "v"] {
@@ -88,9 +88,13 @@ impl Pair {
                         sups.push(spawn(sb.command(require_peer("runsv")).arg(&dir)));
                     }
                     Kind::Vigil => {
-                        sups.push(spawn(sb.command(bin("supervise")).arg(&dir)));
+                        sups.push(Supervise::new(&sb, &dir).stderr_inherit().spawn());
                         if s.log {
-                            sups.push(spawn(sb.command(bin("supervise")).arg(dir.join("log"))));
+                            sups.push(
+                                Supervise::new(&sb, dir.join("log"))
+                                    .stderr_inherit()
+                                    .spawn(),
+                            );
                         }
                     }
                 }
@@ -222,35 +226,38 @@ fn normalise(text: &str) -> String {
     out
 }
 
-fn skip_without_runit() -> bool {
+fn skip_without_runit(test: &str) -> bool {
     if peer("sv").is_none() || peer("runsv").is_none() {
-        eprintln!("SKIP: runit's sv/runsv not installed (apt-get install runit)");
+        skip(
+            test,
+            "runit's sv/runsv not installed (apt-get install runit)",
+        );
         return true;
     }
     false
 }
 
-fn scenario_services() -> Vec<Svc> {
+fn scenario_services() -> Vec<Spec> {
     vec![
-        Svc {
+        Spec {
             log: true,
-            ..svc("a")
+            ..spec("a")
         },
-        Svc {
+        Spec {
             down: true,
-            ..svc("b")
+            ..spec("b")
         },
-        Svc {
+        Spec {
             check: Some("exit 1"),
-            ..svc("c")
+            ..spec("c")
         },
-        Svc {
+        Spec {
             check: Some("exit 0"),
-            ..svc("d")
+            ..spec("d")
         },
-        Svc {
+        Spec {
             supervised: false,
-            ..svc("unsup")
+            ..spec("unsup")
         },
     ]
 }
@@ -359,7 +366,7 @@ fn scenario(kind: Kind) {
 
 #[test]
 fn differential_on_vigil_supervise() {
-    if skip_without_runit() {
+    if skip_without_runit("differential_on_vigil_supervise") {
         return;
     }
     scenario(Kind::Vigil);
@@ -367,7 +374,7 @@ fn differential_on_vigil_supervise() {
 
 #[test]
 fn differential_on_runsv() {
-    if skip_without_runit() {
+    if skip_without_runit("differential_on_runsv") {
         return;
     }
     scenario(Kind::Runsv);
@@ -376,7 +383,7 @@ fn differential_on_runsv() {
 /// A supervise/status that is not 20 bytes, and an `ok` nobody reads.
 #[test]
 fn broken_and_orphaned_directories() {
-    if skip_without_runit() {
+    if skip_without_runit("broken_and_orphaned_directories") {
         return;
     }
     let p = Pair::new(Kind::Vigil, "sv-broken", &[]);
@@ -418,16 +425,16 @@ fn broken_and_orphaned_directories() {
 /// A ./check that starts passing later: both wait for it (runit by polling, ours by retrying).
 #[test]
 fn check_script_that_passes_later() {
-    if skip_without_runit() {
+    if skip_without_runit("check_script_that_passes_later") {
         return;
     }
     for kind in [Kind::Vigil, Kind::Runsv] {
         let p = Pair::new(
             kind,
             "sv-check-later",
-            &[Svc {
+            &[Spec {
                 check: Some("touch checked; test -e ready"),
-                ..svc("w")
+                ..spec("w")
             }],
         );
         let mut kids = Vec::new();
@@ -470,7 +477,7 @@ fn start_right_after_linking_into_scan_dir() {
     let sb = Sandbox::new("sv-scan-link");
     let scan = sb.path("scan");
     fs::create_dir_all(&scan).unwrap();
-    let _svscan = spawn(sb.command(bin("svscan")).arg(&scan));
+    let _svscan = Svscan::new(&sb, &scan).start();
     // svscan is up once it has made its own state visible: wait for a first service to run.
     let first = sb.service("defs/first", SLEEPER);
     symlink(&first, scan.join("first")).unwrap();
@@ -498,7 +505,7 @@ fn start_right_after_linking_into_scan_dir() {
 fn stop_wait_is_event_driven() {
     let sb = Sandbox::new("sv-fast");
     let dir = sb.service("s", SLEEPER);
-    let _sup = spawn(sb.command(bin("supervise")).arg(&dir));
+    let _sup = Supervise::new(&sb, &dir).stderr_inherit().start();
     wait_up(&dir);
     let mut best = Duration::MAX;
     for _ in 0..5 {

@@ -9,7 +9,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vigil_tests::*;
@@ -23,23 +22,6 @@ fn now_ns() -> u128 {
 
 /// A run script that records when it started (ns since the epoch) in `ts`, then sleeps.
 const STAMP_RUN: &str = "date +%s%N > ts\nexec sleep 1000";
-
-/// Starts `svscan [args] DIR` with stderr kept in the sandbox.
-fn start_svscan(sb: &Sandbox, dir: &Path, args: &[&str]) -> Child {
-    let err = fs::File::create(sb.path(&format!("svscan-{}.err", now_ns()))).unwrap();
-    sb.command(bin("svscan"))
-        .args(args)
-        .arg(dir)
-        .stderr(err)
-        .spawn()
-        .unwrap()
-}
-
-/// Kills and reaps a child we started (a test failing half-way still has the Sandbox kill it).
-fn stop(mut child: Child) {
-    send_signal(child.id(), 9);
-    let _ = child.wait();
-}
 
 fn read_ts(path: &Path) -> Option<u128> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
@@ -55,7 +37,7 @@ fn pickup_of_renamed_symlinked_and_log_added_later() {
     let sb = Sandbox::new("svscan-pickup");
     let scan = sb.path("scan");
     fs::create_dir_all(&scan).unwrap();
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
     // svscan is ready once an existing entry is supervised.
     let first = prepare(&sb, "stage/first", "exec sleep 1000");
     fs::rename(&first, scan.join("first")).unwrap();
@@ -118,7 +100,7 @@ fn pickup_of_renamed_symlinked_and_log_added_later() {
         "service output in the new logger",
         || lines(&svc_out).iter().any(|l| l.starts_with("started-")),
     );
-    stop(svscan);
+    drop(svscan);
 }
 
 #[test]
@@ -148,7 +130,7 @@ fn no_line_lost_while_logger_is_killed() {
     fs::create_dir_all(&scan).unwrap();
     fs::rename(&svc, scan.join("prod")).unwrap();
     let svc = scan.join("prod");
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
     let log = svc.join("log");
     let mut last = 0;
     for k in 0..20 {
@@ -157,6 +139,8 @@ fn no_line_lost_while_logger_is_killed() {
                 .map(|s| s.pid)
                 .filter(|&p| p != 0 && p != last)
         });
+        // The moment of the kill (2 to 30 ms into the logger's life) is the point: there is
+        // no state to wait for.
         std::thread::sleep(Duration::from_millis(2 + (k % 5) * 7));
         send_signal(pid, 9);
         last = pid;
@@ -187,7 +171,7 @@ fn no_line_lost_while_logger_is_killed() {
         "no loss: {} of {n} lines, in order, logger killed 20 times",
         got.len()
     );
-    stop(svscan);
+    drop(svscan);
 }
 
 #[test]
@@ -200,7 +184,7 @@ fn killed_supervise_restarts_without_second_run() {
     fs::create_dir_all(&scan).unwrap();
     fs::rename(&svc, scan.join("one")).unwrap();
     let svc = scan.join("one");
-    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let mut svscan = Svscan::new(&sb, &scan).start();
     let run1 = wait_up(&svc);
     wait_up(&svc.join("log"));
 
@@ -209,57 +193,51 @@ fn killed_supervise_restarts_without_second_run() {
     let sup = sb.procs("supervise one");
     assert_eq!(sup.len(), 1, "{sup:?}");
     send_signal(sup[0], 9);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until(Duration::from_secs(10), "supervise restarted", || {
         assert!(sb.procs("sleep 1001").len() <= 1, "two runs at once");
         let s = sb.procs("supervise one");
-        if s.len() == 1 && s[0] != sup[0] && read_status(&svc).is_some_and(|st| st.pid == run1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "supervise not restarted");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        s.len() == 1 && s[0] != sup[0] && read_status(&svc).is_some_and(|st| st.pid == run1)
+    });
     assert_eq!(sb.procs("sleep 1001").len(), 1);
 
     // The same for the logger's supervise.
     let logsup: Vec<u32> = sb.procs("supervise log");
     assert_eq!(logsup.len(), 1);
     send_signal(logsup[0], 9);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until(Duration::from_secs(10), "log supervise restarted", || {
         assert!(sb.procs("sleep 1002").len() <= 1, "two loggers at once");
         let s = sb.procs("supervise log");
-        if s.len() == 1 && s[0] != logsup[0] && sb.procs("sleep 1002").len() == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "log supervise not restarted");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        s.len() == 1 && s[0] != logsup[0] && sb.procs("sleep 1002").len() == 1
+    });
 
     // kill -9 svscan, start another: it finds the supervise processes there and starts none.
     send_signal(svscan.id(), 9);
     let _ = svscan.wait();
-    let svscan2 = start_svscan(&sb, &scan, &[]);
+    let svscan2 = Svscan::new(&sb, &scan).start();
     let two = prepare(&sb, "stage/two", "exec sleep 1003");
     fs::rename(&two, scan.join("two")).unwrap();
     wait_up(&scan.join("two"));
-    for _ in 0..50 {
-        assert_eq!(sb.procs("supervise one").len(), 1, "duplicate supervise");
-        assert_eq!(
-            sb.procs("supervise log").len(),
-            1,
-            "duplicate log supervise"
-        );
-        assert_eq!(sb.procs("sleep 1001").len(), 1, "duplicate service");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // svscan2 has scanned (it started `two`); half a second of watching for a duplicate.
+    watch_for(
+        Duration::from_millis(500),
+        Duration::from_millis(10),
+        || {
+            assert_eq!(sb.procs("supervise one").len(), 1, "duplicate supervise");
+            assert_eq!(
+                sb.procs("supervise log").len(),
+                1,
+                "duplicate log supervise"
+            );
+            assert_eq!(sb.procs("sleep 1001").len(), 1, "duplicate service");
+        },
+    );
     let runs = lines(&sb.path("runs"));
     assert_eq!(
         runs.len(),
         1,
         "run started once and adopted after its supervise died: {runs:?}"
     );
-    stop(svscan2);
+    drop(svscan2);
 }
 
 #[test]
@@ -279,7 +257,7 @@ fn removal_stops_service_after_logger_got_everything() {
     );
     fs::create_dir_all(&scan).unwrap();
     fs::rename(&svc, scan.join("gone")).unwrap();
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
     let svc = scan.join("gone");
     wait_up(&svc);
     wait_until(Duration::from_secs(10), "1000 lines logged", || {
@@ -295,7 +273,7 @@ fn removal_stops_service_after_logger_got_everything() {
     let got = lines(&out);
     assert_eq!(got.len(), 1001, "every line, then the service's last words");
     assert_eq!(got.last().map(String::as_str), Some("bye"));
-    stop(svscan);
+    drop(svscan);
 }
 
 #[test]
@@ -384,6 +362,11 @@ fn vigil_sys_children(pid: u32) -> Vec<u32> {
     out
 }
 
+/// An orphan that reaches svscan is reaped by svscan at once. supervise is a subreaper and
+/// keeps its service's orphans, so one reaches svscan only when its supervise is gone: the
+/// supervise is SIGKILLed, the run's background process is re-parented to svscan (itself a
+/// subreaper, as it would be as PID 1), and it must be svscan's child before it exits and
+/// gone, no zombie left, promptly after.
 #[test]
 fn orphans_are_reaped_at_once() {
     let sb = Sandbox::new("svscan-orphans");
@@ -391,11 +374,12 @@ fn orphans_are_reaped_at_once() {
     let svc = prepare(
         &sb,
         "stage/dfork",
-        "sh -c 'sleep 0.3 & echo $! > orphan' \nexec sleep 1000",
+        "sh -c 'sleep 1000 & echo $! > orphan.tmp; mv orphan.tmp orphan'\nexec sleep 1001",
     );
     fs::create_dir_all(&scan).unwrap();
     fs::rename(&svc, scan.join("dfork")).unwrap();
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
+    let me = svscan.id();
     let pid: u32 = wait_for(Duration::from_secs(10), "orphan pid", || {
         fs::read_to_string(scan.join("dfork/orphan"))
             .ok()?
@@ -403,18 +387,35 @@ fn orphans_are_reaped_at_once() {
             .parse()
             .ok()
     });
-    let me = svscan.id();
+    let sup = wait_for(Duration::from_secs(10), "supervise dfork", || {
+        let s = sb.procs("supervise dfork");
+        (s.len() == 1).then(|| s[0])
+    });
+    // First its supervise's (the subreaper below svscan), not svscan's.
     wait_until(
         Duration::from_secs(5),
-        "orphan reparented to svscan",
-        || vigil_sys_children(me).contains(&pid) || !Path::new(&format!("/proc/{pid}")).exists(),
+        "orphan re-parented to its supervise",
+        || parent_of(pid) == Some(sup),
     );
-    // It exits after 0.3 s; reaped at once means /proc/PID is gone shortly after, with no zombie
-    // lingering until some later scan.
-    wait_until(Duration::from_secs(2), "orphan reaped", || {
+    send_signal(sup, 9);
+    wait_until(
+        Duration::from_secs(5),
+        "orphan re-parented to svscan",
+        || parent_of(pid) == Some(me),
+    );
+    assert!(alive(pid));
+    // It exits: svscan reaps it at once (/proc/PID gone, no zombie waiting for a later scan).
+    let t0 = Instant::now();
+    send_signal(pid, 15);
+    wait_until(Duration::from_secs(1), "orphan reaped by svscan", || {
         !Path::new(&format!("/proc/{pid}")).exists()
     });
-    stop(svscan);
+    eprintln!(
+        "orphan reaped by svscan {:?} after its signal",
+        t0.elapsed()
+    );
+    assert!(alive(me), "svscan died");
+    drop(svscan);
 }
 
 /// A thousand services all come up and svstat reads them all. How fast is a benchmark figure
@@ -433,7 +434,7 @@ fn thousand_services_up_and_svstat() {
     let scan = sb.path("scan");
     fs::rename(&stage, &scan).unwrap();
     let t0 = Instant::now();
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
     let dirs: Vec<PathBuf> = (0..1000).map(|i| scan.join(format!("s{i:04}"))).collect();
     // One status file at a time: polling all 1000 every few ms would compete for the CPU.
     let deadline = t0 + Duration::from_secs(60);
@@ -450,16 +451,7 @@ fn thousand_services_up_and_svstat() {
         stdout.lines().filter(|l| l.contains(": up (pid ")).count(),
         1000
     );
-    stop(svscan);
-}
-
-fn ctxt_switches(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("ctxt_switches:"))
-        .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
-        .sum()
+    drop(svscan);
 }
 
 /// Idle cost: with 100 services up, svscan does not wake at all. `VIGIL_IDLE_SECS` sets the
@@ -483,7 +475,7 @@ fn idle_svscan_never_wakes() {
     }
     let scan = sb.path("scan");
     fs::rename(&stage, &scan).unwrap();
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
     for i in 0..100 {
         wait_up(&scan.join(format!("s{i:03}")));
     }
@@ -491,12 +483,14 @@ fn idle_svscan_never_wakes() {
     // count stops moving.
     let mut before = ctxt_switches(svscan.id());
     wait_until(Duration::from_secs(10), "svscan settled", || {
+        // Settled = no switch over 200 ms; there is no "done" to wait for.
         std::thread::sleep(Duration::from_millis(200));
         let now = ctxt_switches(svscan.id());
         let still = now == before;
         before = now;
         still
     });
+    // The measured window itself.
     std::thread::sleep(Duration::from_secs(secs));
     let after = ctxt_switches(svscan.id());
     eprintln!(
@@ -504,7 +498,7 @@ fn idle_svscan_never_wakes() {
         after - before
     );
     assert_eq!(after - before, 0);
-    stop(svscan);
+    drop(svscan);
 }
 
 #[test]
@@ -517,18 +511,26 @@ fn debian_svc_and_svstat_work_on_our_tree() {
     fs::create_dir_all(&scan).unwrap();
     fs::rename(&dir, scan.join("c")).unwrap();
     let dir = scan.join("c");
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
     let pid = wait_up(&dir);
     let (code, out, _) = run_output(sb.command(&svstat_bin).arg(&dir));
     assert_eq!(code, 0);
     assert!(out.contains(&format!("up (pid {pid})")), "{out}");
-    run_output(sb.command(&svc_bin).arg("-d").arg(&dir));
+    Svc::new(&sb)
+        .program(&svc_bin)
+        .arg("-d")
+        .dir(&dir)
+        .expect_ok();
     wait_down(&dir);
     let (_, out, _) = run_output(sb.command(&svstat_bin).arg(&dir));
     assert!(out.contains(": down "), "{out}");
-    run_output(sb.command(&svc_bin).arg("-u").arg(&dir));
+    Svc::new(&sb)
+        .program(&svc_bin)
+        .arg("-u")
+        .dir(&dir)
+        .expect_ok();
     wait_up(&dir);
-    stop(svscan);
+    drop(svscan);
 }
 
 #[test]
@@ -570,12 +572,7 @@ fn restarted_svscan_takes_over_supervise_and_log_pipe() {
     fs::rename(&svc, scan.join("tk")).unwrap();
     let svc = scan.join("tk");
     let err1 = sb.path("svscan1.err");
-    let mut svscan = sb
-        .command(bin("svscan"))
-        .arg(&scan)
-        .stderr(fs::File::create(&err1).unwrap())
-        .spawn()
-        .unwrap();
+    let mut svscan = Svscan::new(&sb, &scan).stderr_to(&err1).start();
     wait_up(&svc);
     wait_up(&svc.join("log"));
     wait_until(Duration::from_secs(10), "first line logged", || {
@@ -589,12 +586,7 @@ fn restarted_svscan_takes_over_supervise_and_log_pipe() {
     send_signal(svscan.id(), 9);
     let _ = svscan.wait();
     let err2 = sb.path("svscan2.err");
-    let svscan2 = sb
-        .command(bin("svscan"))
-        .arg(&scan)
-        .stderr(fs::File::create(&err2).unwrap())
-        .spawn()
-        .unwrap();
+    let svscan2 = Svscan::new(&sb, &scan).stderr_to(&err2).start();
     let tick = |n: usize| {
         fs::write(svc.join("tick"), "").unwrap();
         wait_until(Duration::from_secs(10), "tick logged", || {
@@ -606,7 +598,11 @@ fn restarted_svscan_takes_over_supervise_and_log_pipe() {
         });
     };
     tick(1);
-    std::thread::sleep(Duration::from_millis(300));
+    // svscan2 has scanned once it starts a new service: a competing supervise would be there
+    // by then.
+    let probe = prepare(&sb, "stage/probe", "exec sleep 1000");
+    fs::rename(&probe, scan.join("probe")).unwrap();
+    wait_up(&scan.join("probe"));
     assert_eq!(sb.procs("supervise tk"), sup, "no competing supervise");
     assert_eq!(sb.procs("supervise log"), logsup);
 
@@ -651,7 +647,7 @@ fn restarted_svscan_takes_over_supervise_and_log_pipe() {
     let text = fs::read_to_string(&err2).unwrap_or_default();
     assert!(!text.contains("unable to acquire"), "{text}");
     assert!(!text.contains("svscan: warning"), "{text}");
-    stop(svscan2);
+    drop(svscan2);
 }
 
 /// svscan dies together with the service's supervise: the new svscan recovers the pipe from
@@ -670,7 +666,7 @@ fn takeover_recovers_pipe_from_the_log_side_alone() {
     fs::create_dir_all(&scan).unwrap();
     fs::rename(&svc, scan.join("half")).unwrap();
     let svc = scan.join("half");
-    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let mut svscan = Svscan::new(&sb, &scan).start();
     let run1 = wait_up(&svc);
     wait_up(&svc.join("log"));
     wait_until(Duration::from_secs(10), "first line logged", || {
@@ -686,12 +682,7 @@ fn takeover_recovers_pipe_from_the_log_side_alone() {
         !alive(sup[0])
     });
     let err2 = sb.path("svscan2.err");
-    let svscan2 = sb
-        .command(bin("svscan"))
-        .arg(&scan)
-        .stderr(fs::File::create(&err2).unwrap())
-        .spawn()
-        .unwrap();
+    let svscan2 = Svscan::new(&sb, &scan).stderr_to(&err2).start();
     wait_until(Duration::from_secs(10), "service supervised again", || {
         sb.procs("supervise half").len() == 1
     });
@@ -711,7 +702,7 @@ fn takeover_recovers_pipe_from_the_log_side_alone() {
     });
     let text = fs::read_to_string(&err2).unwrap_or_default();
     assert!(!text.contains("unable to acquire"), "{text}");
-    stop(svscan2);
+    drop(svscan2);
 }
 
 /// The README's demo: svscan over (a copy of) `service-examples`, then Ctrl-C. Every service
@@ -735,14 +726,13 @@ fn service_examples_stop_whole_on_sigint() {
         std::env::var("PATH").unwrap_or_default()
     );
     let out = fs::File::create(sb.path("svscan.out")).unwrap();
-    let mut scan = sb
-        .command(bin("svscan"))
-        .arg(&dir)
-        .env("PATH", path)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
+    let mut scan = spawn(
+        Svscan::new(&sb, &dir)
+            .command()
+            .env("PATH", path)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out),
+    );
     let flaky = wait_up(&dir.join("flaky"));
     wait_up(&dir.join("clock"));
     wait_up(&dir.join("clock/log"));
@@ -765,18 +755,8 @@ fn service_examples_stop_whole_on_sigint() {
             .find(|&p| cmdline(p).starts_with("sleep") && parent_of(p) == Some(flaky))
     });
     send_signal(scan.id(), 2);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(st) = scan.try_wait().unwrap() {
-            break st.code();
-        }
-        if Instant::now() > deadline {
-            sb.kill_all();
-            panic!("svscan did not exit on SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    assert_eq!(code, Some(0));
+    // Fails the test (the sandbox then kills the tree) if svscan does not exit on SIGINT.
+    assert_eq!(scan.wait_exit(Duration::from_secs(10)), 0);
     // The sleep had 8 s or more left: gone within 2 s only if the stop reached it.
     wait_until(
         Duration::from_secs(2),
@@ -789,13 +769,11 @@ fn service_examples_stop_whole_on_sigint() {
 /// Watches `dir`'s status for `window` and fails if its service is ever up: a bounded
 /// observation of "stays down", not a sleep to synchronise.
 fn assert_stays_down(dir: &Path, window: Duration) {
-    let deadline = Instant::now() + window;
-    while Instant::now() < deadline {
+    watch_for(window, Duration::from_millis(10), || {
         if let Some(st) = read_status(dir) {
             assert_eq!(st.pid, 0, "{} came back up: {st:?}", dir.display());
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    });
 }
 
 /// The supervise of `name` (a service directly in the scan dir) once it differs from `old`
@@ -827,7 +805,7 @@ fn log_added_keeps_want_down_and_once() {
         );
         fs::rename(&dir, scan.join(name)).unwrap();
     }
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
     let (d, o) = (scan.join("d"), scan.join("o"));
     wait_up(&d);
     let run_o = wait_up(&o);
@@ -841,7 +819,7 @@ fn log_added_keeps_want_down_and_once() {
     // svc -d right after the log appeared: the service goes down and stays down.
     fs::rename(sb.path("stage/dlog"), d.join("log")).unwrap();
     wait_up(&d.join("log"));
-    run_output(sb.command(bin("svc")).arg("-d").arg(&d));
+    Svc::new(&sb).arg("-d").dir(&d).expect_ok();
     wait_new_supervise(&sb, "d", &d, old_d);
     assert_stays_down(&d, Duration::from_millis(1500));
     let st = read_status(&d).unwrap();
@@ -850,19 +828,19 @@ fn log_added_keeps_want_down_and_once() {
     // svc -o, then the run ends: it is not started again by the replacement.
     fs::rename(sb.path("stage/olog"), o.join("log")).unwrap();
     wait_up(&o.join("log"));
-    run_output(sb.command(bin("svc")).arg("-o").arg(&o));
+    Svc::new(&sb).arg("-o").dir(&o).expect_ok();
     assert_eq!(read_status(&o).unwrap().pid, run_o);
-    run_output(sb.command(bin("svc")).arg("-t").arg(&o));
+    Svc::new(&sb).arg("-t").dir(&o).expect_ok();
     wait_new_supervise(&sb, "o", &o, old_o);
     assert_stays_down(&o, Duration::from_millis(1500));
 
     // The next start writes into the logger.
-    run_output(sb.command(bin("svc")).arg("-u").arg(&d));
+    Svc::new(&sb).arg("-u").dir(&d).expect_ok();
     let run_d = wait_up(&d);
     wait_until(Duration::from_secs(10), "output in the logger", || {
         lines(&out).contains(&format!("started-{run_d}"))
     });
-    stop(svscan);
+    drop(svscan);
 }
 
 /// issue 15.1: a log added while the service is down (svc -d) takes over at once, so the
@@ -876,10 +854,10 @@ fn log_added_to_stopped_service_joins_before_next_start() {
     fs::create_dir_all(&scan).unwrap();
     let dir = prepare(&sb, "stage/s", "echo started-$$\nexec sleep 1000");
     fs::rename(&dir, scan.join("s")).unwrap();
-    let svscan = start_svscan(&sb, &scan, &[]);
+    let svscan = Svscan::new(&sb, &scan).start();
     let dir = scan.join("s");
     wait_up(&dir);
-    run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    Svc::new(&sb).arg("-d").dir(&dir).expect_ok();
     wait_down(&dir);
     let old = sb.procs("supervise s")[0];
     let log = sb.path("stage/log");
@@ -888,12 +866,12 @@ fn log_added_to_stopped_service_joins_before_next_start() {
     fs::rename(&log, dir.join("log")).unwrap();
     wait_new_supervise(&sb, "s", &dir, old);
     assert_stays_down(&dir, Duration::from_millis(1000));
-    run_output(sb.command(bin("svc")).arg("-u").arg(&dir));
+    Svc::new(&sb).arg("-u").dir(&dir).expect_ok();
     let pid = wait_up(&dir);
     wait_until(Duration::from_secs(10), "first start logged", || {
         lines(&out).contains(&format!("started-{pid}"))
     });
-    stop(svscan);
+    drop(svscan);
 }
 
 /// issue 15.1: the want survives the takeover path too: a restarted svscan watches the
@@ -906,12 +884,12 @@ fn takeover_replacement_keeps_want_down() {
     let dir = prepare(&sb, "stage/t", "exec sleep 1000");
     fs::rename(&dir, scan.join("t")).unwrap();
     let dir = scan.join("t");
-    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let mut svscan = Svscan::new(&sb, &scan).start();
     wait_up(&dir);
     send_signal(svscan.id(), 9);
     let _ = svscan.wait();
-    let svscan2 = start_svscan(&sb, &scan, &[]);
-    run_output(sb.command(bin("svc")).arg("-d").arg(&dir));
+    let svscan2 = Svscan::new(&sb, &scan).start();
+    Svc::new(&sb).arg("-d").dir(&dir).expect_ok();
     wait_down(&dir);
     // svscan2 watches the supervise it found (a new service proves it scanned).
     // (Named so that `supervise t` matches only the service under test.)
@@ -923,7 +901,7 @@ fn takeover_replacement_keeps_want_down() {
     wait_new_supervise(&sb, "t", &dir, old);
     assert_stays_down(&dir, Duration::from_millis(1500));
     assert_eq!(read_status(&dir).unwrap().want, Want::Down);
-    stop(svscan2);
+    drop(svscan2);
 }
 
 /// issue 15.1: `mkdir log` before `log/run` exists starts no logger (no `unable to start
@@ -937,34 +915,34 @@ fn log_dir_without_run_waits_quietly() {
     let dir = prepare(&sb, "stage/s", "echo started-$$\nexec sleep 1000");
     fs::rename(&dir, scan.join("s")).unwrap();
     let err = sb.path("svscan.err");
-    let svscan = sb
-        .command(bin("svscan"))
-        .arg(&scan)
-        .stderr(fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let svscan = Svscan::new(&sb, &scan).stderr_to(&err).start();
     let dir = scan.join("s");
     wait_up(&dir);
     fs::create_dir(dir.join("log")).unwrap();
-    let deadline = Instant::now() + Duration::from_millis(2500);
-    while Instant::now() < deadline {
-        assert!(
-            !dir.join("log/supervise").exists(),
-            "a logger was started without log/run"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // A bounded window (svscan's retries would come once a second): no logger meanwhile.
+    watch_for(
+        Duration::from_millis(2500),
+        Duration::from_millis(10),
+        || {
+            assert!(
+                !dir.join("log/supervise").exists(),
+                "a logger was started without log/run"
+            );
+        },
+    );
     // Written, then made executable: only then does the logger start.
     fs::write(
         dir.join("log/run"),
         format!("#!/bin/sh\nexec cat >> {}\n", out.display()),
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < deadline {
-        assert!(!dir.join("log/supervise").exists(), "started before chmod");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    watch_for(
+        Duration::from_millis(500),
+        Duration::from_millis(10),
+        || {
+            assert!(!dir.join("log/supervise").exists(), "started before chmod");
+        },
+    );
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(dir.join("log/run"), fs::Permissions::from_mode(0o755)).unwrap();
     wait_up(&dir.join("log"));
@@ -974,7 +952,7 @@ fn log_dir_without_run_waits_quietly() {
     });
     let text = fs::read_to_string(&err).unwrap();
     assert!(!text.contains("log/run"), "{text}");
-    stop(svscan);
+    drop(svscan);
 }
 
 /// issue 15.2: a second svscan on the same directory refuses to start, says why, exits 111
@@ -987,7 +965,7 @@ fn second_svscan_on_same_dir_is_refused() {
     let dir = prepare(&sb, "stage/s", "exec sleep 1000");
     fs::rename(&dir, scan.join("s")).unwrap();
     let dir = scan.join("s");
-    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let mut svscan = Svscan::new(&sb, &scan).start();
     let run = wait_up(&dir);
     let sup = sb.procs("supervise s");
     let mut second = sb
@@ -1019,7 +997,7 @@ fn second_svscan_on_same_dir_is_refused() {
     // The owner dies by SIGKILL: its successor takes the lock and the services over.
     send_signal(svscan.id(), 9);
     let _ = svscan.wait();
-    let mut svscan2 = start_svscan(&sb, &scan, &[]);
+    let mut svscan2 = Svscan::new(&sb, &scan).start();
     let two = prepare(&sb, "stage/two", "exec sleep 1000");
     fs::rename(&two, scan.join("two")).unwrap();
     wait_up(&scan.join("two"));
@@ -1030,12 +1008,12 @@ fn second_svscan_on_same_dir_is_refused() {
     // every supervise it started still runs.
     send_signal(svscan2.id(), 9);
     let _ = svscan2.wait();
-    let svscan3 = start_svscan(&sb, &scan, &[]);
+    let svscan3 = Svscan::new(&sb, &scan).start();
     let three = prepare(&sb, "stage/three", "exec sleep 1000");
     fs::rename(&three, scan.join("three")).unwrap();
     wait_up(&scan.join("three"));
     assert_eq!(read_status(&dir).unwrap().pid, run);
-    stop(svscan3);
+    drop(svscan3);
 }
 
 /// issue 15.8: a dangling symlink in the scan dir is reported like daemontools does it, once
@@ -1046,12 +1024,7 @@ fn dangling_symlink_warned_once_per_appearance() {
     let scan = sb.path("scan");
     fs::create_dir_all(&scan).unwrap();
     let err = sb.path("svscan.err");
-    let svscan = sb
-        .command(bin("svscan"))
-        .arg(&scan)
-        .stderr(fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let svscan = Svscan::new(&sb, &scan).stderr_to(&err).start();
     let warning = "svscan: warning: unable to stat dead: file does not exist";
     let count = || lines(&err).iter().filter(|l| l.as_str() == warning).count();
     std::os::unix::fs::symlink(sb.path("nowhere"), scan.join("dead")).unwrap();
@@ -1070,7 +1043,7 @@ fn dangling_symlink_warned_once_per_appearance() {
     wait_up(&scan.join("s3"));
     std::os::unix::fs::symlink(sb.path("nowhere"), scan.join("dead")).unwrap();
     wait_until(Duration::from_secs(5), "second warning", || count() == 2);
-    stop(svscan);
+    drop(svscan);
 }
 
 /// issue 15.8: a service that ignores its down signal gets it once, not again when svscan
@@ -1150,7 +1123,7 @@ fn lock_left_in_a_dead_owners_child_is_waited_out() {
     let (code, _, err) = run_output(sb.command("python3").arg("-c").arg(script).arg(&scan));
     assert_eq!(code, 0, "{err}");
     let t0 = Instant::now();
-    let mut svscan = start_svscan(&sb, &scan, &[]);
+    let mut svscan = Svscan::new(&sb, &scan).start();
     let dir = prepare(&sb, "stage/s", "exec sleep 1000");
     fs::rename(&dir, scan.join("s")).unwrap();
     wait_up(&scan.join("s"));
@@ -1165,17 +1138,16 @@ fn lock_left_in_a_dead_owners_child_is_waited_out() {
         fcntl.flock(fd, fcntl.LOCK_EX)\n\
         print('locked', flush=True)\n\
         time.sleep(1000)\n";
-    let mut h = sb
-        .command("python3")
-        .arg("-c")
-        .arg(holder)
-        .arg(&scan)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut h = spawn(
+        sb.command("python3")
+            .arg("-c")
+            .arg(holder)
+            .arg(&scan)
+            .stdout(std::process::Stdio::piped()),
+    );
     let mut line = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(h.stdout.take().unwrap()),
+        &mut std::io::BufReader::new(h.child.stdout.take().unwrap()),
         &mut line,
     )
     .unwrap();
@@ -1188,7 +1160,7 @@ fn lock_left_in_a_dead_owners_child_is_waited_out() {
         "{:?}",
         t0.elapsed()
     );
-    stop(h);
+    drop(h);
 }
 
 /// issue 12.4: svscan holds one descriptor per logged service (its pipe, open for reading and
@@ -1198,7 +1170,10 @@ fn lock_left_in_a_dead_owners_child_is_waited_out() {
 #[test]
 fn twenty_four_logged_services_under_nofile_32() {
     if !Path::new("/usr/bin/prlimit").exists() {
-        eprintln!("SKIP twenty_four_logged_services_under_nofile_32: /usr/bin/prlimit is missing");
+        skip(
+            "twenty_four_logged_services_under_nofile_32",
+            "/usr/bin/prlimit is missing",
+        );
         return;
     }
     let sb = Sandbox::new("svscan-nofile");
@@ -1250,17 +1225,18 @@ fn twenty_four_logged_services_under_nofile_32() {
             .unwrap_or_default()
     };
     let up = |d: &Path| read_status(d).is_some_and(|s| s.pid != 0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !dirs.iter().all(|d| up(d) && up(&d.join("log"))) {
+    let all_up = poll_until(Duration::from_secs(20), || {
+        dirs.iter().all(|d| up(d) && up(&d.join("log")))
+    });
+    {
         assert!(
-            Instant::now() < deadline,
+            all_up,
             "not all 24 up (main and log) under NOFILE=32 (+{inherited} inherited): {} of 24; \
              svscan's descriptors: {:?}; stderr: {}",
             dirs.iter().filter(|d| up(d) && up(&d.join("log"))).count(),
             fds(),
             fs::read_to_string(&err).unwrap_or_default()
         );
-        std::thread::sleep(Duration::from_millis(20));
     }
     // Its own: stdin, stdout, stderr, the signalfd, the lock on DIR, inotify; then one pipe
     // per service and nothing else.
@@ -1281,5 +1257,5 @@ fn twenty_four_logged_services_under_nofile_32() {
             d.display()
         );
     }
-    stop(svscan);
+    drop(svscan);
 }

@@ -15,37 +15,10 @@ use vigil_tests::*;
 
 const SLEEPER: &str = "exec sleep 1000";
 
-/// Starts our supervise on `dir` and waits until it listens.
-fn supervise(sb: &Sandbox, dir: &Path) -> Proc {
-    let p = spawn(sb.command(bin("supervise")).arg(dir));
-    wait_supervised(dir);
-    wait_status(dir, "first status", |_| true);
-    p
-}
-
 fn svwait(sb: &Sandbox, args: &[&str], dirs: &[&Path]) -> Command {
     let mut c = sb.command(bin("svwait"));
     c.args(args).args(dirs).stdout(Stdio::null());
     c
-}
-
-/// Waits up to `limit` for `p` to exit; its exit code, or `None` if it is still running.
-fn exit_within(p: &mut Proc, limit: Duration) -> Option<i32> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = p.child.try_wait().unwrap() {
-            return Some(st.code().unwrap_or(-1));
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn svc(sb: &Sandbox, args: &[&str], dir: &Path) -> (i32, String) {
-    let (code, _, err) = run_output(sb.command(bin("svc")).args(args).arg(dir));
-    (code, err)
 }
 
 #[test]
@@ -54,7 +27,10 @@ fn svwait_blocks_until_up_then_down_then_finished() {
     let dir = sb.service("s", SLEEPER);
     fs::write(dir.join("down"), "").unwrap();
     write_script(&dir.join("finish"), "sleep 0.4; echo done > ../finished");
-    let _sup = supervise(&sb, &dir);
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     wait_down(&dir);
 
     // Already down: -d and -D are met at once.
@@ -66,26 +42,26 @@ fn svwait_blocks_until_up_then_down_then_finished() {
 
     let mut w = spawn(&mut svwait(&sb, &["-u"], &[&dir]));
     assert_eq!(
-        exit_within(&mut w, Duration::from_millis(300)),
+        w.exit_within(Duration::from_millis(300)),
         None,
         "returned while down"
     );
-    svc(&sb, &["-u"], &dir);
-    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
+    assert_eq!(w.exit_within(Duration::from_secs(5)), Some(0));
     let pid = read_status(&dir).unwrap().pid;
     assert_ne!(pid, 0, "svwait -u returned before the status said up");
 
     let mut d = spawn(&mut svwait(&sb, &["-d"], &[&dir]));
     let mut big_d = spawn(&mut svwait(&sb, &["-D"], &[&dir]));
     assert_eq!(
-        exit_within(&mut d, Duration::from_millis(300)),
+        d.exit_within(Duration::from_millis(300)),
         None,
         "returned while up"
     );
-    svc(&sb, &["-d"], &dir);
-    assert_eq!(exit_within(&mut d, Duration::from_secs(5)), Some(0));
+    Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
+    assert_eq!(d.exit_within(Duration::from_secs(5)), Some(0));
     assert_eq!(read_status(&dir).unwrap().pid, 0);
-    assert_eq!(exit_within(&mut big_d, Duration::from_secs(5)), Some(0));
+    assert_eq!(big_d.exit_within(Duration::from_secs(5)), Some(0));
     // -D returns only once ./finish has run to its end.
     assert!(
         sb.path("finished").exists(),
@@ -100,7 +76,10 @@ fn svwait_timeout_exits_99_in_time() {
     let sb = Sandbox::new("wait-timeout");
     let dir = sb.service("s", SLEEPER);
     fs::write(dir.join("down"), "").unwrap();
-    let _sup = supervise(&sb, &dir);
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     let t = Instant::now();
     let (code, _, err) = run_output(&mut svwait(&sb, &["-u", "-t", "300"], &[&dir]));
     let took = t.elapsed();
@@ -124,17 +103,23 @@ fn svwait_all_or_one() {
     let a = sb.service("a", SLEEPER);
     let b = sb.service("b", SLEEPER);
     fs::write(b.join("down"), "").unwrap();
-    let _sa = supervise(&sb, &a);
-    let _sb = supervise(&sb, &b);
+    let _sa = Supervise::new(&sb, &a)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
+    let _sb = Supervise::new(&sb, &b)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     wait_up(&a);
     let (code, _, _) = run_output(&mut svwait(&sb, &["-o", "-u"], &[&a, &b]));
     assert_eq!(code, 0);
     let (code, _, _) = run_output(&mut svwait(&sb, &["-u", "-t", "200"], &[&a, &b]));
     assert_eq!(code, 99);
     let mut w = spawn(&mut svwait(&sb, &["-a", "-u"], &[&a, &b]));
-    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
-    svc(&sb, &["-u"], &b);
-    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+    assert_eq!(w.exit_within(Duration::from_millis(200)), None);
+    Svc::new(&sb).args(["-u"]).dir(&b).expect_ok();
+    assert_eq!(w.exit_within(Duration::from_secs(5)), Some(0));
 }
 
 #[test]
@@ -142,18 +127,21 @@ fn svwait_supervise_gone_is_102() {
     let sb = Sandbox::new("wait-gone");
     let dir = sb.service("s", SLEEPER);
     fs::write(dir.join("down"), "").unwrap();
-    let mut sup = supervise(&sb, &dir);
+    let mut sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     let mut w = spawn(
         sb.command(bin("svwait"))
             .args(["-u", "-t", "20000"])
             .arg(&dir)
             .stderr(Stdio::piped()),
     );
-    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
+    assert_eq!(w.exit_within(Duration::from_millis(200)), None);
     let t = Instant::now();
     sup.child.kill().unwrap();
     let _ = sup.child.wait();
-    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(102));
+    assert_eq!(w.exit_within(Duration::from_secs(5)), Some(102));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     let mut err = String::new();
     std::io::Read::read_to_string(w.child.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -188,39 +176,66 @@ fn svc_w_up_and_down_are_true_on_return() {
     let sb = Sandbox::new("wait-svc");
     let dir = sb.service("s", SLEEPER);
     fs::write(dir.join("down"), "").unwrap();
-    let _sup = supervise(&sb, &dir);
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     for _ in 0..20 {
-        assert_eq!(
-            svc(&sb, &["-u", "-W", "u", "-T", "5000"], &dir),
-            (0, String::new())
-        );
+        Svc::new(&sb)
+            .args(["-u", "-W", "u", "-T", "5000"])
+            .dir(&dir)
+            .expect_ok();
         assert_ne!(read_status(&dir).unwrap().pid, 0);
         // Already up: met at once.
-        assert_eq!(svc(&sb, &["-u", "-W", "u"], &dir).0, 0);
-        assert_eq!(
-            svc(&sb, &["-d", "-W", "d", "-T", "5000"], &dir),
-            (0, String::new())
-        );
+        assert_eq!(Svc::new(&sb).args(["-u", "-W", "u"]).dir(&dir).run().0, 0);
+        Svc::new(&sb)
+            .args(["-d", "-W", "d", "-T", "5000"])
+            .dir(&dir)
+            .expect_ok();
         assert_eq!(read_status(&dir).unwrap().pid, 0);
     }
     // A restart waits for the new run.
     let old = svc_up(&sb, &dir);
-    assert_eq!(svc(&sb, &["-t", "-W", "u", "-T", "5000"], &dir).0, 0);
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-t", "-W", "u", "-T", "5000"])
+            .dir(&dir)
+            .run()
+            .0,
+        0
+    );
     let new = read_status(&dir).unwrap().pid;
     assert!(new != 0 && new != old, "{old} {new}");
     // Timeout and usage.
-    assert_eq!(svc(&sb, &["-d", "-W", "u", "-T", "200"], &dir).0, 99);
-    assert_eq!(svc(&sb, &["-W", "x"], &dir).0, 100);
-    assert_eq!(svc(&sb, &["-T", "5"], &dir).0, 100);
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-d", "-W", "u", "-T", "200"])
+            .dir(&dir)
+            .run()
+            .0,
+        99
+    );
+    assert_eq!(Svc::new(&sb).args(["-W", "x"]).dir(&dir).run().0, 100);
+    assert_eq!(Svc::new(&sb).args(["-T", "5"]).dir(&dir).run().0, 100);
     // Without -W, daemontools' exit code after a warning: 0. With -W: 102.
     let never = sb.path("never");
     fs::create_dir_all(never.join("supervise")).unwrap();
-    assert_eq!(svc(&sb, &["-u"], &never).0, 0);
-    assert_eq!(svc(&sb, &["-u", "-W", "u"], &never).0, 102);
+    assert_eq!(Svc::new(&sb).args(["-u"]).dir(&never).run().0, 0);
+    assert_eq!(
+        Svc::new(&sb).args(["-u", "-W", "u"]).dir(&never).run().0,
+        102
+    );
 }
 
 fn svc_up(sb: &Sandbox, dir: &Path) -> u32 {
-    assert_eq!(svc(sb, &["-u", "-W", "u", "-T", "5000"], dir).0, 0);
+    assert_eq!(
+        Svc::new(sb)
+            .args(["-u", "-W", "u", "-T", "5000"])
+            .dir(dir)
+            .run()
+            .0,
+        0
+    );
     read_status(dir).unwrap().pid
 }
 
@@ -243,11 +258,17 @@ fn ready_service(sb: &Sandbox, name: &str) -> PathBuf {
 fn hundred_rounds_up_ready_then_down() {
     let sb = Sandbox::new("wait-ready100");
     let dir = ready_service(&sb, "s");
-    let _sup = supervise(&sb, &dir);
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     let mark = sb.path("ready-pid");
     for round in 0..100 {
         let _ = fs::remove_file(&mark);
-        let (code, err) = svc(&sb, &["-u", "-W", "U", "-T", "10000"], &dir);
+        let (code, _, err) = Svc::new(&sb)
+            .args(["-u", "-W", "U", "-T", "10000"])
+            .dir(&dir)
+            .run();
         assert_eq!((code, err.as_str()), (0, ""), "round {round}");
         let pid = read_status(&dir).unwrap().pid;
         // No false success: the run wrote its mark before it signalled readiness.
@@ -257,7 +278,10 @@ fn hundred_rounds_up_ready_then_down() {
             pid.to_string(),
             "round {round}: ready before the mark"
         );
-        let (code, err) = svc(&sb, &["-d", "-W", "D", "-T", "10000"], &dir);
+        let (code, _, err) = Svc::new(&sb)
+            .args(["-d", "-W", "D", "-T", "10000"])
+            .dir(&dir)
+            .run();
         assert_eq!((code, err.as_str()), (0, ""), "round {round}");
         let st = read_status(&dir).unwrap();
         assert_eq!((st.pid, st.state), (0, RunState::Down), "round {round}");
@@ -269,11 +293,14 @@ fn svwait_ready_after_svc_up() {
     // The other way round: svc -u, then a separate svwait -U.
     let sb = Sandbox::new("wait-ready-sep");
     let dir = ready_service(&sb, "s");
-    let _sup = supervise(&sb, &dir);
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     let mark = sb.path("ready-pid");
     for round in 0..30 {
         let _ = fs::remove_file(&mark);
-        assert_eq!(svc(&sb, &["-u"], &dir).0, 0);
+        assert_eq!(Svc::new(&sb).args(["-u"]).dir(&dir).run().0, 0);
         let (code, _, err) = run_output(&mut svwait(&sb, &["-U", "-t", "10000"], &[&dir]));
         assert_eq!(code, 0, "round {round}: {err}");
         let pid = read_status(&dir).unwrap().pid;
@@ -282,7 +309,14 @@ fn svwait_ready_after_svc_up() {
             fs::read_to_string(&mark).unwrap_or_default().trim(),
             pid.to_string()
         );
-        assert_eq!(svc(&sb, &["-d", "-W", "D", "-T", "10000"], &dir).0, 0);
+        assert_eq!(
+            Svc::new(&sb)
+                .args(["-d", "-W", "D", "-T", "10000"])
+                .dir(&dir)
+                .run()
+                .0,
+            0
+        );
     }
 }
 
@@ -290,12 +324,29 @@ fn svwait_ready_after_svc_up() {
 fn restart_waits_for_the_new_runs_readiness() {
     let sb = Sandbox::new("wait-restart");
     let dir = ready_service(&sb, "s");
-    let _sup = supervise(&sb, &dir);
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     let mark = sb.path("ready-pid");
-    assert_eq!(svc(&sb, &["-u", "-W", "U", "-T", "10000"], &dir).0, 0);
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-u", "-W", "U", "-T", "10000"])
+            .dir(&dir)
+            .run()
+            .0,
+        0
+    );
     let old = read_status(&dir).unwrap().pid;
     for _ in 0..3 {
-        assert_eq!(svc(&sb, &["-t", "-W", "U", "-T", "10000"], &dir).0, 0);
+        assert_eq!(
+            Svc::new(&sb)
+                .args(["-t", "-W", "U", "-T", "10000"])
+                .dir(&dir)
+                .run()
+                .0,
+            0
+        );
         let new = read_status(&dir).unwrap().pid;
         assert_ne!(new, old);
         assert_eq!(fs::read_to_string(&mark).unwrap().trim(), new.to_string());
@@ -307,11 +358,28 @@ fn ready_falls_back_to_up_without_notification() {
     let sb = Sandbox::new("wait-ready-fallback");
     let dir = sb.service("s", SLEEPER);
     fs::write(dir.join("down"), "").unwrap();
-    let _sup = supervise(&sb, &dir);
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     for _ in 0..10 {
-        assert_eq!(svc(&sb, &["-u", "-W", "U", "-T", "5000"], &dir).0, 0);
+        assert_eq!(
+            Svc::new(&sb)
+                .args(["-u", "-W", "U", "-T", "5000"])
+                .dir(&dir)
+                .run()
+                .0,
+            0
+        );
         assert_ne!(read_status(&dir).unwrap().pid, 0);
-        assert_eq!(svc(&sb, &["-d", "-W", "D", "-T", "5000"], &dir).0, 0);
+        assert_eq!(
+            Svc::new(&sb)
+                .args(["-d", "-W", "D", "-T", "5000"])
+                .dir(&dir)
+                .run()
+                .0,
+            0
+        );
     }
 }
 
@@ -324,9 +392,9 @@ fn svwait_against_daemontools_supervise() {
     wait_supervised(&dir);
     wait_status(&dir, "daemontools status", |_| true);
     let mut w = spawn(&mut svwait(&sb, &["-U"], &[&dir]));
-    assert_eq!(exit_within(&mut w, Duration::from_millis(200)), None);
-    svc(&sb, &["-u"], &dir);
-    assert_eq!(exit_within(&mut w, Duration::from_secs(5)), Some(0));
+    assert_eq!(w.exit_within(Duration::from_millis(200)), None);
+    Svc::new(&sb).args(["-u"]).dir(&dir).expect_ok();
+    assert_eq!(w.exit_within(Duration::from_secs(5)), Some(0));
     assert_ne!(read_status(&dir).unwrap().pid, 0);
 }
 
@@ -367,8 +435,18 @@ fn svstat_json(sb: &Sandbox, dirs: &[&Path], keys: &[&str]) -> Vec<String> {
 fn svstat_json_parses_for_every_kind_of_directory() {
     let sb = Sandbox::new("svstat-json");
     let dir = ready_service(&sb, "s");
-    let sup = supervise(&sb, &dir);
-    assert_eq!(svc(&sb, &["-u", "-W", "U", "-T", "10000"], &dir).0, 0);
+    let sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-u", "-W", "U", "-T", "10000"])
+            .dir(&dir)
+            .run()
+            .0,
+        0
+    );
     let pid = read_status(&dir).unwrap().pid;
     let keys = [
         "supervised",
@@ -402,7 +480,14 @@ fn svstat_json_parses_for_every_kind_of_directory() {
     assert!(secs.iter().all(|s| (0..5).contains(s)), "{secs:?}");
 
     // Killed and restarted: the exit is recorded as a signal, starts counts 2.
-    assert_eq!(svc(&sb, &["-k", "-W", "U", "-T", "10000"], &dir).0, 0);
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-k", "-W", "U", "-T", "10000"])
+            .dir(&dir)
+            .run()
+            .0,
+        0
+    );
     let rows = svstat_json(
         &sb,
         &[&dir],
@@ -411,7 +496,14 @@ fn svstat_json_parses_for_every_kind_of_directory() {
     assert_eq!(rows, ["None|9|2|True"]);
 
     // Down with want down.
-    assert_eq!(svc(&sb, &["-d", "-W", "D", "-T", "10000"], &dir).0, 0);
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-d", "-W", "D", "-T", "10000"])
+            .dir(&dir)
+            .run()
+            .0,
+        0
+    );
     let rows = svstat_json(
         &sb,
         &[&dir],
@@ -492,9 +584,26 @@ fn svstat_json_against_daemontools_supervise() {
 fn svstat_long_shows_the_rich_status() {
     let sb = Sandbox::new("svstat-long");
     let dir = ready_service(&sb, "s");
-    let _sup = supervise(&sb, &dir);
-    assert_eq!(svc(&sb, &["-u", "-W", "U", "-T", "10000"], &dir).0, 0);
-    assert_eq!(svc(&sb, &["-k", "-W", "U", "-T", "10000"], &dir).0, 0);
+    let _sup = Supervise::new(&sb, &dir)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-u", "-W", "U", "-T", "10000"])
+            .dir(&dir)
+            .run()
+            .0,
+        0
+    );
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-k", "-W", "U", "-T", "10000"])
+            .dir(&dir)
+            .run()
+            .0,
+        0
+    );
     let (code, plain, _) = run_output(sb.command(bin("svstat")).arg(&dir));
     assert_eq!(code, 0);
     let (code, long, _) = run_output(sb.command(bin("svstat")).arg("-l").arg(&dir));
@@ -513,7 +622,10 @@ fn svstat_long_shows_the_rich_status() {
     // Not ready yet: a service that never signals.
     let slow = sb.service("slow", SLEEPER);
     fs::write(slow.join("notification-fd"), "3\n").unwrap();
-    let _sup2 = supervise(&sb, &slow);
+    let _sup2 = Supervise::new(&sb, &slow)
+        .stderr_inherit()
+        .wait_first_status()
+        .start();
     wait_up(&slow);
     let (_, long, _) = run_output(sb.command(bin("svstat")).arg("-l").arg(&slow));
     assert!(
@@ -557,7 +669,14 @@ fn svstat_json_and_svwait_against_runsv() {
         run_output(&mut svwait(&sb, &["-U", "-t", "5000"], &[&dir])).0,
         0
     );
-    assert_eq!(svc(&sb, &["-d", "-W", "D", "-T", "5000"], &dir).0, 0);
+    assert_eq!(
+        Svc::new(&sb)
+            .args(["-d", "-W", "D", "-T", "5000"])
+            .dir(&dir)
+            .run()
+            .0,
+        0
+    );
     let rows = svstat_json(&sb, &[&dir], &["up", "want", "state"]);
     assert_eq!(rows, ["False|'down'|'down'"]);
 }
