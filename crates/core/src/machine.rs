@@ -653,6 +653,7 @@ impl Machine {
             Command::Down => {
                 self.want = Want::Down;
                 self.restart_at = None;
+                self.record.delay = None;
                 self.start_when_done = false;
                 if let Phase::Run { .. } = self.phase {
                     self.paused = false;

@@ -235,8 +235,10 @@ fn commands_act_during_the_pause() {
     s.advance(100);
     s.run_exits(EXIT0);
     // Down during the restart pause: the pending restart is dropped at once.
+    assert!(s.m.record().delay.is_some(), "a restart is pending");
     s.cmd(b"d");
     assert_eq!(s.m.next_deadline(), None);
+    assert_eq!(s.m.record().delay, None, "info shows no pending restart");
     s.advance(5000);
     assert_eq!(s.run, None);
     // Up is obeyed at once, even 0.1 s after the previous start.
