@@ -269,7 +269,7 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
 
 /// Reads and decodes `DIR/supervise/status`, `None` if absent or not decodable.
 pub fn read_status(dir: &Path) -> Option<Status> {
-    let bytes = fs::read(dir.join("supervise/status")).ok()?;
+    let bytes = fs::read(dir.join(vigil_core::layout::STATUS)).ok()?;
     Status::unpack(&bytes).ok()
 }
 
@@ -301,7 +301,7 @@ pub fn wait_supervised(dir: &Path) {
             fs::OpenOptions::new()
                 .write(true)
                 .custom_flags_nonblock()
-                .open(dir.join("supervise/ok"))
+                .open(dir.join(vigil_core::layout::OK))
                 .is_ok()
         },
     );
@@ -312,7 +312,7 @@ pub fn control(dir: &Path, bytes: &[u8]) {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .custom_flags_nonblock()
-        .open(dir.join("supervise/control"))
+        .open(dir.join(vigil_core::layout::CONTROL))
         .unwrap();
     f.write_all(bytes).unwrap();
 }

@@ -11,7 +11,7 @@ use vigil_core::info::Info;
 use vigil_tests::*;
 
 fn info(dir: &Path) -> Option<Info> {
-    Info::parse(&fs::read_to_string(dir.join("supervise/info")).ok()?)
+    Info::parse(&fs::read_to_string(dir.join(vigil_core::layout::INFO)).ok()?)
 }
 
 fn wait_info(dir: &Path, what: &str, pred: impl Fn(&Info) -> bool) -> Info {
@@ -73,7 +73,10 @@ fn finish_runs_with_state_2_and_is_killed_after_its_timeout() {
     svc(&sb, &["-d"], &dir);
     let st = wait_status(&dir, "finish running", |s| s.state == RunState::Finish);
     assert_eq!(st.pid, 0, "pid is 0 while finish runs");
-    assert_eq!(fs::read(dir.join("supervise/status")).unwrap()[19], 2);
+    assert_eq!(
+        fs::read(dir.join(vigil_core::layout::STATUS)).unwrap()[19],
+        2
+    );
     let i = wait_info(&dir, "finish pid in info", |i| i.finish_pid != 0);
     wait_down(&dir);
     let took = t0.elapsed();

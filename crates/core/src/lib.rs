@@ -9,7 +9,6 @@ pub mod account;
 pub mod cgroup;
 pub mod control;
 pub mod envdir;
-pub mod errstr;
 pub mod getopt;
 pub mod history;
 pub mod info;

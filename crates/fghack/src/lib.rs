@@ -28,7 +28,6 @@ use vigil_sys::signals::{self, Signals};
 use vigil_sys::{poll, process, spawn};
 
 const PROG: &str = "fghack";
-const SIGCHLD: i32 = 17;
 /// Signals passed on to the daemon.
 const FORWARDED: [i32; 9] = [
     sig::TERM,
@@ -56,7 +55,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 
     signals::reset_dispositions();
     process::cloexec_inherited();
-    let mut blocked = vec![SIGCHLD];
+    let mut blocked = vec![signals::CHLD];
     blocked.extend(FORWARDED);
     let mut signals = match Signals::block(&blocked) {
         Ok(s) => s,
@@ -123,7 +122,7 @@ fn watch(signals: &mut Signals, read_end: PipeReader, child: u32) -> ExitCode {
         }
         if ready.first().copied().unwrap_or(false) {
             while let Some(s) = signals.pending() {
-                if s == SIGCHLD {
+                if s == signals::CHLD {
                     while let Some((pid, st)) = process::reap() {
                         if pid == child {
                             status = Some(st);

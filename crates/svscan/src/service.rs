@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use vigil_core::control::command_signal;
+use vigil_core::layout;
 use vigil_core::logpipe::{self, Plan};
 use vigil_core::scan::{Failure, HANDOVER_ENV, Input, Key, Probe, RESTART_PACE, Side};
 use vigil_sys::diag;
@@ -129,11 +130,11 @@ impl Svscan {
     pub(crate) fn probe(&mut self, key: Key, side: Side) -> Probe {
         let name = self.scan.name(key).unwrap_or_default();
         let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
-        let (base, lock) = at(dir, name, &rel(side, "supervise/lock"));
+        let (base, lock) = at(dir, name, &rel(side, layout::LOCK));
         // `/proc/locks` is read only if the lock is held: never for a fresh service directory.
         let state = takeover::lock_state(base, &lock, &mut self.locks);
         let watch_ok = || {
-            let ok = rel(side, "supervise/ok");
+            let ok = rel(side, layout::OK);
             match dir {
                 Some(d) => fifo::open_write_at(d, &ok),
                 None => fifo::open_write(&Path::new(name).join(&ok)),
@@ -207,7 +208,7 @@ impl Svscan {
         let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
         let locks = &mut self.locks;
         let mut holder = |side: Side| {
-            let (base, lock) = at(dir, OsStr::new(name), &rel(side, "supervise/lock"));
+            let (base, lock) = at(dir, OsStr::new(name), &rel(side, layout::LOCK));
             match takeover::lock_state(base, &lock, locks) {
                 Ok(Lock::Held(Some(h))) => Some(h),
                 _ => None,
@@ -339,7 +340,7 @@ impl Svscan {
     /// means those bytes; `+k` by a kill.
     pub(crate) fn control(&mut self, key: Key, side: Side, bytes: &[u8]) {
         let name = self.name(key);
-        let path = rel(side, "supervise/control");
+        let path = rel(side, layout::CONTROL);
         let fd = match self.scan.extra(key).and_then(|h| h.dir.as_ref()) {
             Some(d) => fifo::open_write_at(d, &path),
             None => fifo::open_write(&Path::new(&name).join(&path)),
@@ -408,7 +409,7 @@ fn start_failed(key: Key, side: Side, name: &str, e: &io::Error) -> Input {
 fn rel(side: Side, file: &str) -> String {
     match side {
         Side::Main => file.to_owned(),
-        Side::Log => format!("log/{file}"),
+        Side::Log => format!("{}/{file}", layout::LOG),
     }
 }
 

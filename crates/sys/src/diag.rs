@@ -36,7 +36,7 @@ pub fn reason(e: &io::Error) -> &'static str {
         return why;
     }
     match e.raw_os_error() {
-        Some(n) => vigil_core::errstr::describe(n),
+        Some(n) => crate::errstr::describe(n),
         None => match e.kind() {
             io::ErrorKind::UnexpectedEof => "unexpected end of file",
             io::ErrorKind::OutOfMemory => "out of memory",

@@ -146,7 +146,7 @@ pub fn try_lock(path: &Path) -> io::Result<fs::File> {
         .open(path)?;
     match f.try_lock() {
         Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(io::Error::from_raw_os_error(11)),
+        Err(fs::TryLockError::WouldBlock) => Err(rustix::io::Errno::AGAIN.into()),
         Err(fs::TryLockError::Error(e)) => Err(e),
     }
 }

@@ -59,7 +59,7 @@ pub fn main(_args: Vec<std::ffi::OsString>) -> ExitCode {
 }
 
 fn fail(what: &str, e: &std::io::Error) -> ExitCode {
-    let word = vigil_core::errstr::describe(e.raw_os_error().unwrap_or(0));
+    let word = vigil_sys::errstr::describe(e.raw_os_error().unwrap_or(0));
     logio::say(&format!("tai64n: fatal: unable to {what}: {word}"));
     ExitCode::from(111)
 }
