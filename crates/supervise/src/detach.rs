@@ -91,9 +91,11 @@ fn log_pipe(log: &Path, name: &str) -> Result<Option<OwnedFd>, ExitCode> {
         });
     }
     let (r, w) = detach::pipe().map_err(|e| {
-        diag::fatal(
+        diag::unable_fatal(
             PROG,
-            &format!("unable to create pipe for {name}: {}", diag::reason(&e)),
+            "create",
+            &format_args!("pipe for {name}"),
+            &e,
             EXIT_TEMP,
         )
     })?;
@@ -129,9 +131,11 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
     let (r, w) = match detach::pipe() {
         Ok(p) => p,
         Err(e) => {
-            return diag::fatal(
+            return diag::unable_fatal(
                 PROG,
-                &format!("unable to create pipe for {name}: {}", diag::reason(&e)),
+                "create",
+                &format_args!("pipe for {name}"),
+                &e,
                 EXIT_TEMP,
             );
         }
@@ -150,9 +154,11 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
     let pid = match spawn::spawn(&program, &[dir], opts) {
         Ok(pid) => pid,
         Err(e) => {
-            return diag::fatal(
+            return diag::unable_fatal(
                 PROG,
-                &format!("unable to start supervise for {name}: {}", diag::reason(&e)),
+                "start",
+                &format_args!("supervise for {name}"),
+                &e,
                 EXIT_TEMP,
             );
         }
@@ -162,9 +168,11 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
     let (said, ended) = match detach::read_until_eof(&r, deadline) {
         Ok(v) => v,
         Err(e) => {
-            return diag::fatal(
+            return diag::unable_fatal(
                 PROG,
-                &format!("unable to read from supervise {name}: {}", diag::reason(&e)),
+                "read",
+                &format_args!("from supervise {name}"),
+                &e,
                 EXIT_TEMP,
             );
         }
@@ -210,11 +218,7 @@ fn lock_held(dir: &Path) -> bool {
 }
 
 fn fatal_open_null(e: &std::io::Error) -> ExitCode {
-    diag::fatal(
-        PROG,
-        &format!("unable to open /dev/null: {}", diag::reason(e)),
-        EXIT_TEMP,
-    )
+    diag::unable_fatal(PROG, "open", &"/dev/null", e, EXIT_TEMP)
 }
 
 /// Our own executable (supervise is one of its programs), as svscan finds it.

@@ -245,12 +245,7 @@ impl Sv {
         // As runit: the first 20 bytes; a shorter file is bad format.
         match service::read_status_record(&base) {
             Ok(r) => Got::Record(r),
-            Err(e) => Got::Broken(format!(
-                "warning: {name}: unable to {} {}: {}",
-                e.verb(),
-                layout::STATUS,
-                e.reason()
-            )),
+            Err(e) => Got::Broken(format!("warning: {name}: {}", e.text(&layout::STATUS))),
         }
     }
 

@@ -132,10 +132,7 @@ fn open_control(dir: &OsString) -> Option<std::os::fd::OwnedFd> {
     let base = match fifo::open_dir(dir.as_ref()) {
         Ok(fd) => fd,
         Err(e) => {
-            diag::warn(
-                PROG,
-                &format!("unable to chdir to {name}: {}", diag::reason(&e)),
-            );
+            diag::unable(PROG, "chdir to", &name, &e);
             return None;
         }
     };
@@ -154,17 +151,16 @@ fn open_control(dir: &OsString) -> Option<std::os::fd::OwnedFd> {
         }
         Ok(Liveness::Running(fd)) => Some(fd),
         Ok(Liveness::NotRunning) => {
-            diag::warn(
+            diag::unable(
                 PROG,
-                &format!("unable to control {name}: supervise not running"),
+                "control",
+                &name,
+                &diag::refused("supervise not running"),
             );
             None
         }
         Err(e) => {
-            diag::warn(
-                PROG,
-                &format!("unable to control {name}: {}", diag::reason(&e)),
-            );
+            diag::unable(PROG, "control", &name, &e);
             None
         }
     }

@@ -27,20 +27,18 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let base = match fifo::open_dir(dir.as_ref()) {
         Ok(fd) => fd,
         Err(e) => {
-            return diag::fatal(
-                PROG,
-                &format!("unable to chdir to {name}: {}", diag::reason(&e)),
-                EXIT_TEMP,
-            );
+            return diag::unable_fatal(PROG, "chdir to", &name, &e, EXIT_TEMP);
         }
     };
     match service::liveness(&base) {
         Ok(Liveness::Running(_)) => ExitCode::SUCCESS,
         Ok(Liveness::NotRunning) => ExitCode::from(EXIT_USAGE),
         Err(e) if service::is_missing(&e) => ExitCode::from(EXIT_USAGE),
-        Err(e) => diag::fatal(
+        Err(e) => diag::unable_fatal(
             PROG,
-            &format!("unable to open {name}/{}: {}", layout::OK, diag::reason(&e)),
+            "open",
+            &format_args!("{name}/{}", layout::OK),
+            &e,
             EXIT_TEMP,
         ),
     }

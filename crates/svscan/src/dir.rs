@@ -38,8 +38,7 @@ impl Svscan {
         if process::own_pid() != 1
             && let Err(e) = process::become_subreaper()
         {
-            let text = format!("unable to become a subreaper: {}", diag::reason(&e));
-            diag::warn(PROG, &text);
+            diag::unable(PROG, "become", &"a subreaper", &e);
         }
         let watched = Watcher::new().and_then(|w| {
             let wd = w.watch_scan_dir(Path::new("."))?;
@@ -82,8 +81,7 @@ impl Svscan {
             |name, e| {
                 if !warned.contains(name) {
                     let name = String::from_utf8_lossy(name.as_bytes());
-                    let text = format!("unable to stat {name}: {}", diag::reason(e));
-                    diag::warn(PROG, &text);
+                    diag::unable(PROG, "stat", &name, e);
                 }
                 unstattable.insert(name.to_owned());
             },
@@ -94,10 +92,7 @@ impl Svscan {
             },
         );
         if let Err(e) = listed {
-            diag::warn(
-                PROG,
-                &format!("unable to read directory: {}", diag::reason(&e)),
-            );
+            diag::unable(PROG, "read", &"directory", &e);
             self.handle(Input::ScanFailed);
             return;
         }

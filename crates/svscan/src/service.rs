@@ -114,8 +114,7 @@ impl Svscan {
                 Err(e) if !held.is(WATCH_WARNED) => {
                     held.set(WATCH_WARNED, true);
                     let name = String::from_utf8_lossy(name.as_bytes());
-                    let text = format!("unable to watch {name} for a log: {}", diag::reason(&e));
-                    diag::warn(PROG, &text);
+                    diag::unable(PROG, "watch", &format_args!("{name} for a log"), &e);
                 }
                 Err(_) => {}
             }
@@ -191,8 +190,7 @@ impl Svscan {
             }
             (Ok(_), None) => Input::PipeOpened { key },
             (Err(e), _) => {
-                let text = format!("unable to create pipe for {name}: {}", diag::reason(&e));
-                diag::warn(PROG, &text);
+                diag::unable(PROG, "create", &format_args!("pipe for {name}"), &e);
                 Input::PipeFailed {
                     key,
                     failure: failure(&e),
@@ -249,7 +247,7 @@ impl Svscan {
             }
             Err(e) => {
                 if e.raw_os_error() != Some(libc::ENOENT) {
-                    problems.push(format!("unable to reopen the pipe: {}", diag::reason(&e)));
+                    problems.push(diag::unable_text("reopen", &"the pipe", &e));
                 }
                 let sep = if problems.is_empty() { "" } else { ": " };
                 let text = format!(
@@ -320,11 +318,7 @@ impl Svscan {
                 // Never seen (a descriptor was just freed): the read end keeps the pipe, and
                 // the main side gets a write end opened from it.
                 Err(e) => {
-                    let why = diag::reason(&e);
-                    diag::warn(
-                        PROG,
-                        &format!("unable to reopen the log pipe of {name}: {why}"),
-                    );
+                    diag::unable(PROG, "reopen", &format_args!("the log pipe of {name}"), &e);
                     held.pipe = takeover::other_end(r.as_fd(), false).ok();
                 }
             }
@@ -356,8 +350,7 @@ impl Svscan {
         }
         let Some(pid) = self.scan.pid(key, side) else {
             if !matches!(err.raw_os_error(), Some(libc::ENXIO | libc::ENOENT)) {
-                let text = format!("unable to control {name}: {}", diag::reason(&err));
-                diag::warn(PROG, &text);
+                diag::unable(PROG, "control", &name, &err);
             }
             return;
         };
@@ -376,9 +369,10 @@ fn take_end(h: &Holder, fd: i32, who: &str) -> Result<OwnedFd, String> {
     match takeover::take_fd(h, fd) {
         Ok(e) if takeover::pipe_id(&e).is_some_and(|id| !ours.contains(&Some(id))) => Ok(e),
         Ok(_) => Err(format!("fd {fd} of supervise {who} is not a log pipe")),
-        Err(e) => Err(format!(
-            "unable to get fd {fd} of supervise {who}: {}",
-            diag::reason(&e)
+        Err(e) => Err(diag::unable_text(
+            "get",
+            &format_args!("fd {fd} of supervise {who}"),
+            &e,
         )),
     }
 }
@@ -392,12 +386,12 @@ fn failure(e: &io::Error) -> Failure {
 }
 
 fn start_failed(key: Key, side: Side, name: &str, e: &io::Error) -> Input {
-    let text = format!(
-        "unable to start supervise {}: {}",
-        what(name, side),
-        diag::reason(e)
+    diag::unable(
+        PROG,
+        "start",
+        &format_args!("supervise {}", what(name, side)),
+        e,
     );
-    diag::warn(PROG, &text);
     Input::StartFailed {
         key,
         side,

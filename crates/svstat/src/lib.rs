@@ -126,7 +126,6 @@ fn gather(dir: &OsString, name: String, rich: bool) -> Report {
         name,
         ..Report::default()
     };
-    let fail = |what: &str, e: &std::io::Error| Some(format!("{what}: {}", diag::reason(e)));
     let base = match fifo::open_dir(dir.as_ref()) {
         Ok(fd) => fd,
         Err(e) => {
@@ -135,14 +134,14 @@ fn gather(dir: &OsString, name: String, rich: bool) -> Report {
             if service::is_missing(&e) {
                 r.supervised = Some(false);
             }
-            r.error = fail("unable to chdir", &e);
+            r.error = Some(diag::bare_text("chdir", &e));
             return r;
         }
     };
     r.down_file = match fifo::exists_at(&base, layout::DOWN) {
         Ok(d) => d,
         Err(e) => {
-            r.error = fail(&format!("unable to stat {}", layout::DOWN), &e);
+            r.error = Some(diag::unable_text("stat", &layout::DOWN, &e));
             return r;
         }
     };
@@ -157,19 +156,14 @@ fn gather(dir: &OsString, name: String, rich: bool) -> Report {
             if service::is_missing(&e) {
                 r.supervised = Some(false);
             }
-            r.error = fail(&format!("unable to open {}", layout::OK), &e);
+            r.error = Some(diag::unable_text("open", &layout::OK, &e));
             return r;
         }
     }
     match service::read_status(&base) {
         Ok(st) => r.status = Some(st),
         Err(e) => {
-            r.error = Some(format!(
-                "unable to {} {}: {}",
-                e.verb(),
-                layout::STATUS,
-                e.reason()
-            ));
+            r.error = Some(e.text(&layout::STATUS));
             return r;
         }
     }

@@ -13,7 +13,7 @@ use vigil_core::info::Info;
 use vigil_core::layout;
 use vigil_core::status::Status;
 
-use crate::fifo;
+use crate::{diag, fifo};
 
 /// Whether a supervise reads a FIFO of the service directory.
 #[derive(Debug)]
@@ -71,11 +71,15 @@ impl StatusError {
         }
     }
 
-    /// daemontools' words for it (`bad format` for a record that does not decode).
-    pub fn reason(&self) -> &'static str {
+    /// `unable to VERB OBJECT: REASON` (`bad format` for a record that does not decode).
+    pub fn text(&self, object: &dyn std::fmt::Display) -> String {
         match self {
-            StatusError::Open(e) | StatusError::Read(e) => crate::diag::reason(e),
-            StatusError::BadFormat => "bad format",
+            StatusError::Open(e) | StatusError::Read(e) => {
+                diag::unable_text(self.verb(), object, e)
+            }
+            StatusError::BadFormat => {
+                diag::unable_text(self.verb(), object, &diag::refused("bad format"))
+            }
         }
     }
 }

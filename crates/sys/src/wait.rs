@@ -55,15 +55,15 @@ impl Failure {
     /// The message after `prog: fatal: `.
     pub fn message(&self) -> String {
         match self {
-            Failure::Chdir { dir, err } => {
-                format!("unable to chdir to {dir}: {}", diag::reason(err))
-            }
+            Failure::Chdir { dir, err } => diag::unable_text("chdir to", dir, err),
             Failure::NotRunning { dir } => {
-                format!("unable to wait for {dir}: supervise not running")
+                diag::unable_text("wait for", dir, &diag::refused("supervise not running"))
             }
-            Failure::Gone { dir } => format!("unable to wait for {dir}: supervise went away"),
+            Failure::Gone { dir } => {
+                diag::unable_text("wait for", dir, &diag::refused("supervise went away"))
+            }
             Failure::Timeout { dir } => format!("timed out waiting for {dir}"),
-            Failure::System { what, err } => format!("unable to {what}: {}", diag::reason(err)),
+            Failure::System { what, err } => diag::bare_text(what, err),
         }
     }
 }
