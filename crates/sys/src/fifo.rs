@@ -19,15 +19,6 @@ pub fn make(path: &Path, mode: u32) -> io::Result<()> {
     }
 }
 
-/// Opens a FIFO for non-blocking reading (never blocks, even with no writer).
-pub fn open_read(path: &Path) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
-}
-
 /// Opens a FIFO for writing without blocking: ENXIO when nobody reads it.
 pub fn open_write(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(

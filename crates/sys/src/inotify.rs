@@ -14,6 +14,7 @@ use std::path::Path;
 
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 use rustix::io::Errno;
+use vigil_core::layout;
 use vigil_core::scan::{Key, Seen};
 
 /// An inotify instance (non-blocking, close-on-exec).
@@ -24,10 +25,9 @@ pub struct Watcher {
 /// What one batch of events asks for.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Events {
-    /// Something changed that a rescan would see.
+    /// Something changed that a rescan would see (a queue overflow included: every event
+    /// is a reason to rescan in full anyway).
     pub rescan: bool,
-    /// The kernel dropped events (queue overflow): rescan in full.
-    pub overflow: bool,
 }
 
 impl Watcher {
@@ -79,13 +79,15 @@ impl Watcher {
         loop {
             match reader.next() {
                 Ok(ev) => {
-                    if ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
-                        out.overflow = true;
-                        out.rescan = true;
-                    } else if ev.wd() == scan_wd
-                        || ev
-                            .file_name()
-                            .is_some_and(|n| matches!(n.to_bytes(), b"log" | b"run"))
+                    let names_log_or_run = || {
+                        ev.file_name().is_some_and(|n| {
+                            let n = n.to_bytes();
+                            n == layout::LOG.as_bytes() || n == layout::RUN.as_bytes()
+                        })
+                    };
+                    if ev.events().contains(ReadFlags::QUEUE_OVERFLOW)
+                        || ev.wd() == scan_wd
+                        || names_log_or_run()
                     {
                         out.rescan = true;
                     }
