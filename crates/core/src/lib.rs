@@ -17,6 +17,7 @@ pub mod limit;
 pub mod logpipe;
 pub mod machine;
 pub mod multilog;
+pub mod procfs;
 pub mod readiness;
 pub mod scan;
 pub mod status;

@@ -27,7 +27,7 @@ use vigil_core::layout;
 pub(crate) use vigil_sys::detach::READY_FD_ENV;
 use vigil_sys::detach::{self, READY, READY_FD};
 use vigil_sys::diag::{self, EXIT_TEMP};
-use vigil_sys::{fifo, files, process, spawn, takeover, wait};
+use vigil_sys::{fifo, files, lock, pidfd, process, spawn, wait};
 
 use crate::PROG;
 
@@ -110,15 +110,15 @@ fn log_pipe(log: &Path, name: &str) -> Result<Option<OwnedFd>, ExitCode> {
 /// A new write end of the pipe that the supervise holding `log/supervise/lock` has as stdin.
 fn running_log_pipe(log: &Path) -> std::io::Result<OwnedFd> {
     let base = fifo::open_dir(log)?;
-    let holder = match takeover::lock_state(&base, layout::LOCK, &mut None)? {
-        takeover::Lock::Held(Some(h)) => h,
+    let holder = match lock::lock_state(&base, layout::LOCK, &mut None)? {
+        lock::Lock::Held(Some(h)) => h,
         _ => return Err(diag::refused("no supervise found holding its lock")),
     };
-    let stdin = takeover::take_fd(&holder, 0)?;
-    if takeover::pipe_id(&stdin).is_none() {
+    let stdin = pidfd::take_fd(&holder, 0)?;
+    if fifo::pipe_id(&stdin).is_none() {
         return Err(diag::refused("its stdin is not a pipe"));
     }
-    takeover::other_end(std::os::fd::AsFd::as_fd(&stdin), false)
+    fifo::other_end(std::os::fd::AsFd::as_fd(&stdin), false)
 }
 
 /// Starts `supervise DIR` detached and waits for its word: exit 0 once it runs (or once another
@@ -213,8 +213,8 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
 /// Whether some process holds `dir/supervise/lock`.
 fn lock_held(dir: &Path) -> bool {
     fifo::open_dir(dir)
-        .and_then(|base| takeover::lock_state(&base, layout::LOCK, &mut None))
-        .is_ok_and(|l| matches!(l, takeover::Lock::Held(_)))
+        .and_then(|base| lock::lock_state(&base, layout::LOCK, &mut None))
+        .is_ok_and(|l| matches!(l, lock::Lock::Held(_)))
 }
 
 fn fatal_open_null(e: &std::io::Error) -> ExitCode {

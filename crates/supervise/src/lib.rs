@@ -377,7 +377,7 @@ impl Supervisor {
                     // ESRCH: it died a moment ago; its SIGCHLD is on the way. An adopted run is
                     // signalled through its pidfd: its pid is not ours to keep from reuse.
                     let _ = match &self.adopted {
-                        Some((p, fd)) if *p == pid && !group => process::pidfd_signal(fd, sig),
+                        Some((p, fd)) if *p == pid && !group => vigil_sys::pidfd::signal(fd, sig),
                         _ => process::signal(pid, sig, group),
                     };
                 }

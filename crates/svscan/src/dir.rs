@@ -10,7 +10,7 @@ use std::path::Path;
 use vigil_core::scan::{DirLock, Input};
 use vigil_sys::diag;
 use vigil_sys::inotify::{self, Watcher};
-use vigil_sys::{process, takeover};
+use vigil_sys::{lock, pidfd, process, procfs};
 
 use crate::service::LOG_PENDING;
 use crate::{PROG, Svscan};
@@ -20,14 +20,14 @@ impl Svscan {
     /// moment after a fork leaves the lock in that child until its exec: "busy, owner gone".
     pub(crate) fn lock_dir(&mut self) -> DirLock {
         let here = Path::new(".");
-        self.dir_lock = process::lock_dir(here);
+        self.dir_lock = lock::lock_dir(here);
         match &self.dir_lock {
             Ok(_) => {
                 self.locked();
                 DirLock::Taken
             }
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => DirLock::Busy {
-                owner_gone: takeover::lock_owner_gone(here),
+                owner_gone: procfs::lock_owner_gone(here),
             },
             Err(_) => DirLock::Failed,
         }
@@ -56,11 +56,8 @@ impl Svscan {
         let Ok(dir) = std::env::current_dir() else {
             return 0;
         };
-        let pids = takeover::unlocked_supervisors(&self.supervise, &dir);
-        self.orphans = pids
-            .iter()
-            .filter_map(|&p| takeover::open(p).ok())
-            .collect();
+        let pids = procfs::unlocked_supervisors(&self.supervise, &dir);
+        self.orphans = pids.iter().filter_map(|&p| pidfd::open(p).ok()).collect();
         pids.len()
     }
 

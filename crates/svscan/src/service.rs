@@ -14,8 +14,9 @@ use vigil_core::layout;
 use vigil_core::logpipe::{self, Plan};
 use vigil_core::scan::{Failure, HANDOVER_ENV, Input, Key, Probe, RESTART_PACE, Side};
 use vigil_sys::diag;
-use vigil_sys::takeover::{self, Holder, Lock};
-use vigil_sys::{fifo, process, spawn};
+use vigil_sys::lock::{self, Lock};
+use vigil_sys::pidfd::{self, Holder};
+use vigil_sys::{fifo, files, limits, process, spawn};
 
 use crate::{PROG, Svscan};
 
@@ -82,7 +83,7 @@ impl Svscan {
         // Directory descriptors are a convenience (control after a rename): only what is left
         // after a reserve and a pipe and a transient end for every service, halved.
         let services = self.scan.len();
-        let budget = takeover::nofile_limit().map_or(usize::MAX, |l| {
+        let budget = limits::nofile_limit().map_or(usize::MAX, |l| {
             let l = usize::try_from(l).unwrap_or(usize::MAX);
             l.saturating_sub(64 + 2 * services) / 2
         });
@@ -131,7 +132,7 @@ impl Svscan {
         let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
         let (base, lock) = at(dir, name, &rel(side, layout::LOCK));
         // `/proc/locks` is read only if the lock is held: never for a fresh service directory.
-        let state = takeover::lock_state(base, &lock, &mut self.locks);
+        let state = lock::lock_state(base, &lock, &mut self.locks);
         let watch_ok = || {
             let ok = rel(side, layout::OK);
             match dir {
@@ -207,7 +208,7 @@ impl Svscan {
         let locks = &mut self.locks;
         let mut holder = |side: Side| {
             let (base, lock) = at(dir, OsStr::new(name), &rel(side, layout::LOCK));
-            match takeover::lock_state(base, &lock, locks) {
+            match lock::lock_state(base, &lock, locks) {
                 Ok(Lock::Held(Some(h))) => Some(h),
                 _ => None,
             }
@@ -223,7 +224,7 @@ impl Svscan {
                 .ok()
         };
         let (m, l) = (end(main, 1, Side::Main), end(log, 0, Side::Log));
-        let id = |e: &Option<OwnedFd>| e.as_ref().and_then(takeover::pipe_id);
+        let id = |e: &Option<OwnedFd>| e.as_ref().and_then(fifo::pipe_id);
         let kept = match logpipe::plan(id(&m), id(&l)) {
             Plan::Shared | Plan::FromLog => l.ok_or(io::Error::from_raw_os_error(libc::EBADF)),
             Plan::FromMain { log_differs } => {
@@ -234,7 +235,7 @@ impl Svscan {
             }
             Plan::New => Err(io::Error::from_raw_os_error(libc::ENOENT)),
         };
-        match kept.and_then(|e| takeover::both_ends(e.as_fd())) {
+        match kept.and_then(|e| fifo::both_ends(e.as_fd())) {
             Ok(both) => {
                 if !problems.is_empty() {
                     let text = format!(
@@ -278,7 +279,7 @@ impl Svscan {
         // the spawn (a reader stays held all along: nothing the service writes is lost), and
         // reopened from that end right after.
         let read_end = match held.pipe.as_ref().filter(|_| side == Side::Log) {
-            Some(p) => match takeover::other_end(p.as_fd(), true) {
+            Some(p) => match fifo::other_end(p.as_fd(), true) {
                 Ok(r) => {
                     held.pipe = None;
                     Some(r)
@@ -313,13 +314,13 @@ impl Svscan {
         };
         let spawned = spawn::spawn(&self.supervise, &[arg], opts);
         if let Some(r) = read_end {
-            match takeover::both_ends(r.as_fd()) {
+            match fifo::both_ends(r.as_fd()) {
                 Ok(both) => held.pipe = Some(both),
                 // Never seen (a descriptor was just freed): the read end keeps the pipe, and
                 // the main side gets a write end opened from it.
                 Err(e) => {
                     diag::unable(PROG, "reopen", &format_args!("the log pipe of {name}"), &e);
-                    held.pipe = takeover::other_end(r.as_fd(), false).ok();
+                    held.pipe = fifo::other_end(r.as_fd(), false).ok();
                 }
             }
         }
@@ -344,7 +345,7 @@ impl Svscan {
         };
         let sig = command_signal(bytes).unwrap_or(libc::SIGKILL);
         if let Some(f) = self.foreign.iter().find(|f| (f.key, f.side) == (key, side))
-            && takeover::signal(&f.fd, sig).is_ok()
+            && pidfd::signal(&f.fd, sig).is_ok()
         {
             return;
         }
@@ -363,11 +364,11 @@ impl Svscan {
 /// svscan's stdout as fd 1, and that is not the service's pipe).
 fn take_end(h: &Holder, fd: i32, who: &str) -> Result<OwnedFd, String> {
     let ours = [
-        takeover::pipe_id(io::stdout().as_fd()),
-        takeover::pipe_id(io::stderr().as_fd()),
+        fifo::pipe_id(io::stdout().as_fd()),
+        fifo::pipe_id(io::stderr().as_fd()),
     ];
-    match takeover::take_fd(h, fd) {
-        Ok(e) if takeover::pipe_id(&e).is_some_and(|id| !ours.contains(&Some(id))) => Ok(e),
+    match pidfd::take_fd(h, fd) {
+        Ok(e) if fifo::pipe_id(&e).is_some_and(|id| !ours.contains(&Some(id))) => Ok(e),
         Ok(_) => Err(format!("fd {fd} of supervise {who} is not a log pipe")),
         Err(e) => Err(diag::unable_text(
             "get",
@@ -420,7 +421,7 @@ fn what(name: &str, side: Side) -> String {
 fn at<'a>(dir: Option<&'a OwnedFd>, name: &OsStr, rel: &str) -> (BorrowedFd<'a>, PathBuf) {
     match dir {
         Some(d) => (d.as_fd(), PathBuf::from(rel)),
-        None => (takeover::cwd(), Path::new(name).join(rel)),
+        None => (files::cwd(), Path::new(name).join(rel)),
     }
 }
 
@@ -429,7 +430,7 @@ fn at<'a>(dir: Option<&'a OwnedFd>, name: &OsStr, rel: &str) -> (BorrowedFd<'a>,
 fn new_pipe() -> io::Result<OwnedFd> {
     let (r, w) = io::pipe()?;
     drop(w);
-    takeover::both_ends(r.as_fd())
+    fifo::both_ends(r.as_fd())
 }
 
 /// Our own executable: supervise is one of its programs (run as argv[0] `supervise`), so

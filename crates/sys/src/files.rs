@@ -1,9 +1,9 @@
 //! Files of a directory looked at through paths: existence, listings, change times, and knob
 //! files read safely. supervise's `supervise/` goes through [`crate::statedir`] instead.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 /// True when `path` exists (any type, symlinks followed).
@@ -97,17 +97,7 @@ pub fn read_knob_lines(name: &str) -> io::Result<Option<String>> {
     read_knob_with(name, |text| text.trim().to_owned())
 }
 
-/// Takes `flock(LOCK_EX|LOCK_NB)` on `path` (created 0600 if missing). The lock lives as long
-/// as the returned file; it is close-on-exec, so children never hold it.
-pub fn try_lock(path: &Path) -> io::Result<fs::File> {
-    let f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(rustix::io::Errno::AGAIN.into()),
-        Err(fs::TryLockError::Error(e)) => Err(e),
-    }
+/// The current directory as a directory descriptor, for [`crate::lock::lock_state`] on a relative path.
+pub fn cwd() -> BorrowedFd<'static> {
+    rustix::fs::CWD
 }

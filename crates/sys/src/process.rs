@@ -331,27 +331,6 @@ pub fn boot_id() -> Option<String> {
     Some(text.trim().to_owned())
 }
 
-/// A pidfd for `pid` (close-on-exec): readable once the process has ended, and a way to signal
-/// it that can never hit a recycled pid.
-pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| io::Error::from_raw_os_error(Errno::SRCH.raw_os_error()))?;
-    Ok(rustix::process::pidfd_open(
-        pid,
-        rustix::process::PidfdFlags::empty(),
-    )?)
-}
-
-/// Sends `sig` through a pidfd.
-pub fn pidfd_signal(fd: impl std::os::fd::AsFd, sig: i32) -> io::Result<()> {
-    let sig = Signal::from_named_raw(sig)
-        .ok_or_else(|| io::Error::from_raw_os_error(Errno::INVAL.raw_os_error()))?;
-    rustix::process::pidfd_send_signal(fd, sig)?;
-    Ok(())
-}
-
 /// Names this process `name` in `/proc/PID/comm` (what `ps`, `top` and `pgrep` show), for a
 /// program of the multi-call executable started under a name the kernel did not see (svscan
 /// execs its own executable as supervise). Names are cut to 15 bytes by the kernel.
@@ -375,24 +354,6 @@ pub fn take_env(name: &str) -> Option<std::ffi::OsString> {
     // thread exists that could read the environment concurrently.
     unsafe { std::env::remove_var(name) };
     Some(value)
-}
-
-/// Takes `flock(LOCK_EX|LOCK_NB)` on the directory `path` itself, opened
-/// `O_RDONLY|O_DIRECTORY|O_CLOEXEC`: no write access needed, no file created. The lock lasts as
-/// long as the returned descriptor (close-on-exec: children never hold it) and ends with the
-/// process, however it dies. Held elsewhere: `EAGAIN`.
-pub fn lock_dir(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
-    use rustix::fs::{FlockOperation, Mode, OFlags};
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(fd),
-        Err(Errno::WOULDBLOCK) => Err(io::Error::from_raw_os_error(Errno::AGAIN.raw_os_error())),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[cfg(test)]
