@@ -39,10 +39,10 @@ use vigil_core::tai::Tai64n;
 use vigil_sys::cgroup::{self, Events, Hierarchy, ServiceCgroup};
 use vigil_sys::clock::Clock;
 use vigil_sys::diag::{self, EXIT_TEMP};
-use vigil_sys::filewatch::{self, FileWatch};
 use vigil_sys::notify::{self, NotifySocket};
 use vigil_sys::signals::{self, Signals};
 use vigil_sys::statedir::{FifoFound, StateDir};
+use vigil_sys::watch::{self as filewatch, FileWatch};
 use vigil_sys::{children, fifo, files, poll, process, spawn};
 
 pub(crate) const PROG: &str = "supervise";

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use vigil_core::scan::{DirLock, Input};
 use vigil_sys::diag;
-use vigil_sys::inotify::{self, Watcher};
+use vigil_sys::files;
+use vigil_sys::watch::Watcher;
 use vigil_sys::{lock, pidfd, process, procfs};
 
 use crate::service::LOG_PENDING;
@@ -73,7 +74,7 @@ impl Svscan {
             usize::try_from(m.nlink().saturating_sub(2)).unwrap_or(0)
         });
         scan.begin_scan(expected, now);
-        let listed = inotify::each_service(
+        let listed = files::each_service(
             Path::new("."),
             |name, e| {
                 if !warned.contains(name) {

@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 use vigil_core::getopt::{self, Opt};
 use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, FALLBACK_RESCAN, Input, Scan};
 use vigil_sys::diag::{self, EXIT_TEMP};
-use vigil_sys::inotify::Watcher;
 use vigil_sys::signals::{self, Signals};
+use vigil_sys::watch::Watcher;
 use vigil_sys::{poll, process};
 
 use service::{Foreign, Held};

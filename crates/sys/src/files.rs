@@ -1,10 +1,16 @@
-//! Files of a directory looked at through paths: existence, listings, change times, and knob
-//! files read safely. supervise's `supervise/` goes through [`crate::statedir`] instead.
+//! Files of a directory looked at through paths: existence, listings (svscan's list of
+//! services among them), change times, and knob files read safely. supervise's `supervise/` goes through [`crate::statedir`] instead.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use vigil_core::layout;
+use vigil_core::scan::{self, Key, Seen};
 
 /// True when `path` exists (any type, symlinks followed).
 pub fn exists(path: &Path) -> io::Result<bool> {
@@ -100,4 +106,58 @@ pub fn read_knob_lines(name: &str) -> io::Result<Option<String>> {
 /// The current directory as a directory descriptor, for [`crate::lock::lock_state`] on a relative path.
 pub fn cwd() -> BorrowedFd<'static> {
     rustix::fs::CWD
+}
+
+/// Lists the entries of `dir` that are services: names [`vigil_core::scan::may_be_service`]
+/// accepts that are, or link to, directories, keyed by the device and inode of that directory.
+/// Entries that cannot be examined (a dangling link among them) are reported through
+/// `warn(name, error)` and skipped.
+pub fn list_services(dir: &Path, warn: impl FnMut(&OsStr, &io::Error)) -> io::Result<Vec<Seen>> {
+    let mut out = Vec::new();
+    each_service(dir, warn, |s| out.push(s))?;
+    Ok(out)
+}
+
+/// [`list_services`] one entry at a time, through `each`: nothing of the listing is kept.
+pub fn each_service(
+    dir: &Path,
+    mut warn: impl FnMut(&OsStr, &io::Error),
+    mut each: impl FnMut(Seen),
+) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !scan::may_be_service(name.as_bytes()) {
+            continue;
+        }
+        let path = dir.join(&name);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            // Gone between readdir and stat: not a service. A dangling link is reported
+            // (daemontools compat: svscan.c warns `unable to stat` for it too).
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                warn(&name, &e);
+                continue;
+            }
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        let log = path.join(layout::LOG);
+        let log_dir = std::fs::metadata(&log).is_ok();
+        let log_run = log_dir
+            && std::fs::metadata(log.join(layout::RUN)).is_ok_and(|m| m.mode() & 0o111 != 0);
+        let key = Key {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        each(Seen::new(name, key, log_dir, log_run));
+    }
+    Ok(())
 }

@@ -19,8 +19,8 @@ use std::time::Instant;
 use vigil_core::layout;
 use vigil_core::wait::{Baseline, Goal, Observed, Quorum, decided, reached};
 
-use crate::inotify::Watcher;
 use crate::service::{self, Liveness, StatusError};
+use crate::watch::Watcher;
 use crate::{diag, fifo, poll};
 
 /// Exit code: the deadline passed (s6-svwait's).
