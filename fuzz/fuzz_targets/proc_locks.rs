@@ -16,6 +16,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(procfs::lock_pids_any_dev(&text, l.ino).contains(&l.pid));
         assert!(holders.binary_search(&l.pid).is_ok());
     }
-    let _ = procfs::stat_alive(&text);
+    let _ = procfs::stat_alive(data);
+    let _ = procfs::live_stat_field(data, 22);
+    let _ = procfs::status_real_uid(&text);
+    let _ = procfs::children_pids(&text).count();
     let _ = procfs::argv0_is(data, b"supervise");
 });

@@ -68,14 +68,45 @@ pub fn lock_holders(text: &str) -> Vec<u32> {
     pids
 }
 
-/// Whether `/proc/PID/stat` text shows a live process: one whose state (the field after the
-/// command name, which is in parentheses and may contain anything) is not zombie or dead.
-pub fn stat_alive(stat: &str) -> bool {
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat.get(i + 1..))
-        .and_then(|rest| rest.split_whitespace().next());
-    !matches!(state, Some("Z" | "X" | "x"))
+/// The fields of `/proc/PID/stat` from field 3 (the state) on, `None` for text that is not a
+/// stat line. The command name (field 2) is in parentheses and may hold anything, spaces and
+/// parentheses included: the fields start after the last `)`.
+pub fn stat_fields(stat: &[u8]) -> Option<impl Iterator<Item = &[u8]>> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = stat.get(close + 1..)?;
+    Some(
+        rest.split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty()),
+    )
+}
+
+/// Field `n` of a stat line (1-based, as proc(5) numbers them; `n` >= 3) as a number.
+pub fn stat_field(stat: &[u8], n: usize) -> Option<u64> {
+    let field = stat_fields(stat)?.nth(n.checked_sub(3)?)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+/// Whether a stat line shows a live process: its state (field 3) is not zombie or dead (`Z`,
+/// `X`, or `x` of kernels 2.6.33 to 3.13). Text without a state counts as alive.
+pub fn stat_alive(stat: &[u8]) -> bool {
+    let state = stat_fields(stat).and_then(|mut f| f.next());
+    !matches!(state, Some(b"Z" | b"X" | b"x"))
+}
+
+/// [`stat_field`] of a live process; `None` for a zombie.
+pub fn live_stat_field(stat: &[u8], n: usize) -> Option<u64> {
+    stat_alive(stat).then(|| stat_field(stat, n)).flatten()
+}
+
+/// The real uid in `/proc/PID/status` text (the first number of its `Uid:` line).
+pub fn status_real_uid(status: &str) -> Option<u32> {
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// The pids in a `/proc/PID/task/TID/children` file (space-separated).
+pub fn children_pids(text: &str) -> impl Iterator<Item = u32> + '_ {
+    text.split_whitespace().filter_map(|w| w.parse().ok())
 }
 
 /// Whether argv[0] in `/proc/PID/cmdline` bytes is `name`, as a path or the bare name.
@@ -104,10 +135,28 @@ mod tests {
 
     #[test]
     fn process_state_and_name() {
-        assert!(stat_alive("42 (sleep) S 1 42 42 0"));
-        assert!(!stat_alive("42 (sleep) Z 1 42"));
-        assert!(!stat_alive("42 (we) ird) Z 1 42"));
-        assert!(stat_alive(""));
+        assert!(stat_alive(b"42 (sleep) S 1 42 42 0"));
+        assert!(!stat_alive(b"42 (sleep) Z 1 42"));
+        assert!(!stat_alive(b"42 (we) ird) Z 1 42"));
+        assert!(stat_alive(b""));
+        let line = b"42 (a b) c) S 7 42 9 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 12345 0\n";
+        assert_eq!(stat_field(line, 4), Some(7));
+        assert_eq!(stat_field(line, 6), Some(9));
+        assert_eq!(live_stat_field(line, 22), Some(12345));
+        assert_eq!(stat_field(line, 2), None);
+        assert_eq!(stat_field(line, 99), None);
+        assert_eq!(live_stat_field(b"42 (z) Z 7 42 9", 4), None);
+        assert_eq!(stat_field(b"42 (z) Z 7 42 9", 4), Some(7));
+        assert_eq!(stat_field(b"no parenthesis", 4), None);
+        assert_eq!(
+            status_real_uid("Name:\tx\nUid:\t1000\t0\t0\t0\n"),
+            Some(1000)
+        );
+        assert_eq!(status_real_uid("Name:\tx\n"), None);
+        assert_eq!(
+            children_pids("12 13 x 14 ").collect::<Vec<_>>(),
+            vec![12, 13, 14]
+        );
         assert!(argv0_is(b"/usr/bin/supervise\0svc\0", b"supervise"));
         assert!(argv0_is(b"supervise\0", b"supervise"));
         assert!(!argv0_is(b"svscan\0supervise\0", b"supervise"));
@@ -184,6 +233,8 @@ mod tests {
                         // Random junk may read as a lock line by chance; only check no panic.
                         let junk = String::from_utf8_lossy(&bytes).replace('\n', " ");
                         let _ = parse_locks(&junk).count();
+                        let _ = (stat_alive(&bytes), live_stat_field(&bytes, 22));
+                        let _ = (status_real_uid(&junk), children_pids(&junk).count());
                     }
                 }
             }

@@ -100,7 +100,7 @@ impl Svscan {
             };
             if held.is(LOG_PENDING) && !held.is(LOG_WATCHED) {
                 // Failing that, the logger starts at the next scan that sees its `run`.
-                let ok = w.watch_log_dir(&Path::new(name).join("log")).is_ok();
+                let ok = w.watch_log_dir(&Path::new(name).join(layout::LOG)).is_ok();
                 held.set(LOG_WATCHED, ok);
             }
             if held.is(WATCHED) {
@@ -309,7 +309,7 @@ impl Svscan {
             Side::Log => {
                 opts.fds = read_end.iter().map(|r| (r, 0)).collect();
                 opts.cwd = Some(&path);
-                OsStr::new("log")
+                OsStr::new(layout::LOG)
             }
         };
         let spawned = spawn::spawn(&self.supervise, &[arg], opts);

@@ -5,6 +5,7 @@ use std::os::fd::BorrowedFd;
 
 use rustix::io::{Errno, FdFlags};
 use rustix::process::{Pid, Signal, WaitOptions};
+use vigil_core::procfs;
 
 /// Reaps one exited child without blocking: `(pid, raw wait status)`, or `None` when no child
 /// has exited (or there are no children).
@@ -148,14 +149,7 @@ fn live_stat_field(pid: u32, n: usize) -> Option<u64> {
             break;
         }
     }
-    let stat = buf.get(..len)?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ' || b == b'\n');
-    if matches!(fields.next()?, b"Z" | b"X") {
-        return None;
-    }
-    let field = fields.nth(n.checked_sub(4)?)?;
-    std::str::from_utf8(field).ok()?.parse().ok()
+    procfs::live_stat_field(buf.get(..len)?, n)
 }
 
 /// `/proc/PID/NAME` as a C string in `buf`.
@@ -171,19 +165,15 @@ fn proc_path<'a>(buf: &'a mut [u8; 32], pid: u32, name: &[u8]) -> Option<&'a std
 /// The parent pid and session id of `pid` (fields 4 and 6 of `/proc/PID/stat`), also while it
 /// is a zombie; `None` when it is gone.
 pub fn parent_and_session(pid: u32) -> Option<(u32, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(") ")?;
-    let mut fields = rest.split(' ').skip(1);
-    let ppid = fields.next()?.parse().ok()?;
-    let session = fields.nth(1)?.parse().ok()?;
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let ppid = u32::try_from(procfs::stat_field(&stat, 4)?).ok()?;
+    let session = u32::try_from(procfs::stat_field(&stat, 6)?).ok()?;
     Some((ppid, session))
 }
 
 /// The real uid of a process (`/proc/PID/status`), `None` when it is gone.
 pub fn real_uid(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
-    line.split_whitespace().next()?.parse().ok()
+    procfs::status_real_uid(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
 /// Our effective uid.
@@ -234,10 +224,7 @@ fn children_from_tasks(pid: u32) -> Vec<u32> {
         let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
             continue;
         };
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|w| w.parse::<u32>().ok()),
-        );
+        out.extend(procfs::children_pids(&text));
     }
     out
 }
@@ -306,14 +293,10 @@ fn scan_processes() -> Vec<ProcEntry> {
         .filter_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read(e.path().join("stat")).ok()?;
-            let close = stat.iter().rposition(|&b| b == b')')?;
-            let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
-            let state = fields.next()?;
-            let parent = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
             Some(ProcEntry {
                 pid,
-                parent,
-                live: !matches!(state, b"Z" | b"X"),
+                parent: u32::try_from(procfs::stat_field(&stat, 4)?).ok()?,
+                live: procfs::stat_alive(&stat),
             })
         })
         .collect()

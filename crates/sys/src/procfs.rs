@@ -67,5 +67,5 @@ pub fn lock_owner_gone(path: &Path) -> bool {
 
 /// A process exists and is not a zombie.
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| procfs::stat_alive(&s))
+    std::fs::read(format!("/proc/{pid}/stat")).is_ok_and(|s| procfs::stat_alive(&s))
 }
