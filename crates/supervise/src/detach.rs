@@ -186,11 +186,9 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
         return ExitCode::SUCCESS;
     }
     if !ended {
-        return diag::fatal(
-            PROG,
-            &format!("unable to start supervise for {name}: timed out"),
-            EXIT_TEMP,
-        );
+        let why = diag::refused("timed out");
+        let object = format_args!("supervise for {name}");
+        return diag::unable_fatal(PROG, "start", &object, &why, EXIT_TEMP);
     }
     // Without the ready byte the child has ended (or is ending): collect it.
     let _ = process::wait_for(pid);
@@ -200,11 +198,9 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
         return ExitCode::SUCCESS;
     }
     if text.trim().is_empty() {
-        return diag::fatal(
-            PROG,
-            &format!("unable to start supervise for {name}: it exited without a word"),
-            EXIT_TEMP,
-        );
+        let why = diag::refused("it exited without a word");
+        let object = format_args!("supervise for {name}");
+        return diag::unable_fatal(PROG, "start", &object, &why, EXIT_TEMP);
     }
     text.lines().for_each(diag::line);
     ExitCode::from(EXIT_TEMP)

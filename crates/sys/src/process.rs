@@ -367,7 +367,7 @@ mod tree_tests {
         impl Drop for Tree {
             fn drop(&mut self) {
                 for p in descendants_from_scan(&scan_processes(), self.0.id()) {
-                    let _ = signal(p, 9, false);
+                    let _ = signal(p, libc::SIGKILL, false);
                 }
                 let _ = self.0.kill();
                 let _ = self.0.wait();
