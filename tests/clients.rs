@@ -40,7 +40,7 @@ fn svstat_says_not_running_and_rejects_garbage() {
     wait_up(&dir);
     // Status bytes no supervisor writes are refused, not printed as a plausible lie.
     // (supervise only rewrites status on a change, so the garbage stays while we look.)
-    fs::write(dir.join("supervise/status"), [0xffu8; 20]).unwrap();
+    fs::write(dir.join(vigil_core::layout::STATUS), [0xffu8; 20]).unwrap();
     let (_, out, _) = run_output(sb.command(bin("svstat")).arg(&dir));
     assert_eq!(
         out,
@@ -49,7 +49,7 @@ fn svstat_says_not_running_and_rejects_garbage() {
             dir.display()
         )
     );
-    fs::write(dir.join("supervise/status"), [0x40u8, 0, 0]).unwrap();
+    fs::write(dir.join(vigil_core::layout::STATUS), [0x40u8, 0, 0]).unwrap();
     let (_, out, _) = run_output(sb.command(bin("svstat")).arg(&dir));
     assert_eq!(
         out,
@@ -238,9 +238,9 @@ fn supervise_rewrites_deleted_status_on_exit() {
             .stderr_inherit()
             .start();
         wait_until(Duration::from_secs(5), "first status", || {
-            dir.join("supervise/status").exists()
+            dir.join(vigil_core::layout::STATUS).exists()
         });
-        fs::remove_file(dir.join("supervise/status")).unwrap();
+        fs::remove_file(dir.join(vigil_core::layout::STATUS)).unwrap();
         control(&dir, b"x");
         sup.wait_exit(Duration::from_secs(10));
         let st = read_status(&dir);

@@ -173,7 +173,7 @@ struct FakeSupervisor {
 fn fake(dir: &Path, status: &[u8]) -> FakeSupervisor {
     use std::os::unix::fs::OpenOptionsExt;
     fs::create_dir_all(dir.join("supervise")).unwrap();
-    let ok = dir.join("supervise/ok");
+    let ok = dir.join(vigil_core::layout::OK);
     if !ok.exists() {
         assert!(
             std::process::Command::new("mkfifo")
@@ -188,7 +188,7 @@ fn fake(dir: &Path, status: &[u8]) -> FakeSupervisor {
         .custom_flags(0o4000)
         .open(&ok)
         .unwrap();
-    fs::write(dir.join("supervise/status"), status).unwrap();
+    fs::write(dir.join(vigil_core::layout::STATUS), status).unwrap();
     FakeSupervisor { _reader: reader }
 }
 
@@ -230,7 +230,7 @@ fn svstat_prints_what_daemontools_prints_for_every_state() {
         }
         // Both at the same second, 18- and 20-byte records alike.
         for len in [18, 20] {
-            fs::write(dir.join("supervise/status"), &bytes[..len]).unwrap();
+            fs::write(dir.join(vigil_core::layout::STATUS), &bytes[..len]).unwrap();
             let theirs = run_output(sb.command(require_peer("svstat")).arg(&dir)).1;
             let ours = run_output(sb.command(bin("svstat")).arg(&dir)).1;
             assert_eq!(
@@ -256,7 +256,7 @@ fn our_decoder_reads_live_daemontools_status() {
         .stderr_inherit()
         .spawn();
     let st = wait_status(&dir, "daemontools supervise up", |s| s.pid != 0);
-    let bytes = fs::read(dir.join("supervise/status")).unwrap();
+    let bytes = fs::read(dir.join(vigil_core::layout::STATUS)).unwrap();
     assert_eq!(bytes.len(), 18);
     // Between its fork and exec the child still runs supervise's code; then it is sleep.
     wait_until(

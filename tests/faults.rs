@@ -366,7 +366,7 @@ fn garbage_on_control_fifo() {
     }
     let mut fifo = fs::OpenOptions::new()
         .write(true)
-        .open(dir.join("supervise/control"))
+        .open(dir.join(vigil_core::layout::CONTROL))
         .unwrap();
     let t0 = Instant::now();
     fifo.write_all(&garbage).unwrap();
@@ -398,7 +398,7 @@ fn garbage_on_control_fifo() {
 /// Waits until supervise has stopped rewriting `status` (a change can take more than one write:
 /// down, then the pace's end), so a corruption is not overwritten before it is looked at.
 fn settle(dir: &Path) {
-    let status = dir.join("supervise/status");
+    let status = dir.join(vigil_core::layout::STATUS);
     let mut last = fs::read(&status).ok();
     wait_until(Duration::from_secs(10), "status settled", || {
         // Settled = unchanged over 300 ms: there is no "done writing" to wait for.
@@ -420,8 +420,8 @@ fn corrupt_status_and_info_are_refused_then_rewritten() {
         .spawn();
     wait_up(&dir);
     settle(&dir);
-    let status = dir.join("supervise/status");
-    let info = dir.join("supervise/info");
+    let status = dir.join(vigil_core::layout::STATUS);
+    let info = dir.join(vigil_core::layout::INFO);
     let random_invalid = |rng: &mut Rng, len: usize| loop {
         let b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         if Status::unpack(&b).is_err() {

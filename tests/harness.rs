@@ -299,7 +299,7 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
 
 /// Reads and decodes `DIR/supervise/status`, `None` if absent or not decodable.
 pub fn read_status(dir: &Path) -> Option<Status> {
-    let bytes = fs::read(dir.join("supervise/status")).ok()?;
+    let bytes = fs::read(dir.join(vigil_core::layout::STATUS)).ok()?;
     Status::unpack(&bytes).ok()
 }
 
@@ -312,7 +312,7 @@ pub fn wait_status(dir: &Path, what: &str, pred: impl Fn(&Status) -> bool) -> St
 
 /// Reads and parses `DIR/supervise/info`, `None` if absent or not parsable.
 pub fn read_info(dir: &Path) -> Option<vigil_core::info::Info> {
-    vigil_core::info::Info::parse(&fs::read_to_string(dir.join("supervise/info")).ok()?)
+    vigil_core::info::Info::parse(&fs::read_to_string(dir.join(vigil_core::layout::INFO)).ok()?)
 }
 
 /// Waits until the `supervise/info` of `dir` satisfies `pred`, returning it.
@@ -343,7 +343,7 @@ pub fn is_supervised(dir: &Path) -> bool {
     fs::OpenOptions::new()
         .write(true)
         .custom_flags_nonblock()
-        .open(dir.join("supervise/ok"))
+        .open(dir.join(vigil_core::layout::OK))
         .is_ok()
 }
 
@@ -361,7 +361,7 @@ pub fn control(dir: &Path, bytes: &[u8]) {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .custom_flags_nonblock()
-        .open(dir.join("supervise/control"))
+        .open(dir.join(vigil_core::layout::CONTROL))
         .unwrap();
     f.write_all(bytes).unwrap();
 }

@@ -527,7 +527,10 @@ fn supervise_dir_swapped_while_running_gets_no_writes() {
         },
     );
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
-    assert!(fs::symlink_metadata(dir.join("supervise/status.new")).is_ok_and(|m| m.is_symlink()));
+    assert!(
+        fs::symlink_metadata(dir.join(vigil_core::layout::STATUS_NEW))
+            .is_ok_and(|m| m.is_symlink())
+    );
 }
 
 // Item 5: not a FIFO at control or ok.

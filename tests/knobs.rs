@@ -44,7 +44,10 @@ fn finish_runs_with_state_2_and_is_killed_after_its_timeout() {
     Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
     let st = wait_status(&dir, "finish running", |s| s.state == RunState::Finish);
     assert_eq!(st.pid, 0, "pid is 0 while finish runs");
-    assert_eq!(fs::read(dir.join("supervise/status")).unwrap()[19], 2);
+    assert_eq!(
+        fs::read(dir.join(vigil_core::layout::STATUS)).unwrap()[19],
+        2
+    );
     let i = wait_info(&dir, "finish pid in info", |i| i.finish_pid != 0);
     wait_down(&dir);
     let took = t0.elapsed();

@@ -11,7 +11,7 @@ use vigil_core::history::{self, Event, StopWhy};
 use vigil_tests::*;
 
 fn events(dir: &Path) -> Vec<Event> {
-    let text = fs::read_to_string(dir.join("supervise/history")).unwrap_or_default();
+    let text = fs::read_to_string(dir.join(vigil_core::layout::HISTORY)).unwrap_or_default();
     history::parse_all(&text)
         .into_iter()
         .map(|e| e.event)
@@ -266,18 +266,19 @@ fn watchdog_restarts_a_run_that_stops_pinging() {
         .trim()
         .parse()
         .unwrap();
-    let stop = history::parse_all(&fs::read_to_string(dir.join("supervise/history")).unwrap())
-        .into_iter()
-        .find(|e| {
-            matches!(
-                e.event,
-                Event::Stop {
-                    why: StopWhy::Watchdog,
-                    ..
-                }
-            )
-        })
-        .expect("a history record that says watchdog");
+    let stop =
+        history::parse_all(&fs::read_to_string(dir.join(vigil_core::layout::HISTORY)).unwrap())
+            .into_iter()
+            .find(|e| {
+                matches!(
+                    e.event,
+                    Event::Stop {
+                        why: StopWhy::Watchdog,
+                        ..
+                    }
+                )
+            })
+            .expect("a history record that says watchdog");
     assert_eq!(
         stop.event,
         Event::Stop {

@@ -39,27 +39,27 @@ fn creates_supervise_dir_like_daemontools() {
     wait_up(&dir);
     let mode = |p: &str| fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode("supervise"), 0o700);
-    assert_eq!(mode("supervise/lock"), 0o600);
-    assert_eq!(mode("supervise/control"), 0o600);
-    assert_eq!(mode("supervise/ok"), 0o600);
-    assert_eq!(mode("supervise/status"), 0o644);
+    assert_eq!(mode(vigil_core::layout::LOCK), 0o600);
+    assert_eq!(mode(vigil_core::layout::CONTROL), 0o600);
+    assert_eq!(mode(vigil_core::layout::OK), 0o600);
+    assert_eq!(mode(vigil_core::layout::STATUS), 0o644);
     assert!(
-        fs::metadata(dir.join("supervise/control"))
+        fs::metadata(dir.join(vigil_core::layout::CONTROL))
             .unwrap()
             .file_type()
             .is_fifo()
     );
     assert!(
-        fs::metadata(dir.join("supervise/ok"))
+        fs::metadata(dir.join(vigil_core::layout::OK))
             .unwrap()
             .file_type()
             .is_fifo()
     );
-    let bytes = fs::read(dir.join("supervise/status")).unwrap();
+    let bytes = fs::read(dir.join(vigil_core::layout::STATUS)).unwrap();
     assert_eq!(bytes.len(), 20);
     assert_eq!(bytes[17], b'u');
     assert_eq!(bytes[19], 1, "runit state byte: running");
-    assert!(!dir.join("supervise/status.new").exists());
+    assert!(!dir.join(vigil_core::layout::STATUS_NEW).exists());
 }
 
 #[test]
@@ -129,12 +129,15 @@ fn pause_continue_down_up_once() {
     assert!(!alive(pid));
     let st = read_status(&dir).unwrap();
     assert_eq!(st.want, Want::Down);
-    assert_eq!(fs::read(dir.join("supervise/status")).unwrap()[17], b'd');
+    assert_eq!(
+        fs::read(dir.join(vigil_core::layout::STATUS)).unwrap()[17],
+        b'd'
+    );
 
     Svc::new(&sb).args(["-o"]).dir(&dir).expect_ok();
     let once = wait_up(&dir);
     assert_eq!(
-        fs::read(dir.join("supervise/status")).unwrap()[17],
+        fs::read(dir.join(vigil_core::layout::STATUS)).unwrap()[17],
         0,
         "once: want byte 0"
     );
@@ -471,7 +474,7 @@ fn a_new_supervise_adopts_the_run_a_killed_one_left() {
         vec![pid.to_string()],
         "a second copy was started"
     );
-    let text = fs::read_to_string(dir.join("supervise/history")).unwrap();
+    let text = fs::read_to_string(dir.join(vigil_core::layout::HISTORY)).unwrap();
     let h = vigil_core::history::parse_all(&text);
     use vigil_core::history::Event;
     assert!(
@@ -498,7 +501,7 @@ fn a_reused_pid_is_not_adopted() {
     send_signal(first.id(), 9);
     first.wait_exit(Duration::from_secs(10));
     // Forge the record: same pid, another start time (as if the pid had been reused).
-    let info = fs::read_to_string(dir.join("supervise/info")).unwrap();
+    let info = fs::read_to_string(dir.join(vigil_core::layout::INFO)).unwrap();
     let forged: String = info
         .lines()
         .map(|l| {
@@ -510,7 +513,7 @@ fn a_reused_pid_is_not_adopted() {
         })
         .map(|l| l + "\n")
         .collect();
-    fs::write(dir.join("supervise/info"), forged).unwrap();
+    fs::write(dir.join(vigil_core::layout::INFO), forged).unwrap();
     let _second = Supervise::new(&sb, &dir)
         .stderr_to(sb.path("supervise.err"))
         .start();
@@ -534,12 +537,13 @@ fn history_records_starts_and_exits() {
         .stderr_to(sb.path("supervise.err"))
         .start();
     wait_until(Duration::from_secs(5), "two starts", || {
-        let t = fs::read_to_string(dir.join("supervise/history")).unwrap_or_default();
+        let t = fs::read_to_string(dir.join(vigil_core::layout::HISTORY)).unwrap_or_default();
         vigil_core::history::parse_all(&t).len() >= 3
     });
     use vigil_core::history::Event;
-    let h =
-        vigil_core::history::parse_all(&fs::read_to_string(dir.join("supervise/history")).unwrap());
+    let h = vigil_core::history::parse_all(
+        &fs::read_to_string(dir.join(vigil_core::layout::HISTORY)).unwrap(),
+    );
     assert!(matches!(h[0].event, Event::Start { adopted: false, .. }));
     assert!(
         matches!(

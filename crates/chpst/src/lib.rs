@@ -65,6 +65,11 @@ fn fatal(text: &str) -> ExitCode {
     diag::fatal(PROG, text, EXIT_TEMP)
 }
 
+/// `chpst: fatal: unable to VERB OBJECT: REASON`, exit 111.
+fn unable(verb: &str, object: &dyn std::fmt::Display, e: &std::io::Error) -> ExitCode {
+    diag::unable_fatal(PROG, verb, object, e, EXIT_TEMP)
+}
+
 fn plan_from(opts: Vec<Opt>) -> Option<Plan> {
     let mut plan = Plan::default();
     for opt in opts {
@@ -102,18 +107,10 @@ fn ids_of(spec: &OsString) -> Result<Ids, ExitCode> {
     let (passwd, group) = match (account::read_passwd(), account::read_group()) {
         (Ok(p), Ok(g)) => (p, g),
         (Err(e), _) => {
-            return Err(fatal(&format!(
-                "unable to read {}: {}",
-                account::PASSWD,
-                diag::reason(&e)
-            )));
+            return Err(unable("read", &account::PASSWD, &e));
         }
         (_, Err(e)) => {
-            return Err(fatal(&format!(
-                "unable to read {}: {}",
-                account::GROUP,
-                diag::reason(&e)
-            )));
+            return Err(unable("read", &account::GROUP, &e));
         }
     };
     let bytes = spec.as_bytes();
@@ -181,10 +178,7 @@ fn run(plan: Plan, prog: &[OsString]) -> Result<std::convert::Infallible, ExitCo
                 )),
                 EnvDirError::Read(name, e) => {
                     let name = String::from_utf8_lossy(name.as_bytes());
-                    fatal(&format!(
-                        "unable to read {shown}/{name}: {}",
-                        diag::reason(&e)
-                    ))
+                    unable("read", &format_args!("{shown}/{name}"), &e)
                 }
             })?;
         env.extend(env_changes(changes));
@@ -196,15 +190,11 @@ fn run(plan: Plan, prog: &[OsString]) -> Result<std::convert::Infallible, ExitCo
                 root.to_string_lossy(),
                 diag::reason(&e)
             )),
-            RootStep::Chroot => fatal(&format!(
-                "unable to change root directory: {}",
-                diag::reason(&e)
-            )),
+            RootStep::Chroot => unable("change", &"root directory", &e),
         })?;
     }
     if let Some(inc) = plan.nice {
-        limits::add_nice(inc)
-            .map_err(|e| fatal(&format!("unable to set nice level: {}", diag::reason(&e))))?;
+        limits::add_nice(inc).map_err(|e| unable("set", &"nice level", &e))?;
     }
     if let Some(spec) = &plan.env_user {
         let ids = ids_of(spec)?;
@@ -219,7 +209,7 @@ fn run(plan: Plan, prog: &[OsString]) -> Result<std::convert::Infallible, ExitCo
                 IdStep::Gid => "setgid",
                 IdStep::Uid => "setuid",
             };
-            fatal(&format!("unable to {what}: {}", diag::reason(&e)))
+            fatal(&diag::bare_text(what, &e))
         })?;
     }
     let _held = match &plan.lock {
@@ -235,8 +225,7 @@ fn run(plan: Plan, prog: &[OsString]) -> Result<std::convert::Infallible, ExitCo
         None => None,
     };
     for &(resource, soft) in &plan.limits {
-        limits::set_soft(resource, soft)
-            .map_err(|e| fatal(&format!("unable to setrlimit(): {}", diag::reason(&e))))?;
+        limits::set_soft(resource, soft).map_err(|e| fatal(&diag::bare_text("setrlimit()", &e)))?;
     }
     for &fd in &plan.close {
         exec::close_standard(fd);

@@ -3,7 +3,9 @@
 //! daemontools' letters keep their meaning; the extra signal letters are daemontools-encore's
 //! and runit's (`q 1 2 w`); the process-group forms are encore's `+` prefix and s6's `P C K`.
 
-/// Linux signal numbers, so the pure crate can name the signals it decides to send.
+/// Linux signal numbers, so the pure crate can name the signals it decides to send. The pure
+/// crate cannot ask libc; `vigil_sys::signals`' tests check every entry of [`sig::NAMES`]
+/// against it, so this is the one table and it cannot drift.
 pub mod sig {
     pub const HUP: i32 = 1;
     pub const INT: i32 = 2;
@@ -17,7 +19,8 @@ pub mod sig {
     pub const STOP: i32 = 19;
     pub const WINCH: i32 = 28;
 
-    const NAMES: [(&str, i32); 11] = [
+    /// Every signal core names, with its name as `down-signal` and `stop-sequence` spell it.
+    pub const NAMES: [(&str, i32); 11] = [
         ("HUP", HUP),
         ("INT", INT),
         ("QUIT", QUIT),

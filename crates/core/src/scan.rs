@@ -73,6 +73,30 @@ pub struct Seen {
     pub log_pending: bool,
 }
 
+impl Seen {
+    /// A directory of the scan directory, with what its `log` looks like: `log_dir` (there is a
+    /// `log`) and `log_run` (an executable `log/run`).
+    ///
+    /// daemontools compat: daemontools starts the logger as soon as `log` exists, and its
+    /// supervise then fails once a second until `log/run` appears; we wait for an executable
+    /// `log/run` (the driver watches `log` for it), so `mkdir log`, then writing `log/run`, then
+    /// `chmod +x` is quiet.
+    pub fn new(name: OsString, key: Key, log_dir: bool, log_run: bool) -> Seen {
+        Seen {
+            name,
+            key,
+            has_log: log_dir && log_run,
+            log_pending: log_dir && !log_run,
+        }
+    }
+}
+
+/// Whether an entry of the scan directory named `name` may be a service (if it is, or links to,
+/// a directory): every name but those starting with `.`, which svscan skips as daemontools' does.
+pub fn may_be_service(name: &[u8]) -> bool {
+    name.first() != Some(&b'.')
+}
+
 /// Which of a service's two supervise processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {

@@ -31,23 +31,32 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let changes = match read_changes(dir.as_ref(), Strictness::Strict) {
         Ok(c) => c,
         Err(EnvDirError::Open(e)) => {
-            return fatal(format!(
-                "unable to switch to directory {shown}: {}",
-                diag::reason(&e)
-            ));
+            return diag::unable_fatal(
+                PROG,
+                "switch to",
+                &format_args!("directory {shown}"),
+                &e,
+                EXIT_TEMP,
+            );
         }
         Err(EnvDirError::OpenList(e) | EnvDirError::List(e)) => {
-            return fatal(format!(
-                "unable to read directory {shown}: {}",
-                diag::reason(&e)
-            ));
+            return diag::unable_fatal(
+                PROG,
+                "read",
+                &format_args!("directory {shown}"),
+                &e,
+                EXIT_TEMP,
+            );
         }
         Err(EnvDirError::Read(name, e)) => {
             let name = String::from_utf8_lossy(name.as_bytes());
-            return fatal(format!(
-                "unable to read {shown}/{name}: {}",
-                diag::reason(&e)
-            ));
+            return diag::unable_fatal(
+                PROG,
+                "read",
+                &format_args!("{shown}/{name}"),
+                &e,
+                EXIT_TEMP,
+            );
         }
     };
     let env = env_changes(changes);

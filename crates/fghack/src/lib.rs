@@ -28,7 +28,6 @@ use vigil_sys::signals::{self, Signals};
 use vigil_sys::{poll, process, spawn};
 
 const PROG: &str = "fghack";
-const SIGCHLD: i32 = 17;
 /// Signals passed on to the daemon.
 const FORWARDED: [i32; 9] = [
     sig::TERM,
@@ -50,24 +49,24 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         return diag::usage(PROG, "fghack child");
     };
     let prog_name = String::from_utf8_lossy(prog.as_bytes()).into_owned();
-    let fatal = |what: &str, e: &std::io::Error| {
-        diag::fatal(PROG, &format!("{what}: {}", diag::reason(e)), EXIT_TEMP)
+    let fatal = |verb: &str, object: &dyn std::fmt::Display, e: &std::io::Error| {
+        diag::unable_fatal(PROG, verb, object, e, EXIT_TEMP)
     };
 
     signals::reset_dispositions();
     process::cloexec_inherited();
-    let mut blocked = vec![SIGCHLD];
+    let mut blocked = vec![signals::CHLD];
     blocked.extend(FORWARDED);
     let mut signals = match Signals::block(&blocked) {
         Ok(s) => s,
-        Err(e) => return fatal("unable to block signals", &e),
+        Err(e) => return fatal("block", &"signals", &e),
     };
     if let Err(e) = process::become_subreaper() {
-        return fatal("unable to become a subreaper", &e);
+        return fatal("become", &"a subreaper", &e);
     }
     let (read_end, write_end): (PipeReader, OwnedFd) = match std::io::pipe() {
         Ok((r, w)) => (r, w.into()),
-        Err(e) => return fatal("unable to create pipe", &e),
+        Err(e) => return fatal("create", &"pipe", &e),
     };
     // The copies are made here (close-on-exec) and keep their numbers in the child, where
     // only their close-on-exec flag is cleared: dup2 onto chosen numbers could land on
@@ -76,7 +75,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     for _ in 0..COPIES {
         match write_end.try_clone() {
             Ok(c) => copies.push(c),
-            Err(e) => return fatal("unable to duplicate pipe", &e),
+            Err(e) => return fatal("duplicate", &"pipe", &e),
         }
     }
     let fds: Vec<(&OwnedFd, RawFd)> = copies.iter().map(|c| (c, c.as_raw_fd())).collect();
@@ -87,7 +86,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     };
     let child = match spawn::spawn(prog, &args, opts) {
         Ok(pid) => pid,
-        Err(e) => return fatal(&format!("unable to run {prog_name}"), &e),
+        Err(e) => return fatal("run", &prog_name, &e),
     };
     drop(copies);
     drop(write_end);
@@ -110,7 +109,7 @@ fn watch(signals: &mut Signals, read_end: PipeReader, child: u32) -> ExitCode {
             .chain(pipe.as_ref().map(AsFd::as_fd))
             .collect();
         if let Err(e) = poll::wait(&fds, &mut ready, None) {
-            diag::warn(PROG, &format!("unable to poll: {}", diag::reason(&e)));
+            diag::warn(PROG, &diag::bare_text("poll", &e));
         }
         if ready.get(1).copied().unwrap_or(false)
             && let Some(p) = &pipe
@@ -123,7 +122,7 @@ fn watch(signals: &mut Signals, read_end: PipeReader, child: u32) -> ExitCode {
         }
         if ready.first().copied().unwrap_or(false) {
             while let Some(s) = signals.pending() {
-                if s == SIGCHLD {
+                if s == signals::CHLD {
                     while let Some((pid, st)) = process::reap() {
                         if pid == child {
                             status = Some(st);

@@ -49,8 +49,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let signals = match LogSignals::install() {
         Ok(s) => s,
         Err(e) => {
-            let text = format!("unable to set up signals: {}", diag::reason(&e));
-            return diag::fatal(PROG, &text, EXIT_TEMP);
+            return diag::unable_fatal(PROG, "set up", &"signals", &e, EXIT_TEMP);
         }
     };
     let mut input = Input::stdin();
@@ -67,8 +66,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             Ok(f) => status_files.push(f),
             Err(e) => {
                 let name = String::from_utf8_lossy(name);
-                let text = format!("unable to create {name}: {}", diag::reason(&e));
-                return diag::fatal(PROG, &text, EXIT_TEMP);
+                return diag::unable_fatal(PROG, "create", &name, &e, EXIT_TEMP);
             }
         }
     }
@@ -247,8 +245,7 @@ impl Logger {
             },
             Effect::Stdout(bytes) => {
                 if let Err(e) = logio::write_fd(logio::stdout_fd(), bytes) {
-                    let text = format!("unable to write to stdout: {}", diag::reason(&e));
-                    diag::warn(PROG, &text);
+                    diag::unable(PROG, "write", &"to stdout", &e);
                 }
                 None
             }

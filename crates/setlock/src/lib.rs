@@ -56,11 +56,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 "lock"
             };
             let shown = String::from_utf8_lossy(file.as_bytes());
-            return diag::fatal(
-                PROG,
-                &format!("unable to {verb} {shown}: {}", diag::reason(&e)),
-                EXIT_TEMP,
-            );
+            return diag::unable_fatal(PROG, verb, &shown, &e, EXIT_TEMP);
         }
     };
     let e = exec::exec(child, &Vec::new(), None);

@@ -38,7 +38,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         } else {
             "setgid"
         };
-        return fatal(format!("unable to {what}: {}", diag::reason(&e)));
+        return diag::fatal(PROG, &diag::bare_text(what, &e), EXIT_TEMP);
     }
     let e = exec::exec(child, &Vec::new(), None);
     fatal(exec::run_failure(child, &e))

@@ -43,12 +43,7 @@ pub fn apply(state: &StateDir, name: &str, present: KnobSet, fifos: &[BorrowedFd
             }
         });
     if let Err(e) = state.set_access(group, fifos) {
-        diag::warn(
-            PROG,
-            &format!(
-                "unable to set the permissions of {name}/supervise: {}",
-                diag::reason(&e)
-            ),
-        );
+        let object = format_args!("the permissions of {name}/{}", layout::SUPERVISE_DIR);
+        diag::unable(PROG, "set", &object, &e);
     }
 }

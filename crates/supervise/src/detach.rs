@@ -27,7 +27,7 @@ use vigil_core::layout;
 pub(crate) use vigil_sys::detach::READY_FD_ENV;
 use vigil_sys::detach::{self, READY, READY_FD};
 use vigil_sys::diag::{self, EXIT_TEMP};
-use vigil_sys::{fifo, files, process, spawn, takeover, wait};
+use vigil_sys::{fifo, files, lock, pidfd, process, spawn, wait};
 
 use crate::PROG;
 
@@ -91,9 +91,11 @@ fn log_pipe(log: &Path, name: &str) -> Result<Option<OwnedFd>, ExitCode> {
         });
     }
     let (r, w) = detach::pipe().map_err(|e| {
-        diag::fatal(
+        diag::unable_fatal(
             PROG,
-            &format!("unable to create pipe for {name}: {}", diag::reason(&e)),
+            "create",
+            &format_args!("pipe for {name}"),
+            &e,
             EXIT_TEMP,
         )
     })?;
@@ -108,15 +110,15 @@ fn log_pipe(log: &Path, name: &str) -> Result<Option<OwnedFd>, ExitCode> {
 /// A new write end of the pipe that the supervise holding `log/supervise/lock` has as stdin.
 fn running_log_pipe(log: &Path) -> std::io::Result<OwnedFd> {
     let base = fifo::open_dir(log)?;
-    let holder = match takeover::lock_state(&base, layout::LOCK, &mut None)? {
-        takeover::Lock::Held(Some(h)) => h,
+    let holder = match lock::lock_state(&base, layout::LOCK, &mut None)? {
+        lock::Lock::Held(Some(h)) => h,
         _ => return Err(diag::refused("no supervise found holding its lock")),
     };
-    let stdin = takeover::take_fd(&holder, 0)?;
-    if takeover::pipe_id(&stdin).is_none() {
+    let stdin = pidfd::take_fd(&holder, 0)?;
+    if fifo::pipe_id(&stdin).is_none() {
         return Err(diag::refused("its stdin is not a pipe"));
     }
-    takeover::other_end(std::os::fd::AsFd::as_fd(&stdin), false)
+    fifo::other_end(std::os::fd::AsFd::as_fd(&stdin), false)
 }
 
 /// Starts `supervise DIR` detached and waits for its word: exit 0 once it runs (or once another
@@ -129,9 +131,11 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
     let (r, w) = match detach::pipe() {
         Ok(p) => p,
         Err(e) => {
-            return diag::fatal(
+            return diag::unable_fatal(
                 PROG,
-                &format!("unable to create pipe for {name}: {}", diag::reason(&e)),
+                "create",
+                &format_args!("pipe for {name}"),
+                &e,
                 EXIT_TEMP,
             );
         }
@@ -150,9 +154,11 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
     let pid = match spawn::spawn(&program, &[dir], opts) {
         Ok(pid) => pid,
         Err(e) => {
-            return diag::fatal(
+            return diag::unable_fatal(
                 PROG,
-                &format!("unable to start supervise for {name}: {}", diag::reason(&e)),
+                "start",
+                &format_args!("supervise for {name}"),
+                &e,
                 EXIT_TEMP,
             );
         }
@@ -162,9 +168,11 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
     let (said, ended) = match detach::read_until_eof(&r, deadline) {
         Ok(v) => v,
         Err(e) => {
-            return diag::fatal(
+            return diag::unable_fatal(
                 PROG,
-                &format!("unable to read from supervise {name}: {}", diag::reason(&e)),
+                "read",
+                &format_args!("from supervise {name}"),
+                &e,
                 EXIT_TEMP,
             );
         }
@@ -178,11 +186,9 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
         return ExitCode::SUCCESS;
     }
     if !ended {
-        return diag::fatal(
-            PROG,
-            &format!("unable to start supervise for {name}: timed out"),
-            EXIT_TEMP,
-        );
+        let why = diag::refused("timed out");
+        let object = format_args!("supervise for {name}");
+        return diag::unable_fatal(PROG, "start", &object, &why, EXIT_TEMP);
     }
     // Without the ready byte the child has ended (or is ending): collect it.
     let _ = process::wait_for(pid);
@@ -192,11 +198,9 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
         return ExitCode::SUCCESS;
     }
     if text.trim().is_empty() {
-        return diag::fatal(
-            PROG,
-            &format!("unable to start supervise for {name}: it exited without a word"),
-            EXIT_TEMP,
-        );
+        let why = diag::refused("it exited without a word");
+        let object = format_args!("supervise for {name}");
+        return diag::unable_fatal(PROG, "start", &object, &why, EXIT_TEMP);
     }
     text.lines().for_each(diag::line);
     ExitCode::from(EXIT_TEMP)
@@ -205,16 +209,12 @@ fn launch(dir: &OsStr, name: &str, stdout: OwnedFd, stdin: Option<OwnedFd>) -> E
 /// Whether some process holds `dir/supervise/lock`.
 fn lock_held(dir: &Path) -> bool {
     fifo::open_dir(dir)
-        .and_then(|base| takeover::lock_state(&base, layout::LOCK, &mut None))
-        .is_ok_and(|l| matches!(l, takeover::Lock::Held(_)))
+        .and_then(|base| lock::lock_state(&base, layout::LOCK, &mut None))
+        .is_ok_and(|l| matches!(l, lock::Lock::Held(_)))
 }
 
 fn fatal_open_null(e: &std::io::Error) -> ExitCode {
-    diag::fatal(
-        PROG,
-        &format!("unable to open /dev/null: {}", diag::reason(e)),
-        EXIT_TEMP,
-    )
+    diag::unable_fatal(PROG, "open", &"/dev/null", e, EXIT_TEMP)
 }
 
 /// Our own executable (supervise is one of its programs), as svscan finds it.

@@ -40,10 +40,10 @@ use vigil_core::tai::Tai64n;
 use vigil_sys::cgroup::{self, Events, Hierarchy, ServiceCgroup};
 use vigil_sys::clock::Clock;
 use vigil_sys::diag::{self, EXIT_TEMP};
-use vigil_sys::filewatch::{self, FileWatch};
 use vigil_sys::notify::{self, NotifySocket};
 use vigil_sys::signals::{self, Signals};
 use vigil_sys::statedir::{FifoFound, StateDir};
+use vigil_sys::watch::{self as filewatch, FileWatch};
 use vigil_sys::{children, fifo, files, poll, process, spawn};
 
 pub(crate) const PROG: &str = "supervise";
@@ -258,7 +258,7 @@ impl Supervisor {
                     // ESRCH: it died a moment ago; its SIGCHLD is on the way. An adopted run is
                     // signalled through its pidfd: its pid is not ours to keep from reuse.
                     let _ = match &self.adopted {
-                        Some((p, fd)) if *p == pid && !group => process::pidfd_signal(fd, sig),
+                        Some((p, fd)) if *p == pid && !group => vigil_sys::pidfd::signal(fd, sig),
                         _ => process::signal(pid, sig, group),
                     };
                 }

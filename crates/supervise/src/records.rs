@@ -19,7 +19,7 @@ impl Supervisor {
         if process::start_ticks(pid) != Some(ticks) {
             return;
         }
-        let fd = match process::pidfd_open(pid) {
+        let fd = match vigil_sys::pidfd::open(pid) {
             Ok(fd) => fd,
             Err(e) => {
                 // Cannot watch it safely: stop it (identity checked a moment ago) before a new

@@ -39,6 +39,7 @@ use vigil_core::layout;
 use vigil_core::sv::{self, Action, Record, Verdict};
 use vigil_core::tai::Tai64n;
 use vigil_sys::clock::tai_now;
+use vigil_sys::service::{self, Liveness};
 use vigil_sys::spawn::{Spawn, spawn};
 use vigil_sys::wait::{Waiter, wait_supervised};
 use vigil_sys::{diag, fifo, process};
@@ -51,8 +52,6 @@ const LSB_FAILED: u8 = 1;
 const LSB_DOWN: u8 = 3;
 const LSB_UNKNOWN: u8 = 4;
 const LSB_SYSTEM: u8 = 151;
-const ENOENT: i32 = 2;
-const ENXIO: i32 = 6;
 /// runit's interval between looks; ours only when a directory cannot be watched.
 const RUNIT_INTERVAL: Duration = Duration::from_millis(420);
 const CHECK_RETRY_FIRST: Duration = Duration::from_millis(50);
@@ -192,7 +191,7 @@ impl Sv {
                 svdir.join(OsStr::from_bytes(raw))
             };
             let opened = if raw.is_empty() {
-                Err(io::Error::from_raw_os_error(ENOENT))
+                Err(service::missing())
             } else {
                 fifo::open_dir(&path)
             };
@@ -232,9 +231,9 @@ impl Sv {
     /// runit's reading of the status: `supervise/ok` first (is a supervisor there?), then 20
     /// bytes of `supervise/status`.
     fn get(&self, base: impl AsFd, name: &str) -> Got {
-        match fifo::open_write_at(&base, layout::OK) {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(ENXIO) => return self.absent(name),
+        match service::liveness(&base) {
+            Ok(Liveness::Running(_)) => {}
+            Ok(Liveness::NotRunning) => return self.absent(name),
             Err(e) => {
                 return Got::Broken(format!(
                     "warning: {name}: unable to open {}: {}",
@@ -243,31 +242,10 @@ impl Sv {
                 ));
             }
         }
-        let fd = match fifo::open_file_at(&base, layout::STATUS) {
-            Ok(fd) => fd,
-            Err(e) => {
-                return Got::Broken(format!(
-                    "warning: {name}: unable to open {}: {}",
-                    layout::STATUS,
-                    diag::reason(&e)
-                ));
-            }
-        };
         // As runit: the first 20 bytes; a shorter file is bad format.
-        let mut buf = [0u8; 20];
-        match fifo::read_full(&fd, &mut buf) {
-            Err(e) => Got::Broken(format!(
-                "warning: {name}: unable to read {}: {}",
-                layout::STATUS,
-                diag::reason(&e)
-            )),
-            Ok(n) => match buf.get(..n).and_then(Record::parse) {
-                Some(r) => Got::Record(r),
-                None => Got::Broken(format!(
-                    "warning: {name}: unable to read {}: bad format",
-                    layout::STATUS
-                )),
-            },
+        match service::read_status_record(&base) {
+            Ok(r) => Got::Record(r),
+            Err(e) => Got::Broken(format!("warning: {name}: {}", e.text(&layout::STATUS))),
         }
     }
 
@@ -307,7 +285,7 @@ impl Sv {
         let mut text = sv::format_status(&svc.name, &rec, has_down(&svc.base), now);
         let mut last_pid = rec.pid;
         match fifo::open_dir(&svc.path.join(layout::LOG)) {
-            Err(e) if e.raw_os_error() == Some(ENOENT) => {}
+            Err(e) if service::is_missing(&e) => {}
             Err(e) => {
                 self.failures += 1;
                 text.push_str(&format!(
@@ -365,19 +343,19 @@ impl Sv {
             self.report(&got, "");
             return false;
         }
-        let fd = match fifo::open_write_at(&svc.base, layout::CONTROL) {
-            Ok(fd) => fd,
+        let fd = match service::open_control(&svc.base) {
+            Ok(Liveness::Running(fd)) => fd,
+            Ok(Liveness::NotRunning) => {
+                self.report(&self.absent(&svc.name), "");
+                return false;
+            }
             Err(e) => {
-                let got = if e.raw_os_error() == Some(ENXIO) {
-                    self.absent(&svc.name)
-                } else {
-                    Got::Broken(format!(
-                        "warning: {}: unable to open {}: {}",
-                        svc.name,
-                        layout::CONTROL,
-                        diag::reason(&e)
-                    ))
-                };
+                let got = Got::Broken(format!(
+                    "warning: {}: unable to open {}: {}",
+                    svc.name,
+                    layout::CONTROL,
+                    diag::reason(&e)
+                ));
                 self.report(&got, "");
                 return false;
             }
@@ -487,7 +465,7 @@ impl Sv {
             other => self.report(&other, prefix),
         }
         if self.action.kill
-            && let Ok(fd) = fifo::open_write_at(&svc.base, layout::CONTROL)
+            && let Ok(Liveness::Running(fd)) = service::open_control(&svc.base)
         {
             let _ = fifo::write_all(&fd, b"k");
         }
@@ -516,7 +494,7 @@ fn has_down(base: impl AsFd) -> bool {
 
 /// A supervisor reads `supervise/ok`.
 fn supervised(base: impl AsFd) -> bool {
-    fifo::open_write_at(base, layout::OK).is_ok()
+    matches!(service::liveness(base), Ok(Liveness::Running(_)))
 }
 
 /// Runs `./check` in the service directory when there is one; true when it is absent or

@@ -31,6 +31,7 @@ use vigil_core::control::{CommandBytes, SVC_LETTERS};
 use vigil_core::getopt::{self, Opt, OptError};
 use vigil_core::layout;
 use vigil_core::wait::{Goal, Quorum};
+use vigil_sys::service::{self, Liveness};
 use vigil_sys::wait::{EXIT_GONE, Waiter};
 use vigil_sys::{diag, fifo};
 
@@ -39,9 +40,6 @@ const PROG: &str = "svc";
 const USAGE: &str = "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill";
 /// daemontools compat: our extensions get a line of their own after daemontools' line.
 const USAGE_MORE: &str = "svc more options: q quit, 1 usr1, 2 usr2, w winch, + group, = pid, W wait (u U d D), T wait timeout ms";
-const ENXIO: i32 = 6;
-/// The reason svc gives when `supervise/control` is there but is not a FIFO.
-const NOT_A_FIFO: &str = "supervise/control is not a FIFO";
 
 fn usage(text: &str) -> ExitCode {
     diag::line(text);
@@ -134,33 +132,35 @@ fn open_control(dir: &OsString) -> Option<std::os::fd::OwnedFd> {
     let base = match fifo::open_dir(dir.as_ref()) {
         Ok(fd) => fd,
         Err(e) => {
-            diag::warn(
-                PROG,
-                &format!("unable to chdir to {name}: {}", diag::reason(&e)),
-            );
+            diag::unable(PROG, "chdir to", &name, &e);
             return None;
         }
     };
-    match fifo::open_write_at(&base, layout::CONTROL) {
+    match service::open_control(&base) {
         // daemontools compat: daemontools writes into whatever opens; a regular file there would
         // swallow the commands while svc said nothing, so it is a failure with its own reason.
-        Ok(fd) if !fifo::is_fifo(&fd).unwrap_or(false) => {
-            diag::warn(PROG, &format!("unable to control {name}: {}", NOT_A_FIFO));
-            None
-        }
-        Ok(fd) => Some(fd),
-        Err(e) if e.raw_os_error() == Some(ENXIO) => {
+        Ok(Liveness::Running(fd)) if !fifo::is_fifo(&fd).unwrap_or(false) => {
             diag::warn(
                 PROG,
-                &format!("unable to control {name}: supervise not running"),
+                &format!(
+                    "unable to control {name}: {} is not a FIFO",
+                    layout::CONTROL
+                ),
+            );
+            None
+        }
+        Ok(Liveness::Running(fd)) => Some(fd),
+        Ok(Liveness::NotRunning) => {
+            diag::unable(
+                PROG,
+                "control",
+                &name,
+                &diag::refused("supervise not running"),
             );
             None
         }
         Err(e) => {
-            diag::warn(
-                PROG,
-                &format!("unable to control {name}: {}", diag::reason(&e)),
-            );
+            diag::unable(PROG, "control", &name, &e);
             None
         }
     }

@@ -10,12 +10,12 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
+use vigil_core::layout;
 use vigil_sys::diag::{self, EXIT_TEMP, EXIT_USAGE};
 use vigil_sys::fifo;
+use vigil_sys::service::{self, Liveness};
 
 const PROG: &str = "svok";
-const ENOENT: i32 = 2;
-const ENXIO: i32 = 6;
 
 /// The program, called with its arguments after argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -27,19 +27,18 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let base = match fifo::open_dir(dir.as_ref()) {
         Ok(fd) => fd,
         Err(e) => {
-            return diag::fatal(
-                PROG,
-                &format!("unable to chdir to {name}: {}", diag::reason(&e)),
-                EXIT_TEMP,
-            );
+            return diag::unable_fatal(PROG, "chdir to", &name, &e, EXIT_TEMP);
         }
     };
-    match fifo::open_write_at(&base, "supervise/ok") {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) if matches!(e.raw_os_error(), Some(ENXIO | ENOENT)) => ExitCode::from(EXIT_USAGE),
-        Err(e) => diag::fatal(
+    match service::liveness(&base) {
+        Ok(Liveness::Running(_)) => ExitCode::SUCCESS,
+        Ok(Liveness::NotRunning) => ExitCode::from(EXIT_USAGE),
+        Err(e) if service::is_missing(&e) => ExitCode::from(EXIT_USAGE),
+        Err(e) => diag::unable_fatal(
             PROG,
-            &format!("unable to open {name}/supervise/ok: {}", diag::reason(&e)),
+            "open",
+            &format_args!("{name}/{}", layout::OK),
+            &e,
             EXIT_TEMP,
         ),
     }

@@ -9,8 +9,9 @@ use std::path::Path;
 
 use vigil_core::scan::{DirLock, Input};
 use vigil_sys::diag;
-use vigil_sys::inotify::{self, Watcher};
-use vigil_sys::{process, takeover};
+use vigil_sys::files;
+use vigil_sys::watch::Watcher;
+use vigil_sys::{lock, pidfd, process, procfs};
 
 use crate::service::LOG_PENDING;
 use crate::{PROG, Svscan};
@@ -20,14 +21,14 @@ impl Svscan {
     /// moment after a fork leaves the lock in that child until its exec: "busy, owner gone".
     pub(crate) fn lock_dir(&mut self) -> DirLock {
         let here = Path::new(".");
-        self.dir_lock = process::lock_dir(here);
+        self.dir_lock = lock::lock_dir(here);
         match &self.dir_lock {
             Ok(_) => {
                 self.locked();
                 DirLock::Taken
             }
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => DirLock::Busy {
-                owner_gone: takeover::lock_owner_gone(here),
+                owner_gone: procfs::lock_owner_gone(here),
             },
             Err(_) => DirLock::Failed,
         }
@@ -38,8 +39,7 @@ impl Svscan {
         if process::own_pid() != 1
             && let Err(e) = process::become_subreaper()
         {
-            let text = format!("unable to become a subreaper: {}", diag::reason(&e));
-            diag::warn(PROG, &text);
+            diag::unable(PROG, "become", &"a subreaper", &e);
         }
         let watched = Watcher::new().and_then(|w| {
             let wd = w.watch_scan_dir(Path::new("."))?;
@@ -57,11 +57,8 @@ impl Svscan {
         let Ok(dir) = std::env::current_dir() else {
             return 0;
         };
-        let pids = takeover::unlocked_supervisors(&self.supervise, &dir);
-        self.orphans = pids
-            .iter()
-            .filter_map(|&p| takeover::open(p).ok())
-            .collect();
+        let pids = procfs::unlocked_supervisors(&self.supervise, &dir);
+        self.orphans = pids.iter().filter_map(|&p| pidfd::open(p).ok()).collect();
         pids.len()
     }
 
@@ -77,13 +74,12 @@ impl Svscan {
             usize::try_from(m.nlink().saturating_sub(2)).unwrap_or(0)
         });
         scan.begin_scan(expected, now);
-        let listed = inotify::each_service(
+        let listed = files::each_service(
             Path::new("."),
             |name, e| {
                 if !warned.contains(name) {
                     let name = String::from_utf8_lossy(name.as_bytes());
-                    let text = format!("unable to stat {name}: {}", diag::reason(e));
-                    diag::warn(PROG, &text);
+                    diag::unable(PROG, "stat", &name, e);
                 }
                 unstattable.insert(name.to_owned());
             },
@@ -94,10 +90,7 @@ impl Svscan {
             },
         );
         if let Err(e) = listed {
-            diag::warn(
-                PROG,
-                &format!("unable to read directory: {}", diag::reason(&e)),
-            );
+            diag::unable(PROG, "read", &"directory", &e);
             self.handle(Input::ScanFailed);
             return;
         }

@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 use vigil_core::getopt::{self, Opt};
 use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, FALLBACK_RESCAN, Input, Scan};
 use vigil_sys::diag::{self, EXIT_TEMP};
-use vigil_sys::inotify::Watcher;
 use vigil_sys::signals::{self, Signals};
+use vigil_sys::watch::Watcher;
 use vigil_sys::{poll, process};
 
 use service::{Foreign, Held};
@@ -115,18 +115,13 @@ impl Svscan {
             libc::SIGHUP,
             libc::SIGALRM,
         ];
-        let signals = Signals::block(&set).map_err(|e| {
-            let text = format!("unable to block signals: {}", diag::reason(&e));
-            diag::fatal(PROG, &text, EXIT_TEMP)
-        })?;
+        let signals = Signals::block(&set)
+            .map_err(|e| diag::unable_fatal(PROG, "block", &"signals", &e, EXIT_TEMP))?;
         if let Err(e) = process::raise_nofile_limit() {
-            let text = format!("unable to raise descriptor limit: {}", diag::reason(&e));
-            diag::warn(PROG, &text);
+            diag::unable(PROG, "raise", &"descriptor limit", &e);
         }
-        std::env::set_current_dir(dir).map_err(|e| {
-            let text = format!("unable to chdir to {dir_name}: {}", diag::reason(&e));
-            diag::fatal(PROG, &text, EXIT_TEMP)
-        })?;
+        std::env::set_current_dir(dir)
+            .map_err(|e| diag::unable_fatal(PROG, "chdir to", &dir_name, &e, EXIT_TEMP))?;
         Ok(Svscan {
             dir_name,
             scan: Scan::with_extra(timeout),
@@ -219,8 +214,7 @@ impl Svscan {
                         .take()
                         .map(|n| vigil_sys::notify::notify_ready(&n))
                     {
-                        let text = format!("unable to notify $NOTIFY_SOCKET: {}", diag::reason(&e));
-                        diag::warn(PROG, &text);
+                        diag::unable(PROG, "notify", &"$NOTIFY_SOCKET", &e);
                     }
                 }
                 Action::Exit => code = Some(ExitCode::SUCCESS),
@@ -253,7 +247,7 @@ impl Svscan {
         fds.extend(self.orphans.iter().map(AsFd::as_fd));
         let mut ready = vec![false; fds.len()];
         if let Err(e) = poll::wait(&fds, &mut ready, timeout) {
-            diag::warn(PROG, &format!("unable to poll: {}", diag::reason(&e)));
+            diag::warn(PROG, &diag::bare_text("poll", &e));
             return;
         }
         let at = |i: usize| ready.get(i).copied().unwrap_or(false);
@@ -303,8 +297,7 @@ impl Svscan {
             Ok(ev) if ev.rescan => self.handle(Input::Changed),
             Ok(_) => {}
             Err(e) => {
-                let text = format!("unable to read inotify events: {}", diag::reason(&e));
-                diag::warn(PROG, &text);
+                diag::unable(PROG, "read", &"inotify events", &e);
             }
         }
     }

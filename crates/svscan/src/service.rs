@@ -10,11 +10,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use vigil_core::control::command_signal;
+use vigil_core::layout;
 use vigil_core::logpipe::{self, Plan};
 use vigil_core::scan::{Failure, HANDOVER_ENV, Input, Key, Probe, RESTART_PACE, Side};
 use vigil_sys::diag;
-use vigil_sys::takeover::{self, Holder, Lock};
-use vigil_sys::{fifo, process, spawn};
+use vigil_sys::lock::{self, Lock};
+use vigil_sys::pidfd::{self, Holder};
+use vigil_sys::{fifo, files, limits, process, spawn};
 
 use crate::{PROG, Svscan};
 
@@ -81,7 +83,7 @@ impl Svscan {
         // Directory descriptors are a convenience (control after a rename): only what is left
         // after a reserve and a pipe and a transient end for every service, halved.
         let services = self.scan.len();
-        let budget = takeover::nofile_limit().map_or(usize::MAX, |l| {
+        let budget = limits::nofile_limit().map_or(usize::MAX, |l| {
             let l = usize::try_from(l).unwrap_or(usize::MAX);
             l.saturating_sub(64 + 2 * services) / 2
         });
@@ -98,7 +100,7 @@ impl Svscan {
             };
             if held.is(LOG_PENDING) && !held.is(LOG_WATCHED) {
                 // Failing that, the logger starts at the next scan that sees its `run`.
-                let ok = w.watch_log_dir(&Path::new(name).join("log")).is_ok();
+                let ok = w.watch_log_dir(&Path::new(name).join(layout::LOG)).is_ok();
                 held.set(LOG_WATCHED, ok);
             }
             if held.is(WATCHED) {
@@ -113,8 +115,7 @@ impl Svscan {
                 Err(e) if !held.is(WATCH_WARNED) => {
                     held.set(WATCH_WARNED, true);
                     let name = String::from_utf8_lossy(name.as_bytes());
-                    let text = format!("unable to watch {name} for a log: {}", diag::reason(&e));
-                    diag::warn(PROG, &text);
+                    diag::unable(PROG, "watch", &format_args!("{name} for a log"), &e);
                 }
                 Err(_) => {}
             }
@@ -129,11 +130,11 @@ impl Svscan {
     pub(crate) fn probe(&mut self, key: Key, side: Side) -> Probe {
         let name = self.scan.name(key).unwrap_or_default();
         let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
-        let (base, lock) = at(dir, name, &rel(side, "supervise/lock"));
+        let (base, lock) = at(dir, name, &rel(side, layout::LOCK));
         // `/proc/locks` is read only if the lock is held: never for a fresh service directory.
-        let state = takeover::lock_state(base, &lock, &mut self.locks);
+        let state = lock::lock_state(base, &lock, &mut self.locks);
         let watch_ok = || {
-            let ok = rel(side, "supervise/ok");
+            let ok = rel(side, layout::OK);
             match dir {
                 Some(d) => fifo::open_write_at(d, &ok),
                 None => fifo::open_write(&Path::new(name).join(&ok)),
@@ -190,8 +191,7 @@ impl Svscan {
             }
             (Ok(_), None) => Input::PipeOpened { key },
             (Err(e), _) => {
-                let text = format!("unable to create pipe for {name}: {}", diag::reason(&e));
-                diag::warn(PROG, &text);
+                diag::unable(PROG, "create", &format_args!("pipe for {name}"), &e);
                 Input::PipeFailed {
                     key,
                     failure: failure(&e),
@@ -207,8 +207,8 @@ impl Svscan {
         let dir = self.scan.extra(key).and_then(|h| h.dir.as_ref());
         let locks = &mut self.locks;
         let mut holder = |side: Side| {
-            let (base, lock) = at(dir, OsStr::new(name), &rel(side, "supervise/lock"));
-            match takeover::lock_state(base, &lock, locks) {
+            let (base, lock) = at(dir, OsStr::new(name), &rel(side, layout::LOCK));
+            match lock::lock_state(base, &lock, locks) {
                 Ok(Lock::Held(Some(h))) => Some(h),
                 _ => None,
             }
@@ -224,7 +224,7 @@ impl Svscan {
                 .ok()
         };
         let (m, l) = (end(main, 1, Side::Main), end(log, 0, Side::Log));
-        let id = |e: &Option<OwnedFd>| e.as_ref().and_then(takeover::pipe_id);
+        let id = |e: &Option<OwnedFd>| e.as_ref().and_then(fifo::pipe_id);
         let kept = match logpipe::plan(id(&m), id(&l)) {
             Plan::Shared | Plan::FromLog => l.ok_or(io::Error::from_raw_os_error(libc::EBADF)),
             Plan::FromMain { log_differs } => {
@@ -235,7 +235,7 @@ impl Svscan {
             }
             Plan::New => Err(io::Error::from_raw_os_error(libc::ENOENT)),
         };
-        match kept.and_then(|e| takeover::both_ends(e.as_fd())) {
+        match kept.and_then(|e| fifo::both_ends(e.as_fd())) {
             Ok(both) => {
                 if !problems.is_empty() {
                     let text = format!(
@@ -248,7 +248,7 @@ impl Svscan {
             }
             Err(e) => {
                 if e.raw_os_error() != Some(libc::ENOENT) {
-                    problems.push(format!("unable to reopen the pipe: {}", diag::reason(&e)));
+                    problems.push(diag::unable_text("reopen", &"the pipe", &e));
                 }
                 let sep = if problems.is_empty() { "" } else { ": " };
                 let text = format!(
@@ -279,7 +279,7 @@ impl Svscan {
         // the spawn (a reader stays held all along: nothing the service writes is lost), and
         // reopened from that end right after.
         let read_end = match held.pipe.as_ref().filter(|_| side == Side::Log) {
-            Some(p) => match takeover::other_end(p.as_fd(), true) {
+            Some(p) => match fifo::other_end(p.as_fd(), true) {
                 Ok(r) => {
                     held.pipe = None;
                     Some(r)
@@ -309,22 +309,18 @@ impl Svscan {
             Side::Log => {
                 opts.fds = read_end.iter().map(|r| (r, 0)).collect();
                 opts.cwd = Some(&path);
-                OsStr::new("log")
+                OsStr::new(layout::LOG)
             }
         };
         let spawned = spawn::spawn(&self.supervise, &[arg], opts);
         if let Some(r) = read_end {
-            match takeover::both_ends(r.as_fd()) {
+            match fifo::both_ends(r.as_fd()) {
                 Ok(both) => held.pipe = Some(both),
                 // Never seen (a descriptor was just freed): the read end keeps the pipe, and
                 // the main side gets a write end opened from it.
                 Err(e) => {
-                    let why = diag::reason(&e);
-                    diag::warn(
-                        PROG,
-                        &format!("unable to reopen the log pipe of {name}: {why}"),
-                    );
-                    held.pipe = takeover::other_end(r.as_fd(), false).ok();
+                    diag::unable(PROG, "reopen", &format_args!("the log pipe of {name}"), &e);
+                    held.pipe = fifo::other_end(r.as_fd(), false).ok();
                 }
             }
         }
@@ -339,7 +335,7 @@ impl Svscan {
     /// means those bytes; `+k` by a kill.
     pub(crate) fn control(&mut self, key: Key, side: Side, bytes: &[u8]) {
         let name = self.name(key);
-        let path = rel(side, "supervise/control");
+        let path = rel(side, layout::CONTROL);
         let fd = match self.scan.extra(key).and_then(|h| h.dir.as_ref()) {
             Some(d) => fifo::open_write_at(d, &path),
             None => fifo::open_write(&Path::new(&name).join(&path)),
@@ -349,14 +345,13 @@ impl Svscan {
         };
         let sig = command_signal(bytes).unwrap_or(libc::SIGKILL);
         if let Some(f) = self.foreign.iter().find(|f| (f.key, f.side) == (key, side))
-            && takeover::signal(&f.fd, sig).is_ok()
+            && pidfd::signal(&f.fd, sig).is_ok()
         {
             return;
         }
         let Some(pid) = self.scan.pid(key, side) else {
             if !matches!(err.raw_os_error(), Some(libc::ENXIO | libc::ENOENT)) {
-                let text = format!("unable to control {name}: {}", diag::reason(&err));
-                diag::warn(PROG, &text);
+                diag::unable(PROG, "control", &name, &err);
             }
             return;
         };
@@ -369,15 +364,16 @@ impl Svscan {
 /// svscan's stdout as fd 1, and that is not the service's pipe).
 fn take_end(h: &Holder, fd: i32, who: &str) -> Result<OwnedFd, String> {
     let ours = [
-        takeover::pipe_id(io::stdout().as_fd()),
-        takeover::pipe_id(io::stderr().as_fd()),
+        fifo::pipe_id(io::stdout().as_fd()),
+        fifo::pipe_id(io::stderr().as_fd()),
     ];
-    match takeover::take_fd(h, fd) {
-        Ok(e) if takeover::pipe_id(&e).is_some_and(|id| !ours.contains(&Some(id))) => Ok(e),
+    match pidfd::take_fd(h, fd) {
+        Ok(e) if fifo::pipe_id(&e).is_some_and(|id| !ours.contains(&Some(id))) => Ok(e),
         Ok(_) => Err(format!("fd {fd} of supervise {who} is not a log pipe")),
-        Err(e) => Err(format!(
-            "unable to get fd {fd} of supervise {who}: {}",
-            diag::reason(&e)
+        Err(e) => Err(diag::unable_text(
+            "get",
+            &format_args!("fd {fd} of supervise {who}"),
+            &e,
         )),
     }
 }
@@ -391,12 +387,12 @@ fn failure(e: &io::Error) -> Failure {
 }
 
 fn start_failed(key: Key, side: Side, name: &str, e: &io::Error) -> Input {
-    let text = format!(
-        "unable to start supervise {}: {}",
-        what(name, side),
-        diag::reason(e)
+    diag::unable(
+        PROG,
+        "start",
+        &format_args!("supervise {}", what(name, side)),
+        e,
     );
-    diag::warn(PROG, &text);
     Input::StartFailed {
         key,
         side,
@@ -408,7 +404,7 @@ fn start_failed(key: Key, side: Side, name: &str, e: &io::Error) -> Input {
 fn rel(side: Side, file: &str) -> String {
     match side {
         Side::Main => file.to_owned(),
-        Side::Log => format!("log/{file}"),
+        Side::Log => format!("{}/{file}", layout::LOG),
     }
 }
 
@@ -425,7 +421,7 @@ fn what(name: &str, side: Side) -> String {
 fn at<'a>(dir: Option<&'a OwnedFd>, name: &OsStr, rel: &str) -> (BorrowedFd<'a>, PathBuf) {
     match dir {
         Some(d) => (d.as_fd(), PathBuf::from(rel)),
-        None => (takeover::cwd(), Path::new(name).join(rel)),
+        None => (files::cwd(), Path::new(name).join(rel)),
     }
 }
 
@@ -434,7 +430,7 @@ fn at<'a>(dir: Option<&'a OwnedFd>, name: &OsStr, rel: &str) -> (BorrowedFd<'a>,
 fn new_pipe() -> io::Result<OwnedFd> {
     let (r, w) = io::pipe()?;
     drop(w);
-    takeover::both_ends(r.as_fd())
+    fifo::both_ends(r.as_fd())
 }
 
 /// Our own executable: supervise is one of its programs (run as argv[0] `supervise`), so

@@ -36,13 +36,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use report::Report;
-use vigil_core::info::Info;
 use vigil_core::layout;
-use vigil_core::status::Status;
+use vigil_sys::service::{self, Liveness};
 use vigil_sys::{clock, diag, fifo, files};
-
-const ENXIO: i32 = 6;
-const ENOENT: i32 = 2;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -130,67 +126,51 @@ fn gather(dir: &OsString, name: String, rich: bool) -> Report {
         name,
         ..Report::default()
     };
-    let fail = |what: &str, e: &std::io::Error| Some(format!("{what}: {}", diag::reason(e)));
     let base = match fifo::open_dir(dir.as_ref()) {
         Ok(fd) => fd,
         Err(e) => {
             // A directory that does not exist has no supervise; any other failure leaves
             // it unknown.
-            if e.raw_os_error() == Some(ENOENT) {
+            if service::is_missing(&e) {
                 r.supervised = Some(false);
             }
-            r.error = fail("unable to chdir", &e);
+            r.error = Some(diag::bare_text("chdir", &e));
             return r;
         }
     };
     r.down_file = match fifo::exists_at(&base, layout::DOWN) {
         Ok(d) => d,
         Err(e) => {
-            r.error = fail("unable to stat down", &e);
+            r.error = Some(diag::unable_text("stat", &layout::DOWN, &e));
             return r;
         }
     };
-    match fifo::open_write_at(&base, layout::OK) {
-        Ok(_) => r.supervised = Some(true),
-        Err(e) if e.raw_os_error() == Some(ENXIO) => {
+    match service::liveness(&base) {
+        Ok(Liveness::Running(_)) => r.supervised = Some(true),
+        Ok(Liveness::NotRunning) => {
             r.supervised = Some(false);
             return r;
         }
         Err(e) => {
             // No `ok` at all: no supervise ever ran here. Access denied and the like: unknown.
-            if e.raw_os_error() == Some(ENOENT) {
+            if service::is_missing(&e) {
                 r.supervised = Some(false);
             }
-            r.error = fail("unable to open supervise/ok", &e);
+            r.error = Some(diag::unable_text("open", &layout::OK, &e));
             return r;
         }
     }
-    let mut buf = [0u8; 64];
-    let fd = match fifo::open_file_at(&base, layout::STATUS) {
-        Ok(fd) => fd,
-        Err(e) => {
-            r.error = fail("unable to open supervise/status", &e);
-            return r;
-        }
-    };
-    let n = match fifo::read_full(&fd, &mut buf) {
-        Ok(n) => n,
-        Err(e) => {
-            r.error = fail("unable to read supervise/status", &e);
-            return r;
-        }
-    };
-    match Status::unpack(buf.get(..n).unwrap_or_default()) {
+    match service::read_status(&base) {
         Ok(st) => r.status = Some(st),
-        Err(_) => {
-            r.error = Some("unable to read supervise/status: bad format".to_owned());
+        Err(e) => {
+            r.error = Some(e.text(&layout::STATUS));
             return r;
         }
     }
     if rich {
         let knob = |k| fifo::exists_at(&base, k).unwrap_or(false);
         r.readiness = knob(layout::KNOB_NOTIFICATION_FD) || knob(layout::KNOB_NOTIFY_SOCKET);
-        r.info = read_info(&base);
+        r.info = service::read_info(&base);
         r.knobs = Some(read_knobs(dir, &base));
         if let Some(path) = r
             .info
@@ -224,12 +204,4 @@ fn read_knobs(dir: &OsString, base: &std::os::fd::OwnedFd) -> Vec<(&'static str,
             (k, value)
         })
         .collect()
-}
-
-/// `supervise/info` when present and parseable.
-fn read_info(base: &std::os::fd::OwnedFd) -> Option<Info> {
-    let fd = fifo::open_file_at(base, layout::INFO).ok()?;
-    let mut buf = [0u8; 4096];
-    let n = fifo::read_full(&fd, &mut buf).ok()?;
-    Info::parse(std::str::from_utf8(buf.get(..n)?).ok()?)
 }

@@ -46,10 +46,7 @@ pub fn user_or_reason(name: &[u8]) -> Result<User, String> {
     match find_user(name) {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err(format!("unknown account {}", String::from_utf8_lossy(name))),
-        Err(e) => Err(format!(
-            "unable to read {PASSWD}: {}",
-            crate::diag::reason(&e)
-        )),
+        Err(e) => Err(crate::diag::unable_text("read", &PASSWD, &e)),
     }
 }
 

@@ -107,5 +107,5 @@ pub fn run_failure(argv: &[OsString], e: &io::Error) -> String {
         .first()
         .map(|p| p.to_string_lossy())
         .unwrap_or_default();
-    format!("unable to run {prog}: {}", crate::diag::reason(e))
+    crate::diag::unable_text("run", &prog, e)
 }

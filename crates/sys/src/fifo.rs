@@ -1,14 +1,15 @@
-//! The FIFOs under `supervise/`: `control` (commands in) and `ok` (liveness).
+//! The FIFOs under `supervise/`: `control` (commands in) and `ok` (liveness); and pipes, whose
+//! ends svscan reopens through `/proc/self/fd` to keep a log pipe alive on one descriptor.
 //!
 //! supervise holds `control` open for reading *and* writing: with its own writer the read end
 //! never sees end-of-file, so poll stays quiet between commands. `ok` is opened for reading and
 //! never read; a client whose non-blocking write-open fails with ENXIO knows nobody is there.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{CWD, Mode, OFlags};
+use rustix::fs::{CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 /// Creates a FIFO with `mode` unless something already exists at `path`.
@@ -17,15 +18,6 @@ pub fn make(path: &Path, mode: u32) -> io::Result<()> {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Opens a FIFO for non-blocking reading (never blocks, even with no writer).
-pub fn open_read(path: &Path) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
 }
 
 /// Opens a FIFO for writing without blocking: ENXIO when nobody reads it.
@@ -137,4 +129,79 @@ pub fn read_full(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(total)
+}
+
+/// (device, inode) of a file.
+pub type FileId = (u64, u64);
+
+/// The identity of `fd` when it is a pipe (or FIFO), else `None`.
+pub fn pipe_id(fd: impl AsFd) -> Option<FileId> {
+    let st = rustix::fs::fstat(fd).ok()?;
+    (FileType::from_raw_mode(st.st_mode) == FileType::Fifo).then_some((st.st_dev, st.st_ino))
+}
+
+/// The other end of the pipe `fd` is one end of: a new open of `/proc/self/fd/N` for reading
+/// (`read`) or writing. Blocking, close-on-exec. Opening never waits: we hold `fd`, the other end.
+pub fn other_end(fd: BorrowedFd<'_>, read: bool) -> io::Result<OwnedFd> {
+    open_pipe_end(&format!("/proc/self/fd/{}", fd.as_raw_fd()), read)
+}
+
+/// One descriptor that is both ends of the pipe `fd` is an end of: a new open of
+/// `/proc/self/fd/N` for reading and writing (close-on-exec, blocking). It keeps the pipe
+/// alive with a reader and a writer on it, so a single descriptor stands for the pair.
+pub fn both_ends(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let f = rustix::fs::open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(f)
+}
+
+/// Opens a pipe end through a `/proc/.../fd/N` path for reading or writing, without waiting
+/// for the other side (non-blocking open), then switches it to blocking; close-on-exec.
+pub(crate) fn open_pipe_end(path: &str, read: bool) -> io::Result<OwnedFd> {
+    let mode = if read { OFlags::RDONLY } else { OFlags::WRONLY };
+    let f = rustix::fs::open(
+        path,
+        mode | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    set_blocking(&f)?;
+    Ok(f)
+}
+
+#[cfg(test)]
+mod pipe_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn the_other_end_of_a_pipe_and_a_descriptor_taken_through_a_pidfd() {
+        let (r, w) = std::io::pipe().unwrap();
+        let w: OwnedFd = w.into();
+        let r2 = other_end(w.as_fd(), true).unwrap();
+        assert_eq!(pipe_id(&r2), pipe_id(&w));
+        assert_eq!(pipe_id(&r2), pipe_id(&r));
+        rustix::io::write(&w, b"x").unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(rustix::io::read(&r2, &mut b).unwrap(), 1);
+        // One descriptor for both ends: the pipe lives on through it alone, and ends opened
+        // from it for a moment reach the same pipe.
+        let both = both_ends(r.as_fd()).unwrap();
+        drop((r, r2, w));
+        let w = other_end(both.as_fd(), false).unwrap();
+        let r = other_end(both.as_fd(), true).unwrap();
+        rustix::io::write(&w, b"y").unwrap();
+        assert_eq!(rustix::io::read(&r, &mut b).unwrap(), 1);
+        assert_eq!(&b, b"y");
+        assert_eq!(pipe_id(&both), pipe_id(&w));
+        let me = crate::pidfd::Holder {
+            pid: std::process::id(),
+            pidfd: crate::pidfd::open(std::process::id()).unwrap(),
+        };
+        let dup = crate::pidfd::take_fd(&me, w.as_raw_fd()).unwrap();
+        assert_eq!(pipe_id(&dup), pipe_id(&r));
+        assert!(!crate::pidfd::exited(&me.pidfd));
+    }
 }

@@ -1,49 +1,16 @@
-//! Small files written so that readers never see half of one, and knob files read safely.
-//!
-//! The writers here work through paths, following symlinks: they are for directories only the
-//! caller can write. supervise's `supervise/` goes through [`crate::statedir`] instead.
+//! Files of a directory looked at through paths: existence, listings (svscan's list of
+//! services among them), change times, and knob files read safely. supervise's `supervise/` goes through [`crate::statedir`] instead.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// Writes `bytes` to `tmp` (mode 0644), then renames it over `path`: readers see the old
-/// content or the new, never a mix. No fsync: status files are rewritten on every change and
-/// describe live processes, which a crash ends anyway.
-pub fn replace(tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_then_rename(tmp, path, bytes, false)
-}
-
-/// Like [`replace`], with an fsync of the file before the rename, for records that must survive
-/// a crash of the machine.
-pub fn replace_durable(tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_then_rename(tmp, path, bytes, true)
-}
-
-fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(tmp)?;
-    f.write_all(bytes)?;
-    if sync {
-        f.sync_all()?;
-    }
-    drop(f);
-    fs::rename(tmp, path)
-}
-
-/// Creates a directory with `mode`; an existing one is fine.
-pub fn make_dir(path: &Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match fs::DirBuilder::new().mode(mode).create(path) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        other => other,
-    }
-}
+use vigil_core::layout;
+use vigil_core::scan::{self, Key, Seen};
 
 /// True when `path` exists (any type, symlinks followed).
 pub fn exists(path: &Path) -> io::Result<bool> {
@@ -136,39 +103,61 @@ pub fn read_knob_lines(name: &str) -> io::Result<Option<String>> {
     read_knob_with(name, |text| text.trim().to_owned())
 }
 
-/// Takes `flock(LOCK_EX|LOCK_NB)` on `path` (created 0600 if missing). The lock lives as long
-/// as the returned file; it is close-on-exec, so children never hold it.
-pub fn try_lock(path: &Path) -> io::Result<fs::File> {
-    let f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(io::Error::from_raw_os_error(11)),
-        Err(fs::TryLockError::Error(e)) => Err(e),
-    }
+/// The current directory as a directory descriptor, for [`crate::lock::lock_state`] on a relative path.
+pub fn cwd() -> BorrowedFd<'static> {
+    rustix::fs::CWD
 }
 
-/// Appends `record` to `path` with one `write(2)` on an `O_APPEND` descriptor, so a crash can
-/// tear at most this record. When the file has grown past `max`, it is first replaced (via
-/// `tmp` and a rename) by `keep(old content)`.
-pub fn append_bounded(
-    path: &Path,
-    tmp: &Path,
-    record: &[u8],
-    max: u64,
-    keep: impl Fn(&str) -> &str,
+/// Lists the entries of `dir` that are services: names [`vigil_core::scan::may_be_service`]
+/// accepts that are, or link to, directories, keyed by the device and inode of that directory.
+/// Entries that cannot be examined (a dangling link among them) are reported through
+/// `warn(name, error)` and skipped.
+pub fn list_services(dir: &Path, warn: impl FnMut(&OsStr, &io::Error)) -> io::Result<Vec<Seen>> {
+    let mut out = Vec::new();
+    each_service(dir, warn, |s| out.push(s))?;
+    Ok(out)
+}
+
+/// [`list_services`] one entry at a time, through `each`: nothing of the listing is kept.
+pub fn each_service(
+    dir: &Path,
+    mut warn: impl FnMut(&OsStr, &io::Error),
+    mut each: impl FnMut(Seen),
 ) -> io::Result<()> {
-    if fs::metadata(path).is_ok_and(|m| m.len() > max) {
-        let old = fs::read_to_string(path).unwrap_or_default();
-        replace(tmp, path, keep(&old).as_bytes())?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !scan::may_be_service(name.as_bytes()) {
+            continue;
+        }
+        let path = dir.join(&name);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            // Gone between readdir and stat: not a service. A dangling link is reported
+            // (daemontools compat: svscan.c warns `unable to stat` for it too).
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                warn(&name, &e);
+                continue;
+            }
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        let log = path.join(layout::LOG);
+        let log_dir = std::fs::metadata(&log).is_ok();
+        let log_run = log_dir
+            && std::fs::metadata(log.join(layout::RUN)).is_ok_and(|m| m.mode() & 0o111 != 0);
+        let key = Key {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        each(Seen::new(name, key, log_dir, log_run));
     }
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .open(path)?;
-    f.write_all(record)
+    Ok(())
 }

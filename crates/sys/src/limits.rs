@@ -44,3 +44,9 @@ pub fn add_nice(inc: i32) -> io::Result<()> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// The current soft limit on open descriptors (`None`: unlimited). svscan reads it at every
+/// scan to decide how many descriptors it may spend on conveniences.
+pub fn nofile_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}

@@ -1,6 +1,6 @@
 //! Input/output for the logger (multilog): its [`Input`] (looking at the input pipe without
-//! emptying it, taking out exactly what was written), its signals and poll, the processor's
-//! fds 4 and 5, one-write diagnostics. The log directories are [`crate::logdir`]'s.
+//! emptying it, taking out exactly what was written), its signals and what it polls, the
+//! processor's fds 4 and 5. The log directories are [`crate::logdir`]'s.
 //!
 //! The point of [`PipePeek`] is the no-loss guarantee: data leaves the input pipe only after
 //! the logger has written it, so a logger killed at any moment leaves everything it had not
@@ -8,20 +8,18 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::FileType;
+
+use crate::poll;
 use rustix::pipe::{
     PipeFlags, SpliceFlags, fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, tee,
 };
-
-/// One diagnostic line, one `write(2)` (see [`crate::diag::line`]).
-pub use crate::diag::line as say;
 
 /// Writes all of `buf` to a borrowed fd (stdout/stderr copies of log lines), retrying short
 /// writes and EINTR.
@@ -260,27 +258,18 @@ pub fn wait(
     signals: &LogSignals,
     timeout: Option<Duration>,
 ) -> io::Result<Ready> {
-    let ts = timeout.map(|d| Timespec {
-        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(d.subsec_nanos()),
-    });
-    let mut fds = vec![PollFd::new(&signals.signals, PollFlags::IN)];
-    if let Some(fd) = input.as_ref() {
-        fds.push(PollFd::new(fd, PollFlags::IN));
-    }
-    match poll(&mut fds, ts.as_ref()) {
-        Ok(_) | Err(rustix::io::Errno::INTR) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let mut r = Ready::default();
-    let mut it = fds.iter();
-    if let Some(s) = it.next() {
-        r.signal = !s.revents().is_empty();
-    }
-    if let Some(i) = it.next() {
-        let ev = i.revents();
-        r.hangup = ev.intersects(PollFlags::HUP | PollFlags::ERR);
-        r.input = ev.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR);
+    let mut fds = vec![signals.signals.as_fd()];
+    fds.extend(input);
+    let mut seen = [poll::Seen::default(); 2];
+    poll::wait_each(&fds, &mut seen, timeout)?;
+    let [signal, input] = seen;
+    let mut r = Ready {
+        signal: signal.readable,
+        ..Ready::default()
+    };
+    if fds.len() > 1 {
+        r.hangup = input.hangup;
+        r.input = input.readable;
     }
     Ok(r)
 }

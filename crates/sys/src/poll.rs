@@ -26,6 +26,47 @@ pub fn wait_marked(
     ready: &mut [bool],
     timeout: Option<Duration>,
 ) -> io::Result<()> {
+    ready.iter_mut().for_each(|r| *r = false);
+    // Hang-up and error count as readable: the read that follows reports what happened.
+    poll_each(fds, priority, timeout, |i, ev| {
+        if let Some(r) = ready.get_mut(i) {
+            *r = !ev.is_empty();
+        }
+    })
+}
+
+/// What [`wait_each`] saw on one descriptor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Readable, hung up or in error: a read will not block.
+    pub readable: bool,
+    /// Hung up or in error: every writer is gone, what is left is all there will be.
+    pub hangup: bool,
+}
+
+/// [`wait`], telling a hang-up apart from data (multilog's input).
+pub fn wait_each(
+    fds: &[BorrowedFd<'_>],
+    seen: &mut [Seen],
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    seen.iter_mut().for_each(|s| *s = Seen::default());
+    poll_each(fds, 0, timeout, |i, ev| {
+        if let Some(s) = seen.get_mut(i) {
+            s.hangup = ev.intersects(PollFlags::HUP | PollFlags::ERR);
+            s.readable = ev.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR);
+        }
+    })
+}
+
+/// One `poll` over `fds` (priority data for those marked in `priority`); `each(i, revents)` for
+/// every descriptor afterwards, unless the call was interrupted (then nothing is ready).
+fn poll_each(
+    fds: &[BorrowedFd<'_>],
+    priority: u32,
+    timeout: Option<Duration>,
+    mut each: impl FnMut(usize, PollFlags),
+) -> io::Result<()> {
     let flags = |i: usize| {
         if i < 32 && priority & (1 << i) != 0 {
             PollFlags::PRI
@@ -55,15 +96,50 @@ pub fn wait_marked(
         tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(d.subsec_nanos()),
     });
-    ready.iter_mut().for_each(|r| *r = false);
     match rustix::event::poll(set, ts.as_ref()) {
         Ok(_) => {}
         Err(Errno::INTR) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    for (r, p) in ready.iter_mut().zip(set.iter()) {
-        // Hang-up and error count as readable: the read that follows reports what happened.
-        *r = !p.revents().is_empty();
+    for (i, p) in set.iter().enumerate() {
+        each(i, p.revents());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn wait_each_tells_data_from_hangup() {
+        let (r, mut w) = std::io::pipe().unwrap();
+        let mut seen = [Seen::default()];
+        wait_each(&[r.as_fd()], &mut seen, Some(Duration::ZERO)).unwrap();
+        assert_eq!(seen, [Seen::default()]);
+        w.write_all(b"x").unwrap();
+        wait_each(&[r.as_fd()], &mut seen, Some(Duration::ZERO)).unwrap();
+        assert_eq!(
+            seen,
+            [Seen {
+                readable: true,
+                hangup: false
+            }]
+        );
+        drop(w);
+        wait_each(&[r.as_fd()], &mut seen, Some(Duration::ZERO)).unwrap();
+        assert_eq!(
+            seen,
+            [Seen {
+                readable: true,
+                hangup: true
+            }]
+        );
+        let mut ready = [false];
+        wait(&[r.as_fd()], &mut ready, Some(Duration::ZERO)).unwrap();
+        assert_eq!(ready, [true]);
+    }
 }

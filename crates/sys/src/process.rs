@@ -5,6 +5,7 @@ use std::os::fd::BorrowedFd;
 
 use rustix::io::{Errno, FdFlags};
 use rustix::process::{Pid, Signal, WaitOptions};
+use vigil_core::procfs;
 
 /// Reaps one exited child without blocking: `(pid, raw wait status)`, or `None` when no child
 /// has exited (or there are no children).
@@ -148,14 +149,7 @@ fn live_stat_field(pid: u32, n: usize) -> Option<u64> {
             break;
         }
     }
-    let stat = buf.get(..len)?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ' || b == b'\n');
-    if matches!(fields.next()?, b"Z" | b"X") {
-        return None;
-    }
-    let field = fields.nth(n.checked_sub(4)?)?;
-    std::str::from_utf8(field).ok()?.parse().ok()
+    procfs::live_stat_field(buf.get(..len)?, n)
 }
 
 /// `/proc/PID/NAME` as a C string in `buf`.
@@ -171,19 +165,15 @@ fn proc_path<'a>(buf: &'a mut [u8; 32], pid: u32, name: &[u8]) -> Option<&'a std
 /// The parent pid and session id of `pid` (fields 4 and 6 of `/proc/PID/stat`), also while it
 /// is a zombie; `None` when it is gone.
 pub fn parent_and_session(pid: u32) -> Option<(u32, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(") ")?;
-    let mut fields = rest.split(' ').skip(1);
-    let ppid = fields.next()?.parse().ok()?;
-    let session = fields.nth(1)?.parse().ok()?;
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let ppid = u32::try_from(procfs::stat_field(&stat, 4)?).ok()?;
+    let session = u32::try_from(procfs::stat_field(&stat, 6)?).ok()?;
     Some((ppid, session))
 }
 
 /// The real uid of a process (`/proc/PID/status`), `None` when it is gone.
 pub fn real_uid(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
-    line.split_whitespace().next()?.parse().ok()
+    procfs::status_real_uid(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
 /// Our effective uid.
@@ -234,10 +224,7 @@ fn children_from_tasks(pid: u32) -> Vec<u32> {
         let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
             continue;
         };
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|w| w.parse::<u32>().ok()),
-        );
+        out.extend(procfs::children_pids(&text));
     }
     out
 }
@@ -306,14 +293,10 @@ fn scan_processes() -> Vec<ProcEntry> {
         .filter_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read(e.path().join("stat")).ok()?;
-            let close = stat.iter().rposition(|&b| b == b')')?;
-            let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
-            let state = fields.next()?;
-            let parent = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
             Some(ProcEntry {
                 pid,
-                parent,
-                live: !matches!(state, b"Z" | b"X"),
+                parent: u32::try_from(procfs::stat_field(&stat, 4)?).ok()?,
+                live: procfs::stat_alive(&stat),
             })
         })
         .collect()
@@ -329,27 +312,6 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 pub fn boot_id() -> Option<String> {
     let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     Some(text.trim().to_owned())
-}
-
-/// A pidfd for `pid` (close-on-exec): readable once the process has ended, and a way to signal
-/// it that can never hit a recycled pid.
-pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| io::Error::from_raw_os_error(Errno::SRCH.raw_os_error()))?;
-    Ok(rustix::process::pidfd_open(
-        pid,
-        rustix::process::PidfdFlags::empty(),
-    )?)
-}
-
-/// Sends `sig` through a pidfd.
-pub fn pidfd_signal(fd: impl std::os::fd::AsFd, sig: i32) -> io::Result<()> {
-    let sig = Signal::from_named_raw(sig)
-        .ok_or_else(|| io::Error::from_raw_os_error(Errno::INVAL.raw_os_error()))?;
-    rustix::process::pidfd_send_signal(fd, sig)?;
-    Ok(())
 }
 
 /// Names this process `name` in `/proc/PID/comm` (what `ps`, `top` and `pgrep` show), for a
@@ -375,24 +337,6 @@ pub fn take_env(name: &str) -> Option<std::ffi::OsString> {
     // thread exists that could read the environment concurrently.
     unsafe { std::env::remove_var(name) };
     Some(value)
-}
-
-/// Takes `flock(LOCK_EX|LOCK_NB)` on the directory `path` itself, opened
-/// `O_RDONLY|O_DIRECTORY|O_CLOEXEC`: no write access needed, no file created. The lock lasts as
-/// long as the returned descriptor (close-on-exec: children never hold it) and ends with the
-/// process, however it dies. Held elsewhere: `EAGAIN`.
-pub fn lock_dir(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
-    use rustix::fs::{FlockOperation, Mode, OFlags};
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(fd),
-        Err(Errno::WOULDBLOCK) => Err(io::Error::from_raw_os_error(Errno::AGAIN.raw_os_error())),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[cfg(test)]
@@ -423,7 +367,7 @@ mod tree_tests {
         impl Drop for Tree {
             fn drop(&mut self) {
                 for p in descendants_from_scan(&scan_processes(), self.0.id()) {
-                    let _ = signal(p, 9, false);
+                    let _ = signal(p, libc::SIGKILL, false);
                 }
                 let _ = self.0.kill();
                 let _ = self.0.wait();

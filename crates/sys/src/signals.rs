@@ -50,11 +50,8 @@ impl AsFd for Signals {
 /// stays ignored in us (writes return EPIPE instead); std restores it in children.
 pub fn reset_dispositions() {
     use nix::libc;
-    const SIGKILL: i32 = 9;
-    const SIGPIPE: i32 = 13;
-    const SIGSTOP: i32 = 19;
     for sig in 1..=64 {
-        if matches!(sig, SIGKILL | SIGPIPE | SIGSTOP) {
+        if matches!(sig, libc::SIGKILL | libc::SIGPIPE | libc::SIGSTOP) {
             continue;
         }
         // SAFETY: a zeroed `sigaction` is SIG_DFL with no flags and an empty mask; installing
@@ -123,7 +120,6 @@ pub fn reset_handlers_for_exec() {
         mask: u64,
     }
     const SIG_IGN: usize = 1;
-    const SIGPIPE: i32 = 13;
     let default = KernelSigaction {
         handler: 0,
         flags: 0,
@@ -148,7 +144,7 @@ pub fn reset_handlers_for_exec() {
                 8usize,
             )
         };
-        if r != 0 || (old.handler <= SIG_IGN && sig != SIGPIPE) {
+        if r != 0 || (old.handler <= SIG_IGN && sig != libc::SIGPIPE) {
             continue;
         }
         // SAFETY: as above, installing SIG_DFL (no code of ours runs for it).
@@ -189,4 +185,32 @@ pub fn reset_handlers_for_exec() {
 pub fn unblock_all() -> io::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_core::control::sig;
+
+    /// The pure crate's signal table is Linux's numbering: checked here, where libc is.
+    #[test]
+    fn core_signal_numbers_are_libc_numbers() {
+        for (name, n) in sig::NAMES {
+            let want = match name {
+                "HUP" => libc::SIGHUP,
+                "INT" => libc::SIGINT,
+                "QUIT" => libc::SIGQUIT,
+                "KILL" => libc::SIGKILL,
+                "USR1" => libc::SIGUSR1,
+                "USR2" => libc::SIGUSR2,
+                "ALRM" => libc::SIGALRM,
+                "TERM" => libc::SIGTERM,
+                "CONT" => libc::SIGCONT,
+                "STOP" => libc::SIGSTOP,
+                "WINCH" => libc::SIGWINCH,
+                other => panic!("core names a signal this test does not know: {other}"),
+            };
+            assert_eq!(n, want, "SIG{name}");
+        }
+        assert_eq!(super::CHLD, libc::SIGCHLD);
+    }
 }

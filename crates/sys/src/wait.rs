@@ -16,21 +16,17 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
 
-use vigil_core::info::Info;
 use vigil_core::layout;
-use vigil_core::status::Status;
 use vigil_core::wait::{Baseline, Goal, Observed, Quorum, decided, reached};
 
-use crate::inotify::Watcher;
+use crate::service::{self, Liveness, StatusError};
+use crate::watch::Watcher;
 use crate::{diag, fifo, poll};
 
 /// Exit code: the deadline passed (s6-svwait's).
 pub const EXIT_TIMEOUT: u8 = 99;
 /// Exit code: a supervise is not running, or went away while we waited (s6-svwait's).
 pub const EXIT_GONE: u8 = 102;
-
-const ENXIO: i32 = 6;
-const ENOENT: i32 = 2;
 
 /// Why a wait could not succeed.
 #[derive(Debug)]
@@ -59,15 +55,15 @@ impl Failure {
     /// The message after `prog: fatal: `.
     pub fn message(&self) -> String {
         match self {
-            Failure::Chdir { dir, err } => {
-                format!("unable to chdir to {dir}: {}", diag::reason(err))
-            }
+            Failure::Chdir { dir, err } => diag::unable_text("chdir to", dir, err),
             Failure::NotRunning { dir } => {
-                format!("unable to wait for {dir}: supervise not running")
+                diag::unable_text("wait for", dir, &diag::refused("supervise not running"))
             }
-            Failure::Gone { dir } => format!("unable to wait for {dir}: supervise went away"),
+            Failure::Gone { dir } => {
+                diag::unable_text("wait for", dir, &diag::refused("supervise went away"))
+            }
             Failure::Timeout { dir } => format!("timed out waiting for {dir}"),
-            Failure::System { what, err } => format!("unable to {what}: {}", diag::reason(err)),
+            Failure::System { what, err } => diag::bare_text(what, err),
         }
     }
 }
@@ -110,7 +106,7 @@ impl Waiter {
         let sup = dir.join(layout::SUPERVISE_DIR);
         let wd = match self.watcher.watch_supervise_dir(&sup) {
             Ok(wd) => wd,
-            Err(e) if e.raw_os_error() == Some(ENOENT) => {
+            Err(e) if service::is_missing(&e) => {
                 return Err(Failure::NotRunning { dir: name });
             }
             Err(err) => {
@@ -120,9 +116,10 @@ impl Waiter {
                 });
             }
         };
-        let ok = match fifo::open_write_at(&base, layout::OK) {
-            Ok(fd) => fd,
-            Err(e) if matches!(e.raw_os_error(), Some(ENXIO | ENOENT)) => {
+        let ok = match service::liveness(&base) {
+            Ok(Liveness::Running(fd)) => fd,
+            Ok(Liveness::NotRunning) => return Err(Failure::NotRunning { dir: name }),
+            Err(e) if service::is_missing(&e) => {
                 return Err(Failure::NotRunning { dir: name });
             }
             Err(err) => {
@@ -175,21 +172,18 @@ impl Waiter {
             what: format!("{what} {}/{}", d.name, layout::STATUS),
             err,
         };
-        let mut buf = [0u8; 64];
-        let fd = match fifo::open_file_at(&d.base, layout::STATUS) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(ENOENT) => return Ok(None),
-            Err(e) => return Err(sys("open", e)),
-        };
-        let n = fifo::read_full(&fd, &mut buf).map_err(|e| sys("read", e))?;
         // A status being written in place (daemontools-encore) can be caught short: the
         // write's own event brings another look.
-        let Ok(status) = Status::unpack(buf.get(..n).unwrap_or_default()) else {
-            return Ok(None);
+        let status = match service::read_status(&d.base) {
+            Ok(status) => status,
+            Err(StatusError::Open(e)) if service::is_missing(&e) => return Ok(None),
+            Err(StatusError::Open(e)) => return Err(sys("open", e)),
+            Err(StatusError::Read(e)) => return Err(sys("read", e)),
+            Err(StatusError::BadFormat) => return Ok(None),
         };
         Ok(Some(Observed {
             status,
-            info: read_info(&d.base),
+            info: service::read_info(&d.base),
             readiness: d.readiness,
         }))
     }
@@ -266,14 +260,6 @@ impl Waiter {
             .map(|(d, _)| d.name.clone())
             .unwrap_or_default()
     }
-}
-
-/// `supervise/info` when present and parseable; the waiting goes on without it.
-fn read_info(base: impl AsFd) -> Option<Info> {
-    let fd = fifo::open_file_at(base, layout::INFO).ok()?;
-    let mut buf = [0u8; 4096];
-    let n = fifo::read_full(&fd, &mut buf).ok()?;
-    Info::parse(std::str::from_utf8(buf.get(..n)?).ok()?)
 }
 
 impl Waiter {
@@ -369,9 +355,10 @@ pub fn wait_supervised(dir: &Path, deadline: Instant) -> Result<bool, Failure> {
         if !sup_watched {
             sup_watched = watcher.watch_supervise_dir(&sup).is_ok();
         }
-        match fifo::open_write_at(&base, layout::OK) {
-            Ok(_) => return Ok(true),
-            Err(e) if matches!(e.raw_os_error(), Some(ENXIO | ENOENT)) => {}
+        match service::liveness(&base) {
+            Ok(Liveness::Running(_)) => return Ok(true),
+            Ok(Liveness::NotRunning) => {}
+            Err(e) if service::is_missing(&e) => {}
             Err(err) => return Err(sys(format!("open {}/{}", dir.display(), layout::OK))(err)),
         }
         let left = deadline.saturating_duration_since(Instant::now());

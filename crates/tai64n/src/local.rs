@@ -62,7 +62,7 @@ fn convert(line: &[u8], zone: &TimeZone) -> Vec<u8> {
 }
 
 fn fail(what: &str, e: &std::io::Error) -> ExitCode {
-    let word = vigil_core::errstr::describe(e.raw_os_error().unwrap_or(0));
-    logio::say(&format!("tai64nlocal: fatal: unable to {what}: {word}"));
+    let word = vigil_sys::errstr::describe(e.raw_os_error().unwrap_or(0));
+    vigil_sys::diag::line(&format!("tai64nlocal: fatal: unable to {what}: {word}"));
     ExitCode::from(111)
 }

@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use vigil_core::tai::Tai64n;
-use vigil_sys::logio;
 
 /// tai64n, called with its arguments after argv[0] (it takes none and ignores them).
 pub fn main(_args: Vec<std::ffi::OsString>) -> ExitCode {
@@ -59,7 +58,7 @@ pub fn main(_args: Vec<std::ffi::OsString>) -> ExitCode {
 }
 
 fn fail(what: &str, e: &std::io::Error) -> ExitCode {
-    let word = vigil_core::errstr::describe(e.raw_os_error().unwrap_or(0));
-    logio::say(&format!("tai64n: fatal: unable to {what}: {word}"));
+    let word = vigil_sys::errstr::describe(e.raw_os_error().unwrap_or(0));
+    vigil_sys::diag::line(&format!("tai64n: fatal: unable to {what}: {word}"));
     ExitCode::from(111)
 }

@@ -1362,3 +1362,19 @@ fn random_sequences_keep_the_invariants() {
     }
     assert!(totals.1 >= 300, "{totals:?}: most seeds get past the lock");
 }
+
+#[test]
+fn which_entries_are_services_and_what_their_log_says() {
+    assert!(may_be_service(b"web"));
+    assert!(may_be_service(b"a.b"));
+    assert!(!may_be_service(b".hidden"));
+    assert!(!may_be_service(b"."));
+    let key = Key { dev: 1, ino: 2 };
+    let seen = |log_dir, log_run| {
+        let s = Seen::new("x".into(), key, log_dir, log_run);
+        (s.has_log, s.log_pending)
+    };
+    assert_eq!(seen(false, false), (false, false));
+    assert_eq!(seen(true, false), (false, true));
+    assert_eq!(seen(true, true), (true, false));
+}

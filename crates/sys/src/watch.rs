@@ -1,20 +1,21 @@
-//! Watching and listing svscan's scan directory.
+//! inotify watches: svscan's scan directory, a client's wait on `supervise/` ([`Watcher`]), and
+//! one file's modification time for the `deadman` knob ([`FileWatch`]).
 //!
-//! Every event is a reason to rescan, never a delta to apply: the listing ([`list_services`]) is
-//! the truth, inotify only says when to look. The scan directory is watched for entries coming
-//! and going; each service directory only for a `log` appearing in it.
+//! Every event is a reason to look again, never a delta to apply: the listing
+//! ([`crate::files::each_service`]) or the file's `stat` is the truth, inotify only says when to
+//! look. The scan directory is watched for entries coming and going; each service directory only
+//! for a `log` appearing in it; a `deadman` file through its directory, so it may be created,
+//! replaced by a rename, touched or removed.
 
 use std::ffi::OsStr;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 use rustix::io::Errno;
-use vigil_core::scan::{Key, Seen};
+use vigil_core::layout;
 
 /// An inotify instance (non-blocking, close-on-exec).
 pub struct Watcher {
@@ -24,10 +25,9 @@ pub struct Watcher {
 /// What one batch of events asks for.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Events {
-    /// Something changed that a rescan would see.
+    /// Something changed that a rescan would see (a queue overflow included: every event
+    /// is a reason to rescan in full anyway).
     pub rescan: bool,
-    /// The kernel dropped events (queue overflow): rescan in full.
-    pub overflow: bool,
 }
 
 impl Watcher {
@@ -79,13 +79,15 @@ impl Watcher {
         loop {
             match reader.next() {
                 Ok(ev) => {
-                    if ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
-                        out.overflow = true;
-                        out.rescan = true;
-                    } else if ev.wd() == scan_wd
-                        || ev
-                            .file_name()
-                            .is_some_and(|n| matches!(n.to_bytes(), b"log" | b"run"))
+                    let names_log_or_run = || {
+                        ev.file_name().is_some_and(|n| {
+                            let n = n.to_bytes();
+                            n == layout::LOG.as_bytes() || n == layout::RUN.as_bytes()
+                        })
+                    };
+                    if ev.events().contains(ReadFlags::QUEUE_OVERFLOW)
+                        || ev.wd() == scan_wd
+                        || names_log_or_run()
                     {
                         out.rescan = true;
                     }
@@ -143,62 +145,68 @@ impl AsFd for Watcher {
     }
 }
 
-/// Lists the entries of `dir` that are services: names not starting with `.` that are, or
-/// link to, directories, keyed by the device and inode of that directory. Entries that cannot be
-/// examined (a dangling link among them) are reported through `warn(name, error)` and skipped.
-pub fn list_services(dir: &Path, warn: impl FnMut(&OsStr, &io::Error)) -> io::Result<Vec<Seen>> {
-    let mut out = Vec::new();
-    each_service(dir, warn, |s| out.push(s))?;
-    Ok(out)
+/// An inotify instance watching the directory of one file.
+#[derive(Debug)]
+pub struct FileWatch {
+    fd: OwnedFd,
 }
 
-/// [`list_services`] one entry at a time, through `each`: nothing of the listing is kept.
-pub fn each_service(
-    dir: &Path,
-    mut warn: impl FnMut(&OsStr, &io::Error),
-    mut each: impl FnMut(Seen),
-) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.as_bytes().first() == Some(&b'.') {
-            continue;
-        }
-        let path = dir.join(&name);
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            // Gone between readdir and stat: not a service. A dangling link is reported
-            // (daemontools compat: svscan.c warns `unable to stat` for it too).
-            Err(e)
-                if e.kind() == io::ErrorKind::NotFound
-                    && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) =>
-            {
-                continue;
-            }
-            Err(e) => {
-                warn(&name, &e);
-                continue;
-            }
+impl FileWatch {
+    /// Watches the directory holding `path` for anything that can change the file's
+    /// modification time or existence.
+    pub fn new(path: &Path) -> io::Result<FileWatch> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
         };
-        if !meta.is_dir() {
-            continue;
-        }
-        // daemontools compat: daemontools starts the logger as soon as `log` exists, and its
-        // supervise then fails once a second until `log/run` appears; we wait for an
-        // executable `log/run` (the driver watches `log` for it), so `mkdir log`, then writing
-        // `log/run`, then `chmod +x` is quiet.
-        let log_dir = std::fs::metadata(path.join("log")).is_ok();
-        let has_log =
-            log_dir && std::fs::metadata(path.join("log/run")).is_ok_and(|m| m.mode() & 0o111 != 0);
-        each(Seen {
-            name,
-            key: Key {
-                dev: meta.dev(),
-                ino: meta.ino(),
-            },
-            has_log,
-            log_pending: log_dir && !has_log,
-        });
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        let mask = WatchFlags::ATTRIB
+            | WatchFlags::MODIFY
+            | WatchFlags::CLOSE_WRITE
+            | WatchFlags::CREATE
+            | WatchFlags::DELETE
+            | WatchFlags::MOVED_TO
+            | WatchFlags::MOVED_FROM
+            | WatchFlags::DELETE_SELF
+            | WatchFlags::MOVE_SELF
+            | WatchFlags::ONLYDIR;
+        inotify::add_watch(&fd, dir, mask)?;
+        Ok(FileWatch { fd })
     }
-    Ok(())
+
+    /// Reads every pending event; true when any may concern `name` (or the queue overflowed).
+    pub fn drain(&self, name: &OsStr) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
+        let mut hit = false;
+        loop {
+            match reader.next() {
+                Ok(ev) => {
+                    let about = ev.file_name().map(|n| n.to_bytes());
+                    hit |= about.is_none_or(|n| n == name.as_bytes())
+                        || ev.events().contains(ReadFlags::QUEUE_OVERFLOW);
+                }
+                Err(Errno::INTR) => {}
+                // EAGAIN: nothing more; anything else: look at the file anyway.
+                Err(Errno::AGAIN) => return hit,
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+impl AsFd for FileWatch {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The modification time of `path` (following links: it is only looked at) as Unix seconds and
+/// nanoseconds; `None` when it does not exist or cannot be seen.
+pub fn modified(path: &Path) -> Option<(u64, u32)> {
+    let st = rustix::fs::stat(path).ok()?;
+    let secs = u64::try_from(st.st_mtime).ok()?;
+    let nanos = u32::try_from(st.st_mtime_nsec).ok()?;
+    Some((secs, nanos))
 }
