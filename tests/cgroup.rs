@@ -444,3 +444,30 @@ fn subreaper_helper() {
     process::signal(orphan, 9, false).unwrap();
     assert_eq!(process::wait_for(orphan).unwrap() & 0x7f, 9);
 }
+
+#[test]
+fn a_child_given_the_cgroup_directory_is_born_in_it() {
+    let test = "a_child_given_the_cgroup_directory_is_born_in_it";
+    let Some(h) = hierarchy(test) else { return };
+    let name = unique_name("born");
+    let mut g = Guard {
+        cg: ServiceCgroup::open_or_create(&h, &name).unwrap(),
+        children: Vec::new(),
+    };
+    // No cgroup.procs to write: only clone3's CLONE_INTO_CGROUP can put it there (on a kernel
+    // or architecture without it, spawn falls back to the write, which has no fd here).
+    let opts = spawn::Spawn {
+        cgroup_dir: Some(g.cg.dir_fd()),
+        ..spawn::Spawn::default()
+    };
+    let pid = spawn::spawn(OsStr::new("sleep"), &[OsStr::new("100")], opts).unwrap();
+    g.children.push(pid);
+    let pids = g.cg.pids().unwrap();
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(pids, vec![pid], "born in the cgroup");
+    } else {
+        skip(test, "clone3 into a cgroup is used on x86_64 only");
+    }
+    // It exec'd: sleep, not a copy of us.
+    wait_until(LIMIT, "sleep running", || comm(pid) == "sleep");
+}

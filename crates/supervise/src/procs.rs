@@ -102,6 +102,7 @@ impl Supervisor {
             opts.env.push((OsStr::new("NOTIFY_SOCKET"), n.address()));
         }
         opts.cgroup_procs = self.cgroup.as_ref().map(|c| c.procs.as_fd());
+        opts.cgroup_dir = self.cgroup.as_ref().map(|c| c.cg.dir_fd());
         match spawn::spawn(OsStr::new("./run"), &[], opts) {
             Ok(pid) => {
                 self.ready_pipe = pipe.map(|(r, _)| r);
@@ -129,6 +130,7 @@ impl Supervisor {
         let opts = spawn::Spawn {
             setsid: self.machine.config().own_group,
             cgroup_procs: self.cgroup.as_ref().map(|c| c.procs.as_fd()),
+            cgroup_dir: self.cgroup.as_ref().map(|c| c.cg.dir_fd()),
             ..spawn::Spawn::default()
         };
         match spawn::spawn(

@@ -190,6 +190,12 @@ impl ServiceCgroup {
         &self.path
     }
 
+    /// The cgroup's directory, for [`crate::spawn::Spawn`]'s `cgroup_dir` (a child born in
+    /// it).
+    pub fn dir_fd(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+
     /// `cgroup.procs` opened for writing (close-on-exec), for [`crate::spawn::Spawn`]'s
     /// `cgroup_procs`: the child writes `0` to it to join the cgroup before it execs.
     pub fn open_procs(&self) -> io::Result<OwnedFd> {

@@ -170,6 +170,12 @@ pub struct Spawn<'a> {
     /// child writes `0` to it first thing, so it and everything it starts belong to that
     /// cgroup. A failure comes back as the spawn's error, like an exec error.
     pub cgroup_procs: Option<std::os::fd::BorrowedFd<'a>>,
+    /// The same cgroup's directory: where the kernel can do it (`clone3` with
+    /// `CLONE_INTO_CGROUP`, Linux 5.7, x86_64 here), the child is born in the cgroup instead of
+    /// moving itself there. A move (a write to `cgroup.procs`) takes the cgroup threadgroup lock
+    /// for writing, which waits for an RCU grace period: milliseconds on an idle machine, and
+    /// the spawn waits with it. `cgroup_procs` remains the fallback.
+    pub cgroup_dir: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 /// Bytes of stack for the child between clone and exec (mapped per spawn, touched sparsely).
@@ -185,6 +191,75 @@ struct ChildPlan<'a> {
     cwd: Option<&'a CString>,
     cgroup_procs: Option<RawFd>,
     err: AtomicI32,
+}
+
+/// `CLONE_INTO_CGROUP` (linux/sched.h): `clone3` places the child in `clone_args.cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of linux/sched.h (version 2, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3(CLONE_VM|CLONE_VFORK|CLONE_INTO_CGROUP)` running `child_main(plan)` on `stack` in
+/// the child; returns what the syscall returned in the parent (pid or -errno). Needs assembly:
+/// the child starts on the new stack at the instruction after `syscall`, so it must not return
+/// into any Rust frame.
+#[cfg(target_arch = "x86_64")]
+fn clone3_into(cgroup: RawFd, stack: *mut libc::c_void, plan: *mut libc::c_void) -> i64 {
+    let args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack as u64,
+        stack_size: CHILD_STACK as u64,
+        cgroup: u64::try_from(cgroup).unwrap_or(u64::MAX),
+        ..CloneArgs::default()
+    };
+    let entry: extern "C" fn(*mut libc::c_void) -> libc::c_int = child_main;
+    let ret: i64;
+    // SAFETY: the raw clone3 syscall. In the parent it returns like any syscall (rcx and r11
+    // clobbered; the child may have written our memory, which the asm block is allowed to do
+    // as it is not `nomem`). In the child (rax 0) the kernel has set the stack pointer to the
+    // top of `stack` (page aligned, so 16-byte aligned at the call), and r12/r13, preserved
+    // across syscall, hold the plan and the entry point; `child_main` execs or ends the child
+    // with SYS_exit, and should it return, the child exits here: it never returns into a Rust
+    // frame. CLONE_VFORK keeps us suspended, so `args`, `plan` and `stack` outlive its use.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "mov edi, eax",
+            "mov eax, {exit}",
+            "syscall",
+            "ud2",
+            "2:",
+            exit = const libc::SYS_exit,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &raw const args,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") plan,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    ret
 }
 
 /// Makes `src` the child's descriptor `dst` (without close-on-exec).
@@ -284,14 +359,15 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u3
         .iter()
         .map(|(src, dst)| (src.as_raw_fd(), *dst))
         .collect();
-    let plan = ChildPlan {
+    let mut plan = ChildPlan {
         exec: &exec,
         setsid: opts.setsid,
         stdin: opts.stdin.as_ref().map(AsRawFd::as_raw_fd),
         stdout: opts.stdout.as_ref().map(AsRawFd::as_raw_fd),
         moves: &moves,
         cwd: cwd.as_ref(),
-        cgroup_procs: opts.cgroup_procs.as_ref().map(AsRawFd::as_raw_fd),
+        // Set only when the child has to move itself (see below).
+        cgroup_procs: None,
         err: AtomicI32::new(0),
     };
     // SAFETY: a fresh private anonymous mapping, unmapped below once the child has left it.
@@ -308,20 +384,50 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], opts: Spawn<'_>) -> io::Result<u3
     if stack == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the child runs `child_main` on the top of `stack` (16-byte aligned: the mapping
-    // is page aligned), sharing our memory; CLONE_VFORK suspends us until it has exec'ed or
-    // exited, so `plan` and everything it points to outlive its use. It only makes syscalls
-    // and reads what was built before (no allocation, no locks).
-    let raw = unsafe {
-        let top = stack.cast::<u8>().add(CHILD_STACK).cast::<libc::c_void>();
-        libc::clone(
-            child_main,
-            top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (&raw const plan).cast_mut().cast::<libc::c_void>(),
-        )
+    let plan_ptr = (&raw const plan).cast_mut().cast::<libc::c_void>();
+    // Born in the cgroup where the kernel can; else (no clone3, an old kernel, another
+    // architecture) the child moves itself there through `cgroup.procs`.
+    #[cfg(target_arch = "x86_64")]
+    let born = opts
+        .cgroup_dir
+        .map(|dir| clone3_into(dir.as_raw_fd(), stack, plan_ptr));
+    #[cfg(not(target_arch = "x86_64"))]
+    let born: Option<i64> = None;
+    let (raw, clone_err) = match born {
+        Some(r) if r > 0 => (
+            i32::try_from(r).unwrap_or(-1),
+            io::Error::from_raw_os_error(0),
+        ),
+        Some(r)
+            if !matches!(
+                i32::try_from(-r),
+                Ok(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+            ) =>
+        {
+            (
+                -1,
+                io::Error::from_raw_os_error(i32::try_from(-r).unwrap_or(libc::EINVAL)),
+            )
+        }
+        _ => {
+            plan.cgroup_procs = opts.cgroup_procs.as_ref().map(AsRawFd::as_raw_fd);
+            let plan_ptr = (&raw const plan).cast_mut().cast::<libc::c_void>();
+            // SAFETY: the child runs `child_main` on the top of `stack`, sharing our memory;
+            // CLONE_VFORK suspends us until it has exec'ed or exited, so `plan` and everything it
+            // points to outlive its use. It only makes syscalls and reads what was built before
+            // (no allocation, no locks).
+            let r = unsafe {
+                let top = stack.cast::<u8>().add(CHILD_STACK).cast::<libc::c_void>();
+                libc::clone(
+                    child_main,
+                    top,
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    plan_ptr,
+                )
+            };
+            (r, io::Error::last_os_error())
+        }
     };
-    let clone_err = io::Error::last_os_error();
     // SAFETY: the mapping made above; the child has left it (exec'ed or exited).
     unsafe { libc::munmap(stack, CHILD_STACK) };
     let pid = u32::try_from(raw).map_err(|_| clone_err)?;
