@@ -614,6 +614,13 @@ impl Machine {
         &self.record
     }
 
+    /// Whether the machine waits to hear that no process of the service is left (its main
+    /// process ended, what it left is being brought down): only then is the cgroup's
+    /// `cgroup.events` worth a wakeup.
+    pub fn awaiting_population(&self) -> bool {
+        self.main_exit.is_some()
+    }
+
     /// Pid of `./finish` while it runs.
     pub fn finish_pid(&self) -> Option<u32> {
         match self.phase {

@@ -148,7 +148,11 @@ impl Supervisor {
             let sock_at = add(self.notify.as_ref().map(AsFd::as_fd));
             let adopted_at = add(self.adopted.as_ref().map(|(_, fd)| fd.as_fd()));
             let deadman_at = add(self.deadman.as_ref().map(|d| d.watch.as_fd()));
-            let events_at = add(self.cgroup.as_ref().map(|c| c.events.as_fd()));
+            let events_at = add(self
+                .cgroup
+                .as_ref()
+                .filter(|_| self.machine.awaiting_population())
+                .map(|c| c.events.as_fd()));
             let priority = events_at.map_or(0, |i| 1u32 << i);
             let fds = fds.get(..len).unwrap_or_default();
             if let Err(e) = poll::wait_marked(fds, priority, &mut ready, timeout) {
