@@ -439,3 +439,44 @@ fn bad_values_of_the_new_knobs_are_warned_about_by_name_and_the_service_runs() {
     wait_down(&dir);
     drop(p);
 }
+
+#[test]
+fn without_cgroup2_svscan_says_so_once_for_all_its_services() {
+    let test = "without_cgroup2_svscan_says_so_once_for_all_its_services";
+    if !root_or_skip(test, "a mount namespace hiding /sys/fs/cgroup") {
+        return;
+    }
+    let sb = Sandbox::new("ops-nocgroup2");
+    let scan = sb.path("scan");
+    for i in 0..3 {
+        sb.service(&format!("scan/s{i}"), "exec sleep 1000");
+    }
+    let err = sb.path("svscan.err");
+    // A private mount namespace where /sys/fs/cgroup is an empty tmpfs: no cgroup2 anywhere.
+    let mut cmd = sb.command("unshare");
+    cmd.env_remove("VIGIL_CGROUP_ROOT")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs none /sys/fs/cgroup && exec \"$0\" \"$1\"")
+        .arg(bin("svscan"))
+        .arg(&scan)
+        .stderr(fs::File::create(&err).unwrap());
+    let _p = spawn(&mut cmd);
+    for i in 0..3 {
+        wait_up(&scan.join(format!("s{i}")));
+    }
+    let text = fs::read_to_string(&err).unwrap();
+    let said = text
+        .lines()
+        .filter(|l| l.contains("no writable cgroup2 hierarchy"))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        said,
+        [
+            "svscan: warning: no writable cgroup2 hierarchy: each service's processes are \
+          tracked as descendants of its supervise"
+        ],
+        "{text}"
+    );
+    let info = read_info(&scan.join("s0")).unwrap();
+    assert_eq!(info.cgroup, "", "no cgroup without cgroup2");
+}

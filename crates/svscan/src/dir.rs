@@ -41,6 +41,17 @@ impl Svscan {
         {
             diag::unable(PROG, "become", &"a subreaper", &e);
         }
+        // Said once here rather than by each supervise: without a writable cgroup2 hierarchy,
+        // the supervise processes run without cgroups, quietly.
+        let root = vigil_core::cgroup::ROOT_ENV;
+        if std::env::var_os(root).is_none() && vigil_sys::cgroup::Hierarchy::find().is_none() {
+            diag::warn(
+                PROG,
+                "no writable cgroup2 hierarchy: each service's processes are tracked as \
+                 descendants of its supervise",
+            );
+            process::put_env(root, vigil_core::cgroup::ROOT_OFF);
+        }
         let watched = Watcher::new().and_then(|w| {
             let wd = w.watch_scan_dir(Path::new("."))?;
             Ok((w, wd))

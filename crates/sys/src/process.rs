@@ -339,6 +339,14 @@ pub fn take_env(name: &str) -> Option<std::ffi::OsString> {
     Some(value)
 }
 
+/// Sets `name` in our environment, for every child started from now on. Single-threaded
+/// programs only, at start.
+pub fn put_env(name: &str, value: &str) {
+    // SAFETY: called at the start of a single-threaded program (svscan's setup), before any
+    // thread exists that could read the environment concurrently.
+    unsafe { std::env::set_var(name, value) };
+}
+
 #[cfg(test)]
 mod tree_tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
