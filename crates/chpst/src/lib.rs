@@ -20,6 +20,10 @@
 //! daemontools compat: accounts come from `/etc/passwd` and `/etc/group` only, not NSS.
 #![forbid(unsafe_code)]
 
+mod plan;
+
+use plan::{Plan, ids_of, plan_from};
+
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -40,21 +44,6 @@ const SPEC: &str = "u:U:b:e:/:n:l:L:m:d:o:p:f:c:r:t:vVP012";
 const USAGE: &str = "usage: chpst [-vVP012] [-u user[:group]] [-U user[:group]] [-b argv0] \
 [-e dir] [-/ root] [-n nice] [-l|-L lock] [-m n] [-d n] [-o n] [-p n] [-f n] [-c n] [-t n] prog";
 
-/// Everything the options ask for; the last of a repeated option wins (but one lock only).
-#[derive(Default)]
-struct Plan {
-    session: bool,
-    env_dir: Option<OsString>,
-    root: Option<PathBuf>,
-    nice: Option<i32>,
-    env_user: Option<OsString>,
-    user: Option<OsString>,
-    lock: Option<(OsString, bool)>,
-    limits: Vec<(Resource, Soft)>,
-    close: Vec<i32>,
-    argv0: Option<OsString>,
-}
-
 /// runit's usage text: no program prefix, a blank line after it.
 fn usage() -> ExitCode {
     diag::line(&format!("{USAGE}\n"));
@@ -68,62 +57,6 @@ fn fatal(text: &str) -> ExitCode {
 /// `chpst: fatal: unable to VERB OBJECT: REASON`, exit 111.
 fn unable(verb: &str, object: &dyn std::fmt::Display, e: &std::io::Error) -> ExitCode {
     diag::unable_fatal(PROG, verb, object, e, EXIT_TEMP)
-}
-
-fn plan_from(opts: Vec<Opt>) -> Option<Plan> {
-    let mut plan = Plan::default();
-    for opt in opts {
-        match opt {
-            Opt::Flag(b'P') => plan.session = true,
-            // daemontools compat: runit prints its `$Id: … $` string; we print our version.
-            Opt::Flag(b'V') => {
-                diag::line(concat!("vigil chpst ", env!("CARGO_PKG_VERSION")));
-                return None;
-            }
-            Opt::Flag(fd @ b'0'..=b'2') => plan.close.push(i32::from(fd - b'0')),
-            Opt::Flag(_) => {}
-            Opt::Arg(b'u', v) => plan.user = Some(v),
-            Opt::Arg(b'U', v) => plan.env_user = Some(v),
-            Opt::Arg(b'b', v) => plan.argv0 = Some(v),
-            Opt::Arg(b'e', v) => plan.env_dir = Some(v),
-            Opt::Arg(b'/', v) => plan.root = Some(v.into()),
-            Opt::Arg(b'n', v) => plan.nice = Some(parse_nice(v.as_bytes())?),
-            // As runit's: one lock only, a second -l or -L is a usage error.
-            Opt::Arg(b'l' | b'L', _) if plan.lock.is_some() => return None,
-            Opt::Arg(b'l', v) => plan.lock = Some((v, true)),
-            Opt::Arg(b'L', v) => plan.lock = Some((v, false)),
-            Opt::Arg(letter, v) => {
-                let n = parse_number(v.as_bytes())?;
-                let set = chpst_resources(letter).iter().map(|&r| (r, Soft::Value(n)));
-                plan.limits.extend(set);
-            }
-        }
-    }
-    Some(plan)
-}
-
-/// A `-u`/`-U` spec resolved against the account files of the current root.
-fn ids_of(spec: &OsString) -> Result<Ids, ExitCode> {
-    let (passwd, group) = match (account::read_passwd(), account::read_group()) {
-        (Ok(p), Ok(g)) => (p, g),
-        (Err(e), _) => {
-            return Err(unable("read", &account::PASSWD, &e));
-        }
-        (_, Err(e)) => {
-            return Err(unable("read", &account::GROUP, &e));
-        }
-    };
-    let bytes = spec.as_bytes();
-    resolve_ids(bytes, &passwd, &group).map_err(|e| {
-        let shown = String::from_utf8_lossy(bytes);
-        match e {
-            IdsError::Unknown => fatal(&format!("unknown user/group: {shown}")),
-            IdsError::Invalid => fatal(&format!(
-                "invalid uid/gids: {}",
-                shown.strip_prefix(':').unwrap_or(&shown)
-            )),
-        }
-    })
 }
 
 /// The program, called with its arguments after argv[0].
