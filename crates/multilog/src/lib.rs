@@ -155,42 +155,35 @@ enum Done {
 
 impl Logger {
     fn run(&mut self) -> ExitCode {
-        loop {
-            while let Some(effect) = self.engine.next_effect(self.clock.now()) {
-                if let Done::Exit = self.perform(effect) {
-                    return ExitCode::SUCCESS;
+        vigil_sys::event::run(self)
+    }
+
+    /// One wait of the loop: the signalfd, and the input while the engine wants some.
+    fn wait_once(&mut self, timeout: Option<std::time::Duration>) {
+        let watch = self.engine.wants_input().then(|| self.input.fd());
+        match logio::wait(watch, &self.signals, timeout) {
+            Ok(ready) => {
+                if ready.signal {
+                    self.take_signals();
+                }
+                if ready.input && self.engine.wants_input() {
+                    self.read(ready.hangup);
                 }
             }
-            let timeout = self
-                .engine
-                .next_deadline()
-                .map(|d| d.saturating_sub(self.clock.now().mono));
-            let watch = self.engine.wants_input().then(|| self.input.fd());
-            match logio::wait(watch, &self.signals, timeout) {
-                Ok(ready) => {
-                    if ready.signal {
-                        self.take_signals();
-                    }
-                    if ready.input && self.engine.wants_input() {
-                        self.read(ready.hangup);
-                    }
-                }
-                Err(e) => {
-                    diag::warn(
-                        PROG,
-                        &format!("unable to poll, pausing: {}", diag::reason(&e)),
-                    );
-                    let now = self.clock.now();
-                    self.engine.input_failed(now);
-                    // Without a working poll, wait out the pause on no descriptor at all.
-                    let pause = self
-                        .engine
-                        .next_deadline()
-                        .map(|d| d.saturating_sub(now.mono));
-                    let _ = vigil_sys::poll::wait(&[], &mut [], pause);
-                }
+            Err(e) => {
+                diag::warn(
+                    PROG,
+                    &format!("unable to poll, pausing: {}", diag::reason(&e)),
+                );
+                let now = self.clock.now();
+                self.engine.input_failed(now);
+                // Without a working poll, wait out the pause on no descriptor at all.
+                let pause = self
+                    .engine
+                    .next_deadline()
+                    .map(|d| d.saturating_sub(now.mono));
+                let _ = vigil_sys::poll::wait(&[], &mut [], pause);
             }
-            self.engine.timer(self.clock.now());
         }
     }
 
@@ -289,5 +282,32 @@ impl Logger {
             _ => {}
         }
         Done::Next
+    }
+}
+
+impl vigil_sys::event::Daemon for Logger {
+    fn act(&mut self) -> Option<ExitCode> {
+        while let Some(effect) = self.engine.next_effect(self.clock.now()) {
+            if let Done::Exit = self.perform(effect) {
+                return Some(ExitCode::SUCCESS);
+            }
+        }
+        None
+    }
+
+    fn deadline(&self) -> Option<std::time::Duration> {
+        self.engine.next_deadline()
+    }
+
+    fn mono(&self) -> std::time::Duration {
+        self.clock.now().mono
+    }
+
+    fn wait(&mut self, timeout: Option<std::time::Duration>) {
+        self.wait_once(timeout);
+    }
+
+    fn timer(&mut self) {
+        self.engine.timer(self.clock.now());
     }
 }

@@ -119,85 +119,78 @@ impl Supervisor {
     fn run(&mut self) -> ExitCode {
         let now = self.clock.now();
         self.handle(Input::Start, now);
+        vigil_sys::event::run(self)
+    }
+
+    /// One wait of the loop: poll the signalfd, the control FIFO and whatever the run has
+    /// (readiness pipe, sd_notify socket, an adopted run's pidfd, the dead-man watch, the
+    /// cgroup's events while they matter), then turn what is ready into inputs.
+    fn wait_once(&mut self, timeout: Option<std::time::Duration>) {
         let mut buf = [0u8; 512];
         let mut ready = [false; 7];
-        loop {
-            if self.exiting {
-                return ExitCode::SUCCESS;
-            }
-            let now = self.clock.now();
-            let timeout = self
-                .machine
-                .next_deadline()
-                .map(|d| d.saturating_sub(now.mono));
-            // At most seven descriptors, on the stack: the idle loop allocates nothing.
-            let sig_fd = self.signals.as_fd();
-            let mut fds = [sig_fd; 7];
-            let mut len = 2;
-            if let Some(slot) = fds.get_mut(1) {
-                *slot = self.control.as_fd();
-            }
-            let mut add = |fd: Option<_>| {
-                let fd = fd?;
-                let at = len;
-                *fds.get_mut(at)? = fd;
-                len += 1;
-                Some(at)
-            };
-            let pipe_at = add(self.ready_pipe.as_ref().map(AsFd::as_fd));
-            let sock_at = add(self.notify.as_ref().map(AsFd::as_fd));
-            let adopted_at = add(self.adopted.as_ref().map(|(_, fd)| fd.as_fd()));
-            let deadman_at = add(self.deadman.as_ref().map(|d| d.watch.as_fd()));
-            let events_at = add(self
-                .cgroup
+        // At most seven descriptors, on the stack: the idle loop allocates nothing.
+        let sig_fd = self.signals.as_fd();
+        let mut fds = [sig_fd; 7];
+        let mut len = 2;
+        if let Some(slot) = fds.get_mut(1) {
+            *slot = self.control.as_fd();
+        }
+        let mut add = |fd: Option<_>| {
+            let fd = fd?;
+            let at = len;
+            *fds.get_mut(at)? = fd;
+            len += 1;
+            Some(at)
+        };
+        let pipe_at = add(self.ready_pipe.as_ref().map(AsFd::as_fd));
+        let sock_at = add(self.notify.as_ref().map(AsFd::as_fd));
+        let adopted_at = add(self.adopted.as_ref().map(|(_, fd)| fd.as_fd()));
+        let deadman_at = add(self.deadman.as_ref().map(|d| d.watch.as_fd()));
+        let events_at = add(self
+            .cgroup
+            .as_ref()
+            .filter(|_| self.machine.awaiting_population())
+            .map(|c| c.events.as_fd()));
+        let priority = events_at.map_or(0, |i| 1u32 << i);
+        let fds = fds.get(..len).unwrap_or_default();
+        if let Err(e) = poll::wait_marked(fds, priority, &mut ready, timeout) {
+            diag::warn(
+                PROG,
+                &format!("unable to poll for {}: {}", self.name, diag::reason(&e)),
+            );
+        }
+        let now = self.clock.now();
+        let [sig_ready, control_ready, ..] = ready;
+        let is_ready = |at: Option<usize>| at.and_then(|i| ready.get(i)).copied().unwrap_or(false);
+        if is_ready(pipe_at) {
+            self.handle_ready_pipe(&mut buf, now);
+        }
+        if is_ready(sock_at) {
+            self.handle_notify(&mut buf, now);
+        }
+        if is_ready(adopted_at)
+            && let Some((pid, _)) = self.adopted.take()
+        {
+            self.handle(Input::AdoptedEnded(pid), now);
+            self.tell_population(now);
+        }
+        if is_ready(deadman_at) {
+            let touched = self
+                .deadman
                 .as_ref()
-                .filter(|_| self.machine.awaiting_population())
-                .map(|c| c.events.as_fd()));
-            let priority = events_at.map_or(0, |i| 1u32 << i);
-            let fds = fds.get(..len).unwrap_or_default();
-            if let Err(e) = poll::wait_marked(fds, priority, &mut ready, timeout) {
-                diag::warn(
-                    PROG,
-                    &format!("unable to poll for {}: {}", self.name, diag::reason(&e)),
-                );
+                .is_some_and(|d| d.watch.drain(d.file_name()));
+            if touched {
+                self.tell_deadman(now);
             }
-            let now = self.clock.now();
-            let [sig_ready, control_ready, ..] = ready;
-            let is_ready =
-                |at: Option<usize>| at.and_then(|i| ready.get(i)).copied().unwrap_or(false);
-            if is_ready(pipe_at) {
-                self.handle_ready_pipe(&mut buf, now);
-            }
-            if is_ready(sock_at) {
-                self.handle_notify(&mut buf, now);
-            }
-            if is_ready(adopted_at)
-                && let Some((pid, _)) = self.adopted.take()
-            {
-                self.handle(Input::AdoptedEnded(pid), now);
-                self.tell_population(now);
-            }
-            if is_ready(deadman_at) {
-                let touched = self
-                    .deadman
-                    .as_ref()
-                    .is_some_and(|d| d.watch.drain(d.file_name()));
-                if touched {
-                    self.tell_deadman(now);
-                }
-            }
-            if is_ready(events_at) {
-                self.tell_population(now);
-            }
-            if sig_ready {
-                self.handle_signals(now);
-            }
-            if control_ready {
-                self.handle_control(&mut buf, now);
-            }
-            if self.machine.next_deadline().is_some_and(|d| d <= now.mono) {
-                self.handle(Input::Timer, now);
-            }
+        }
+        if is_ready(events_at) {
+            self.tell_population(now);
+        }
+        if sig_ready {
+            self.handle_signals(now);
+        }
+        if control_ready {
+            self.handle_control(&mut buf, now);
         }
     }
 
@@ -281,5 +274,29 @@ impl Supervisor {
                 }
             }
         }
+    }
+}
+
+impl vigil_sys::event::Daemon for Supervisor {
+    fn act(&mut self) -> Option<ExitCode> {
+        self.perform();
+        self.exiting.then_some(ExitCode::SUCCESS)
+    }
+
+    fn deadline(&self) -> Option<std::time::Duration> {
+        self.machine.next_deadline()
+    }
+
+    fn mono(&self) -> std::time::Duration {
+        self.clock.now().mono
+    }
+
+    fn wait(&mut self, timeout: Option<std::time::Duration>) {
+        self.wait_once(timeout);
+    }
+
+    fn timer(&mut self) {
+        let now = self.clock.now();
+        self.handle(Input::Timer, now);
     }
 }

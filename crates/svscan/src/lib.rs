@@ -148,19 +148,7 @@ impl Svscan {
     }
 
     fn run(&mut self) -> ExitCode {
-        loop {
-            if let Some(code) = self.perform() {
-                return code;
-            }
-            let timeout = self
-                .scan
-                .next_deadline()
-                .map(|d| d.saturating_sub(self.now()));
-            self.wait(timeout);
-            if self.scan.next_deadline().is_some_and(|d| d <= self.now()) {
-                self.handle(Input::Timer);
-            }
-        }
+        vigil_sys::event::run(self)
     }
 
     /// Carries out every pending action, feeding each answer back; the exit status once svscan
@@ -300,5 +288,27 @@ impl Svscan {
                 diag::unable(PROG, "read", &"inotify events", &e);
             }
         }
+    }
+}
+
+impl vigil_sys::event::Daemon for Svscan {
+    fn act(&mut self) -> Option<ExitCode> {
+        self.perform()
+    }
+
+    fn deadline(&self) -> Option<Duration> {
+        self.scan.next_deadline()
+    }
+
+    fn mono(&self) -> Duration {
+        self.now()
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) {
+        Svscan::wait(self, timeout);
+    }
+
+    fn timer(&mut self) {
+        self.handle(Input::Timer);
     }
 }

@@ -11,6 +11,7 @@ pub mod detach;
 pub mod diag;
 pub mod envdir;
 pub mod errstr;
+pub mod event;
 pub mod exec;
 pub mod fifo;
 pub mod files;
