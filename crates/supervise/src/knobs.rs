@@ -115,10 +115,7 @@ pub(crate) fn read_knob(dir: &str, knob: &str) -> Option<String> {
     match knob_value(knob) {
         Ok(v) => v,
         Err(e) => {
-            diag::warn(
-                PROG,
-                &format!("unable to read {dir}/{knob}: {}", diag::reason(&e)),
-            );
+            diag::unable(PROG, "read", &format_args!("{dir}/{knob}"), &e);
             None
         }
     }

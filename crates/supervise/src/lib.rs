@@ -154,10 +154,7 @@ impl Supervisor {
         let priority = events_at.map_or(0, |i| 1u32 << i);
         let fds = fds.get(..len).unwrap_or_default();
         if let Err(e) = poll::wait_marked(fds, priority, &mut ready, timeout) {
-            diag::warn(
-                PROG,
-                &format!("unable to poll for {}: {}", self.name, diag::reason(&e)),
-            );
+            diag::unable(PROG, "poll for", &self.name, &e);
         }
         let now = self.clock.now();
         let [sig_ready, control_ready, ..] = ready;
@@ -225,13 +222,11 @@ impl Supervisor {
                 }
                 self.handle(Input::EndOfWrite, now);
             }
-            Err(e) => diag::warn(
+            Err(e) => diag::unable(
                 PROG,
-                &format!(
-                    "unable to read {}/supervise/control: {}",
-                    self.name,
-                    diag::reason(&e)
-                ),
+                "read",
+                &format_args!("{}/{}", self.name, layout::CONTROL),
+                &e,
             ),
         }
     }

@@ -75,14 +75,7 @@ impl Supervisor {
         let pipe = match notify_fd.map(|_| notify::pipe()).transpose() {
             Ok(p) => p,
             Err(e) => {
-                diag::warn(
-                    PROG,
-                    &format!(
-                        "unable to create pipe for {}: {}",
-                        self.name,
-                        diag::reason(&e)
-                    ),
-                );
+                diag::unable(PROG, "create pipe for", &self.name, &e);
                 channel_failed = true;
                 None
             }
@@ -140,9 +133,11 @@ impl Supervisor {
         ) {
             Ok(pid) => self.machine.handle(Input::FinishSpawned(pid), now),
             Err(e) => {
-                diag::warn(
+                diag::unable(
                     PROG,
-                    &format!("unable to start {}/finish: {}", self.name, diag::reason(&e)),
+                    "start",
+                    &format_args!("{}/{}", self.name, layout::FINISH),
+                    &e,
                 );
                 self.machine.handle(Input::FinishSpawnFailed, now);
             }

@@ -21,14 +21,7 @@ impl Supervisor {
                 true
             }
             Err(e) => {
-                diag::warn(
-                    PROG,
-                    &format!(
-                        "unable to create sd_notify socket for {}: {}",
-                        self.name,
-                        diag::reason(&e)
-                    ),
-                );
+                diag::unable(PROG, "create sd_notify socket for", &self.name, &e);
                 false
             }
         }

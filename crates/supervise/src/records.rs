@@ -70,13 +70,11 @@ impl Supervisor {
             history::MAX_BYTES,
             history::newest_half,
         ) {
-            diag::warn(
+            diag::unable(
                 PROG,
-                &format!(
-                    "unable to write {}/supervise/history: {}",
-                    self.name,
-                    diag::reason(&e)
-                ),
+                "write",
+                &format_args!("{}/{}", self.name, layout::HISTORY),
+                &e,
             );
         }
     }
@@ -145,8 +143,9 @@ impl Supervisor {
             diag::warn(
                 PROG,
                 &format!(
-                    "unable to write {}/supervise/{file}: {}, retrying",
+                    "unable to write {}/{}/{file}: {}, retrying",
                     self.name,
+                    layout::SUPERVISE_DIR,
                     diag::reason(e)
                 ),
             );

@@ -7,7 +7,7 @@ impl Supervisor {
     pub(crate) fn setup(dir: &OsStr) -> Result<Supervisor, ExitCode> {
         let name = dir.to_string_lossy().into_owned();
         let fatal = |what: String, e: std::io::Error| {
-            diag::fatal(PROG, &format!("{what}: {}", diag::reason(&e)), EXIT_TEMP)
+            diag::fatal(PROG, &diag::bare_text(&what, &e), EXIT_TEMP)
         };
 
         signals::reset_dispositions();
@@ -18,34 +18,27 @@ impl Supervisor {
         let caller_pipe = process::take_env(detach::READY_FD_ENV)
             .and_then(|v| vigil_sys::detach::take_ready_pipe(&v));
         let signals = Signals::block(&[signals::CHLD, sig::TERM, sig::INT, sig::HUP])
-            .map_err(|e| fatal(format!("unable to create pipe for {name}"), e))?;
-        std::env::set_current_dir(dir)
-            .map_err(|e| fatal(format!("unable to chdir to {name}"), e))?;
+            .map_err(|e| fatal(format!("create pipe for {name}"), e))?;
+        std::env::set_current_dir(dir).map_err(|e| fatal(format!("chdir to {name}"), e))?;
         let start_down = files::exists(Path::new(layout::DOWN))
-            .map_err(|e| fatal(format!("unable to stat {name}/down"), e))?;
+            .map_err(|e| fatal(format!("stat {name}/down"), e))?;
         let state = StateDir::open(layout::SUPERVISE_DIR)
-            .map_err(|e| fatal(format!("unable to open {name}/supervise"), e))?;
+            .map_err(|e| fatal(format!("open {name}/supervise"), e))?;
         let lock = state
             .lock(state::LOCK)
-            .map_err(|e| fatal(format!("unable to acquire {name}/supervise/lock"), e))?;
+            .map_err(|e| fatal(format!("acquire {name}/{}", layout::LOCK), e))?;
         let open_control = || -> std::io::Result<(OwnedFd, OwnedFd)> {
             make_fifo(&state, &name, state::CONTROL)?;
             let r = state.open_fifo(state::CONTROL, false)?;
             let w = state.open_fifo(state::CONTROL, true)?;
             Ok((r, w))
         };
-        let (control, control_writer) = open_control()
-            .map_err(|e| fatal(format!("unable to read {name}/supervise/control"), e))?;
+        let (control, control_writer) =
+            open_control().map_err(|e| fatal(format!("read {name}/{}", layout::CONTROL), e))?;
         // What the service leaves behind when a process of it exits is re-parented to us, so it
         // stays visible, is reaped, and is brought down with the service.
         if let Err(e) = process::become_subreaper() {
-            diag::warn(
-                PROG,
-                &format!(
-                    "unable to become a subreaper for {name}: {}",
-                    diag::reason(&e)
-                ),
-            );
+            diag::unable(PROG, "become a subreaper for", &name, &e);
         }
 
         let clock = Clock::new();
@@ -101,7 +94,7 @@ impl Supervisor {
         s.machine.handle(Input::Written(written), now);
         let ok = make_fifo(&s.state, &s.name, state::OK)
             .and_then(|()| s.state.open_fifo(state::OK, false))
-            .map_err(|e| fatal(format!("unable to read {}/supervise/ok", s.name), e))?;
+            .map_err(|e| fatal(format!("read {}/{}", s.name, layout::OK), e))?;
         access::apply(
             &s.state,
             &s.name,
@@ -112,14 +105,7 @@ impl Supervisor {
         if let Some(pipe) = caller_pipe
             && let Err(e) = vigil_sys::detach::report_ready(pipe)
         {
-            diag::warn(
-                PROG,
-                &format!(
-                    "unable to report ready for {}: {}",
-                    s.name,
-                    diag::reason(&e)
-                ),
-            );
+            diag::unable(PROG, "report ready for", &s.name, &e);
         }
         Ok(s)
     }
@@ -131,7 +117,10 @@ pub(crate) fn make_fifo(state: &StateDir, dir: &str, name: &str) -> std::io::Res
     if let FifoFound::Replaced(what) = state.fifo(name, 0o600)? {
         diag::warn(
             PROG,
-            &format!("replaced {dir}/supervise/{name}: it was {what}, not a FIFO of supervise"),
+            &format!(
+                "replaced {dir}/{}/{name}: it was {what}, not a FIFO of supervise",
+                layout::SUPERVISE_DIR
+            ),
         );
     }
     Ok(())
