@@ -603,3 +603,40 @@ fn svc_fails_on_a_control_that_is_not_a_fifo() {
     assert_ne!(code, 0, "svc -W on a non-FIFO: {e}");
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn clients_never_follow_a_link_or_block_on_a_fifo_planted_as_status() {
+    let sb = Sandbox::new("hostile-status");
+    let dir = sb.service("s", "exec sleep 1000");
+    let _s = Supervise::new(&sb, &dir).start();
+    wait_up(&dir);
+    let status = dir.join(vigil_core::layout::STATUS);
+    let svstat = || run_output_within(sb.command(bin("svstat")).arg(&dir), Duration::from_secs(5));
+    // A link to a file the reader should not show.
+    let planted = sb.path("planted");
+    fs::write(&planted, b"not a status file at all, and secret").unwrap();
+    let tmp = dir
+        .join(vigil_core::layout::SUPERVISE_DIR)
+        .join("status.lnk");
+    std::os::unix::fs::symlink(&planted, &tmp).unwrap();
+    fs::rename(&tmp, &status).unwrap();
+    let (code, out, _) = svstat();
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("unable to open supervise/status: symbolic link loop"),
+        "{out}"
+    );
+    // A FIFO: refused at once, not a reader blocked for ever.
+    fs::remove_file(&status).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&status)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (code, out, _) = svstat();
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("unable to open supervise/status: not a regular file"),
+        "{out}"
+    );
+}

@@ -32,7 +32,7 @@ use std::process::ExitCode;
 
 use vigil_core::control::sig;
 use vigil_core::history::{self, Event};
-use vigil_core::info::{Info, InfoView};
+use vigil_core::info::InfoView;
 use vigil_core::layout::{self, KnobListing, KnobSet, state};
 use vigil_core::machine::{Action, Input, Machine, Now};
 use vigil_core::readiness::{self, Main};

@@ -6,11 +6,7 @@ impl Supervisor {
     /// Takes over a `./run` that a killed predecessor left running, if `supervise/info` names a
     /// process that still exists with the same start time in this boot. Never trusts a bare pid.
     pub(crate) fn adopt_leftover(&mut self, now: Now) {
-        let Some(old) = self
-            .state
-            .read(state::INFO)
-            .and_then(|b| Info::parse(&String::from_utf8_lossy(&b)))
-        else {
+        let Some(old) = vigil_sys::service::read_info_in(&self.state, state::INFO) else {
             return;
         };
         let Some((pid, ticks)) = old.leftover_run(&self.boot_id) else {
@@ -37,10 +33,7 @@ impl Supervisor {
             }
         };
         // The old status has the stamp and flags as the old supervise last wrote them.
-        let old_status = self
-            .state
-            .read(state::STATUS)
-            .and_then(|b| vigil_core::status::Status::unpack(&b).ok());
+        let old_status = vigil_sys::service::read_status_in(&self.state, state::STATUS).ok();
         self.machine
             .adopt(old.adopted(pid, old_status.as_ref(), now.wall), now);
         self.adopted = Some((pid, fd));

@@ -48,9 +48,8 @@ impl Supervisor {
         // A supervise svscan starts in place of an earlier one keeps the want that one recorded
         // (`svc -d` or `-o` survives the handover); only a fresh start applies `./down`.
         let kept = handover
-            .then(|| state.read(state::STATUS))
+            .then(|| vigil_sys::service::read_status_in(&state, state::STATUS).ok())
             .flatten()
-            .and_then(|b| vigil_core::status::Status::unpack(&b).ok())
             .map(|st| st.want);
         let machine = match kept {
             Some(want) => Machine::with_want(cfg, want, now),

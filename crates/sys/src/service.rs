@@ -86,28 +86,56 @@ impl StatusError {
 
 /// Reads and decodes `supervise/status` (daemontools' 18 bytes or a longer record).
 pub fn read_status(base: impl AsFd) -> Result<Status, StatusError> {
+    read_status_in(base, layout::STATUS)
+}
+
+/// [`read_status`] of the file `name` under `dir`: supervise reads its own `status` through
+/// its `supervise/` descriptor.
+pub fn read_status_in(dir: impl AsFd, name: &str) -> Result<Status, StatusError> {
     let mut buf = [0u8; 64];
-    let n = read_into(base, &mut buf)?;
+    let n = read_into(dir, name, &mut buf)?;
     Status::unpack(buf.get(..n).unwrap_or_default()).map_err(|_| StatusError::BadFormat)
 }
 
 /// Reads `supervise/status` as runit's `sv` does: the first 20 bytes, raw.
 pub fn read_status_record(base: impl AsFd) -> Result<vigil_core::sv::Record, StatusError> {
     let mut buf = [0u8; 20];
-    let n = read_into(base, &mut buf)?;
+    let n = read_into(base, layout::STATUS, &mut buf)?;
     buf.get(..n)
         .and_then(vigil_core::sv::Record::parse)
         .ok_or(StatusError::BadFormat)
 }
 
-fn read_into(base: impl AsFd, buf: &mut [u8]) -> Result<usize, StatusError> {
-    let fd = fifo::open_file_at(base, layout::STATUS).map_err(StatusError::Open)?;
+fn read_into(dir: impl AsFd, name: &str, buf: &mut [u8]) -> Result<usize, StatusError> {
+    let fd = open_state_file(dir, name).map_err(StatusError::Open)?;
     fifo::read_full(&fd, buf).map_err(StatusError::Read)
+}
+
+/// Opens a state file (`status`, `info`) for reading as it is: a symbolic link in its place is
+/// not followed and anything but a regular file is refused (a FIFO planted there would block
+/// the reader, and a link could make a root reader show another file).
+fn open_state_file(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    if !FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode).is_file() {
+        return Err(diag::refused("not a regular file"));
+    }
+    Ok(fd)
 }
 
 /// `supervise/info` when present and parseable.
 pub fn read_info(base: impl AsFd) -> Option<Info> {
-    let fd = fifo::open_file_at(base, layout::INFO).ok()?;
+    read_info_in(base, layout::INFO)
+}
+
+/// [`read_info`] of the file `name` under `dir` (supervise: its `supervise/` descriptor).
+pub fn read_info_in(dir: impl AsFd, name: &str) -> Option<Info> {
+    let fd = open_state_file(dir, name).ok()?;
     let mut buf = [0u8; 4096];
     let n = fifo::read_full(&fd, &mut buf).ok()?;
     Info::parse(std::str::from_utf8(buf.get(..n)?).ok()?)
