@@ -449,7 +449,7 @@ fn without_cgroup2_svscan_says_so_once_for_all_its_services() {
     let sb = Sandbox::new("ops-nocgroup2");
     let scan = sb.path("scan");
     for i in 0..3 {
-        sb.service(&format!("scan/s{i}"), "exec sleep 1000");
+        sb.service(&format!("scan/s{i}"), "env > env.txt\nexec sleep 1000");
     }
     let err = sb.path("svscan.err");
     // A private mount namespace where /sys/fs/cgroup is an empty tmpfs: no cgroup2 anywhere.
@@ -479,4 +479,11 @@ fn without_cgroup2_svscan_says_so_once_for_all_its_services() {
     );
     let info = read_info(&scan.join("s0")).unwrap();
     assert_eq!(info.cgroup, "", "no cgroup without cgroup2");
+    // What svscan told its supervise processes is not passed on to the services.
+    let env = wait_for(Duration::from_secs(5), "the run's environment", || {
+        fs::read_to_string(scan.join("s0/env.txt"))
+            .ok()
+            .filter(|t| t.contains("VIGIL_TEST_TAG="))
+    });
+    assert!(!env.contains("VIGIL_CGROUP_ROOT"), "{env}");
 }

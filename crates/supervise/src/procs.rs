@@ -156,15 +156,17 @@ impl Cgroup {
     /// The service's cgroup under vigil's sub-tree, or `None` (said once) when there is no
     /// writable cgroup2 hierarchy or it cannot be set up: processes are then tracked as
     /// supervise's descendants (it is a subreaper).
-    pub(crate) fn set_up(name: &str) -> Option<Cgroup> {
+    /// `root` is the value `VIGIL_CGROUP_ROOT` had (taken out of the environment: the service
+    /// does not see it).
+    pub(crate) fn set_up(name: &str, root: Option<&std::ffi::OsStr>) -> Option<Cgroup> {
         let fail = |what: &str| {
             diag::warn(
                 PROG,
                 &format!("{name}: {what}: tracking its processes as descendants of supervise"),
             );
         };
-        let Some(h) = Hierarchy::find() else {
-            if std::env::var_os(vigil_core::cgroup::ROOT_ENV).is_none_or(|v| v != "off") {
+        let Some(h) = Hierarchy::choose(root) else {
+            if root.is_none_or(|v| v != vigil_core::cgroup::ROOT_OFF) {
                 fail("no writable cgroup2 hierarchy");
             }
             return None;

@@ -14,6 +14,7 @@ impl Supervisor {
         process::cloexec_inherited();
         // Taken out of the environment at once: no child of ours sees it.
         let handover = process::take_env(vigil_core::scan::HANDOVER_ENV).is_some();
+        let cgroup_root = process::take_env(vigil_core::cgroup::ROOT_ENV);
         // `supervise -d`: the caller's pipe, told once the lock is ours and supervise/ is set up.
         let caller_pipe = process::take_env(detach::READY_FD_ENV)
             .and_then(|v| vigil_sys::detach::take_ready_pipe(&v));
@@ -85,7 +86,7 @@ impl Supervisor {
             adopted: None,
             write_failing: false,
         };
-        s.cgroup = Cgroup::set_up(&s.name);
+        s.cgroup = Cgroup::set_up(&s.name, cgroup_root.as_deref());
         s.watch_deadman(&knob_value(layout::KNOB_DEADMAN).ok().flatten());
         s.adopt_leftover(now);
         s.tell_deadman(now);
