@@ -487,3 +487,36 @@ fn without_cgroup2_svscan_says_so_once_for_all_its_services() {
     });
     assert!(!env.contains("VIGIL_CGROUP_ROOT"), "{env}");
 }
+
+#[test]
+fn a_run_the_killed_supervise_had_not_recorded_is_adopted_from_its_cgroup() {
+    let test = "a_run_the_killed_supervise_had_not_recorded_is_adopted_from_its_cgroup";
+    let sb = Sandbox::new("ops-unrecorded");
+    if sb.cgroup.is_none() {
+        skip(test, "no writable cgroup2 hierarchy");
+        return;
+    }
+    let dir = sb.service("s", "echo start >> ../starts\nexec sleep 1000");
+    let first = Supervise::new(&sb, &dir).start();
+    let run = wait_up(&dir);
+    // Killed in the window between starting ./run and recording it: info names no run.
+    send_signal(first.id(), 9);
+    wait_until(Duration::from_secs(5), "the first supervise gone", || {
+        !alive(first.id())
+    });
+    fs::remove_file(dir.join(vigil_core::layout::INFO)).unwrap();
+    let _second = Supervise::new(&sb, &dir)
+        .stderr_to(sb.path("second.err"))
+        .start();
+    let info = wait_info(&dir, "the run adopted", |i| i.pid == run && i.adopted);
+    assert_eq!(
+        info.starts, 0,
+        "no ./run started by the successor: {info:?}"
+    );
+    assert!(events(&dir).contains(&Event::Start {
+        pid: run,
+        adopted: true
+    }));
+    assert_eq!(count_lines(&sb.path("starts")), 1, "one ./run, not two");
+    assert!(alive(run));
+}

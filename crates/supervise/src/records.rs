@@ -6,15 +6,15 @@ impl Supervisor {
     /// Takes over a `./run` that a killed predecessor left running, if `supervise/info` names a
     /// process that still exists with the same start time in this boot. Never trusts a bare pid.
     pub(crate) fn adopt_leftover(&mut self, now: Now) {
-        let Some(old) = vigil_sys::service::read_info_in(&self.state, state::INFO) else {
+        let old = vigil_sys::service::read_info_in(&self.state, state::INFO).unwrap_or_default();
+        let recorded = old
+            .leftover_run(&self.boot_id)
+            .filter(|&(pid, ticks)| process::start_ticks(pid) == Some(ticks));
+        // A predecessor killed between starting ./run and recording it left a run nothing
+        // names; with a cgroup it is still there, the oldest process in it.
+        let Some((pid, ticks)) = recorded.or_else(|| self.unrecorded_run()) else {
             return;
         };
-        let Some((pid, ticks)) = old.leftover_run(&self.boot_id) else {
-            return;
-        };
-        if process::start_ticks(pid) != Some(ticks) {
-            return;
-        }
         let fd = match vigil_sys::pidfd::open(pid) {
             Ok(fd) => fd,
             Err(e) => {
@@ -45,6 +45,17 @@ impl Supervisor {
                 self.name
             ),
         );
+    }
+
+    /// The oldest live process of the service's cgroup, with its start time, if there is one.
+    fn unrecorded_run(&self) -> Option<(u32, u64)> {
+        let c = self.cgroup.as_ref()?;
+        c.cg.pids()
+            .ok()?
+            .into_iter()
+            .filter_map(|pid| process::start_ticks(pid).map(|t| (t, pid)))
+            .min()
+            .map(|(t, pid)| (pid, t))
     }
 
     /// Appends one record to `supervise/history` (one write, O_APPEND), cutting the file to its
