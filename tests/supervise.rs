@@ -497,15 +497,22 @@ fn a_reused_pid_is_not_adopted() {
     let mut first = Supervise::new(&sb, &dir)
         .stderr_to(sb.path("supervise.err"))
         .start();
-    let pid = wait_up(&dir);
+    let run = wait_up(&dir);
     send_signal(first.id(), 9);
     first.wait_exit(Duration::from_secs(10));
-    // Forge the record: same pid, another start time (as if the pid had been reused).
+    // The run ends too, and its pid goes to a process that is not the service's (outside its
+    // cgroup): the record names that pid with the old run's start time.
+    send_signal(run, 9);
+    wait_until(Duration::from_secs(5), "the old run gone", || !alive(run));
+    let stranger = spawn(sb.command("sleep").arg("1000"));
+    let pid = stranger.id();
     let info = fs::read_to_string(dir.join(vigil_core::layout::INFO)).unwrap();
     let forged: String = info
         .lines()
         .map(|l| {
-            if l.starts_with("run_start=") {
+            if l.starts_with("pid=") {
+                format!("pid={pid}")
+            } else if l.starts_with("run_start=") {
                 "run_start=1".to_owned()
             } else {
                 l.to_owned()
@@ -523,7 +530,7 @@ fn a_reused_pid_is_not_adopted() {
         "a process that is not provably ours is left alone"
     );
     assert_ne!(new, pid);
-    send_signal(pid, 9);
+    drop(stranger);
 }
 
 #[test]
