@@ -62,6 +62,28 @@ impl Drop for Guard {
     }
 }
 
+impl Guard {
+    /// Starts `sh -c script` in the cgroup (moving itself there through `cgroup.procs`), tagged
+    /// for the sandbox's clean-up; reaped on drop.
+    fn start_sh(&mut self, sb: &Sandbox, script: &str) -> u32 {
+        let procs = self.cg.open_procs().unwrap();
+        let tag = sb.root.display().to_string();
+        let opts = spawn::Spawn {
+            cgroup_procs: Some(procs.as_fd()),
+            env: vec![(OsStr::new("VIGIL_TEST_TAG"), OsStr::new(&tag))],
+            ..spawn::Spawn::default()
+        };
+        let pid = spawn::spawn(
+            OsStr::new("sh"),
+            &[OsStr::new("-c"), OsStr::new(script)],
+            opts,
+        )
+        .unwrap();
+        self.children.push(pid);
+        pid
+    }
+}
+
 fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
@@ -102,24 +124,7 @@ fn a_service_cgroup_holds_every_process_and_is_watched_empty_after_kill() {
     );
     assert!(!events.populated().unwrap());
 
-    let procs = g.cg.open_procs().unwrap();
-    let tag = sb.root.display().to_string();
-    let opts = spawn::Spawn {
-        cgroup_procs: Some(procs.as_fd()),
-        env: vec![(OsStr::new("VIGIL_TEST_TAG"), OsStr::new(&tag))],
-        ..spawn::Spawn::default()
-    };
-    let main = spawn::spawn(
-        OsStr::new("sh"),
-        &[
-            OsStr::new("-c"),
-            OsStr::new("sleep 100 & setsid sleep 100 & exec sleep 100"),
-        ],
-        opts,
-    )
-    .unwrap();
-    g.children.push(main);
-    drop(procs);
+    let main = g.start_sh(&sb, "sleep 100 & setsid sleep 100 & exec sleep 100");
     assert!(
         events.wait_change(Some(LIMIT)).unwrap(),
         "no wakeup on join"
@@ -204,23 +209,7 @@ fn signal_all_reaches_every_process_of_the_cgroup() {
         cg: ServiceCgroup::open_or_create(&h, &unique_name("signal")).unwrap(),
         children: Vec::new(),
     };
-    let procs = g.cg.open_procs().unwrap();
-    let tag = sb.root.display().to_string();
-    let opts = spawn::Spawn {
-        cgroup_procs: Some(procs.as_fd()),
-        env: vec![(OsStr::new("VIGIL_TEST_TAG"), OsStr::new(&tag))],
-        ..spawn::Spawn::default()
-    };
-    let main = spawn::spawn(
-        OsStr::new("sh"),
-        &[
-            OsStr::new("-c"),
-            OsStr::new("setsid sleep 100 & exec sleep 100"),
-        ],
-        opts,
-    )
-    .unwrap();
-    g.children.push(main);
+    let main = g.start_sh(&sb, "setsid sleep 100 & exec sleep 100");
     wait_until(LIMIT, "two sleeps in the cgroup", || {
         let pids = g.cg.pids().unwrap_or_default();
         pids.len() == 2 && pids.iter().all(|&p| comm(p) == "sleep")

@@ -93,34 +93,13 @@ impl Status {
         let Some(head) = bytes.first_chunk::<DAEMONTOOLS_STATUS_LEN>() else {
             return Err(StatusError::BadFormat);
         };
-        let [
-            s0,
-            s1,
-            s2,
-            s3,
-            s4,
-            s5,
-            s6,
-            s7,
-            n0,
-            n1,
-            n2,
-            n3,
-            p0,
-            p1,
-            p2,
-            p3,
-            paused,
-            want,
-        ] = *head;
-        let stamp = Tai64n::unpack([s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3]);
+        let (stamp, pid, paused, want) = split_head(*head);
         // Every supervisor writes a label after 2^62 (1970) and below 2^63, with nanoseconds
         // under a second; anything else is garbage, not a time.
         if stamp.secs >> 62 != 1 || stamp.nanos >= 1_000_000_000 || paused > 1 {
             return Err(StatusError::BadFormat);
         }
         let want = Want::from_byte(want).ok_or(StatusError::BadFormat)?;
-        let pid = u32::from_le_bytes([p0, p1, p2, p3]);
         if pid > 0x3fff_ffff {
             return Err(StatusError::BadFormat);
         }
@@ -140,6 +119,38 @@ impl Status {
             state,
         })
     }
+}
+
+/// The fields of daemontools' 18 bytes, as written, unchecked: stamp (bytes 0-11), pid
+/// (12-15, little-endian), paused (16), want (17). [`Status::unpack`] validates them; runit's
+/// `sv` ([`crate::sv::Record`]) takes them as they are.
+pub fn split_head(head: [u8; DAEMONTOOLS_STATUS_LEN]) -> (Tai64n, u32, u8, u8) {
+    let [
+        s0,
+        s1,
+        s2,
+        s3,
+        s4,
+        s5,
+        s6,
+        s7,
+        n0,
+        n1,
+        n2,
+        n3,
+        p0,
+        p1,
+        p2,
+        p3,
+        paused,
+        want,
+    ] = head;
+    (
+        Tai64n::unpack([s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3]),
+        u32::from_le_bytes([p0, p1, p2, p3]),
+        paused,
+        want,
+    )
 }
 
 #[cfg(test)]

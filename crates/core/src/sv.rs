@@ -89,31 +89,11 @@ impl Record {
     /// `None` unless exactly 20 bytes (`unable to read supervise/status: bad format`).
     pub fn parse(bytes: &[u8]) -> Option<Record> {
         let b: &[u8; 20] = bytes.try_into().ok()?;
-        let [
-            s0,
-            s1,
-            s2,
-            s3,
-            s4,
-            s5,
-            s6,
-            s7,
-            n0,
-            n1,
-            n2,
-            n3,
-            p0,
-            p1,
-            p2,
-            p3,
-            paused,
-            want,
-            term,
-            state,
-        ] = *b;
+        let (head, [term, state]) = (b.first_chunk()?, [*b.get(18)?, *b.get(19)?]);
+        let (stamp, pid, paused, want) = crate::status::split_head(*head);
         Some(Record {
-            stamp: Tai64n::unpack([s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3]),
-            pid: u32::from_le_bytes([p0, p1, p2, p3]),
+            stamp,
+            pid,
             paused: paused != 0,
             want,
             got_term: term != 0,

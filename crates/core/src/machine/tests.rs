@@ -713,6 +713,22 @@ fn running(cfg: Config) -> Machine {
     m
 }
 
+/// The main process `pid` was reaped with wait status `status`, and nothing of the service is
+/// left.
+fn ends(m: &mut Machine, pid: u32, status: i32, now: Now) {
+    m.handle(Input::Reaped { pid, status }, now);
+    m.handle(Input::Population(false), now);
+}
+
+/// What stopping run 101 on its own for `why` looks like: the record, then TERM and CONT.
+fn stopped_by(why: StopWhy) -> Vec<Action> {
+    vec![
+        Action::History(Event::Stop { pid: 101, why }),
+        to_main(sig::TERM),
+        to_main(sig::CONT),
+    ]
+}
+
 fn service(sig: i32) -> Action {
     Action::SignalService { sig }
 }
@@ -765,14 +781,7 @@ fn stop_sequence_steps_in_order_with_their_waits() {
     m.handle(Input::Timer, at(8000));
     assert_eq!(drain(&mut m), vec![service(sig::KILL)]);
     assert_eq!(m.next_deadline(), None);
-    m.handle(
-        Input::Reaped {
-            pid: 101,
-            status: 9,
-        },
-        at(8001),
-    );
-    m.handle(Input::Population(false), at(8001));
+    ends(&mut m, 101, 9, at(8001));
     assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
     m.handle(Input::FinishSpawnFailed, at(8001));
     assert_eq!(m.status().pid, 0);
@@ -807,29 +816,12 @@ fn watchdog_restarts_a_run_that_stops_pinging() {
         assert_eq!(drain(&mut m), vec![]);
     }
     m.handle(Input::Timer, at(900));
-    assert_eq!(
-        drain(&mut m),
-        vec![
-            Action::History(Event::Stop {
-                pid: 101,
-                why: StopWhy::Watchdog
-            }),
-            to_main(sig::TERM),
-            to_main(sig::CONT)
-        ]
-    );
+    assert_eq!(drain(&mut m), stopped_by(StopWhy::Watchdog));
     assert_eq!(m.record().stopping, Some(StopReason::Watchdog));
     assert_eq!(m.status().want, Want::Up, "a hang is not a down");
     m.handle(Input::Ping, at(950));
     assert_eq!(m.next_deadline(), None, "no watchdog while stopping");
-    m.handle(
-        Input::Reaped {
-            pid: 101,
-            status: 15,
-        },
-        at(1000),
-    );
-    m.handle(Input::Population(false), at(1000));
+    ends(&mut m, 101, 15, at(1000));
     assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
     m.handle(Input::FinishSpawnFailed, at(1000));
     assert_eq!(deed(&mut m), Some(Action::SpawnRun), "restarted");
@@ -852,26 +844,9 @@ fn deadman_keeps_the_service_down_while_stale_and_up_when_touched() {
     drain(&mut m);
     assert_eq!(m.next_deadline(), Some(Duration::from_millis(10_000)));
     m.handle(Input::Timer, at(10_000));
-    assert_eq!(
-        drain(&mut m),
-        vec![
-            Action::History(Event::Stop {
-                pid: 101,
-                why: StopWhy::Deadman
-            }),
-            to_main(sig::TERM),
-            to_main(sig::CONT)
-        ]
-    );
+    assert_eq!(drain(&mut m), stopped_by(StopWhy::Deadman));
     assert!(m.record().deadman_stale);
-    m.handle(
-        Input::Reaped {
-            pid: 101,
-            status: 15,
-        },
-        at(10_010),
-    );
-    m.handle(Input::Population(false), at(10_010));
+    ends(&mut m, 101, 15, at(10_010));
     assert!(matches!(deed(&mut m), Some(Action::SpawnFinish { .. })));
     m.handle(Input::FinishSpawnFailed, at(10_010));
     assert_eq!(drain(&mut m), vec![], "kept down while stale");
@@ -891,14 +866,7 @@ fn deadman_keeps_the_service_down_while_stale_and_up_when_touched() {
     // Gone stale, then an admin says down: touching it again starts nothing.
     m.handle(Input::Deadman(None), at(13_000));
     drain(&mut m);
-    m.handle(
-        Input::Reaped {
-            pid: 102,
-            status: 15,
-        },
-        at(13_010),
-    );
-    m.handle(Input::Population(false), at(13_010));
+    ends(&mut m, 102, 15, at(13_010));
     m.handle(Input::FinishSpawnFailed, at(13_010));
     m.handle(Input::Control(b'd'), at(13_020));
     drain(&mut m);
@@ -929,14 +897,7 @@ fn leftovers_of_a_crashed_run_are_stopped_before_the_restart() {
     assert_eq!(m.next_deadline(), Some(Duration::from_millis(7000)));
     m.handle(Input::Timer, at(7000));
     assert_eq!(drain(&mut m), vec![service(sig::KILL)]);
-    m.handle(
-        Input::Reaped {
-            pid: 300,
-            status: 9,
-        },
-        at(7001),
-    );
-    m.handle(Input::Population(false), at(7001));
+    ends(&mut m, 300, 9, at(7001));
     assert_eq!(
         deed(&mut m),
         Some(Action::SpawnFinish { code: 1, signal: 0 }),
@@ -1017,14 +978,7 @@ fn signal_to_supervise_means_its_control_bytes() {
     m.handle(Input::Signal(sig::TERM), at(10));
     assert_eq!(drain(&mut m), vec![to_main(sig::TERM), to_main(sig::CONT)]);
     assert_eq!(m.status().want, Want::Down);
-    m.handle(
-        Input::Reaped {
-            pid: 101,
-            status: 15,
-        },
-        at(20),
-    );
-    m.handle(Input::Population(false), at(20));
+    ends(&mut m, 101, 15, at(20));
     m.handle(Input::FinishSpawnFailed, at(20));
     assert_eq!(
         drain(&mut m).last(),
