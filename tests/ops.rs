@@ -487,6 +487,87 @@ fn without_cgroup2_svscan_says_so_once_for_all_its_services() {
             .filter(|t| t.contains("VIGIL_TEST_TAG="))
     });
     assert!(!env.contains("VIGIL_CGROUP_ROOT"), "{env}");
+    assert!(!env.contains("VIGIL_SVSCAN"), "{env}");
+}
+
+/// The service cgroups under the sandbox's hierarchy (names under `vigil/`).
+fn service_cgroups(root: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(root.join("vigil"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// svscan removes the cgroups its supervise processes leave it: one whose service left the scan
+/// directory at once, all of them (and `vigil/`) at the end of a shutdown. A supervise whose
+/// svscan was killed removes its own.
+#[test]
+fn svscan_removes_the_cgroups_of_its_services_and_an_orphaned_supervise_its_own() {
+    let test = "svscan_removes_the_cgroups_of_its_services_and_an_orphaned_supervise_its_own";
+    let sb = Sandbox::new("ops-cgremove");
+    let Some(root) = sb.cgroup.clone() else {
+        skip(test, "no writable cgroup2 hierarchy on this machine");
+        return;
+    };
+    let scan = sb.path("scan");
+    for name in ["a", "b", "c"] {
+        sb.service(&format!("scan/{name}"), "exec sleep 1000");
+    }
+    sb.service("scan/c/log", "exec cat > /dev/null");
+    let mut p = Svscan::new(&sb, &scan).start();
+    for d in ["a", "b", "c", "c/log"] {
+        wait_up(&scan.join(d));
+    }
+    let names = service_cgroups(&root);
+    assert_eq!(names.len(), 4, "a cgroup per supervise: {names:?}");
+    let cgroup_of = |dir: &Path| {
+        let info = read_info(dir).unwrap();
+        Path::new(&info.cgroup)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let a = cgroup_of(&scan.join("a"));
+    // Moved out of the scan directory: stopped, and its cgroup removed by svscan (found
+    // through the directory it holds, under its new name).
+    fs::rename(scan.join("a"), sb.path("a-moved")).unwrap();
+    wait_until(Duration::from_secs(10), "a's cgroup removed", || {
+        !service_cgroups(&root).contains(&a)
+    });
+    assert!(!is_supervised(&sb.path("a-moved")));
+    assert_eq!(service_cgroups(&root).len(), 3);
+    send_signal(p.id(), 15);
+    assert_eq!(p.wait_exit(Duration::from_secs(20)), 0);
+    assert!(
+        !root.join("vigil").exists(),
+        "after a shutdown: {:?}",
+        service_cgroups(&root)
+    );
+
+    // svscan killed: its supervise is nobody's to clean up after but its own.
+    let mut p = Svscan::new(&sb, &scan).start();
+    wait_up(&scan.join("b"));
+    let b = cgroup_of(&scan.join("b"));
+    assert!(service_cgroups(&root).contains(&b));
+    send_signal(p.id(), 9);
+    p.wait_exit(Duration::from_secs(10));
+    Svc::new(&sb).args(["-dx"]).dir(scan.join("b")).expect_ok();
+    wait_until(Duration::from_secs(10), "b's cgroup removed", || {
+        !service_cgroups(&root).contains(&b)
+    });
+    for d in ["c", "c/log"] {
+        Svc::new(&sb).args(["-dx"]).dir(scan.join(d)).expect_ok();
+    }
+    wait_until(Duration::from_secs(10), "vigil/ removed", || {
+        !root.join("vigil").exists()
+    });
 }
 
 #[test]

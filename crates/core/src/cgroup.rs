@@ -107,6 +107,20 @@ pub fn service_name(base: &[u8], dev: u64, ino: u64) -> String {
     format!("{name}.{dev}.{ino}")
 }
 
+/// Whether `name` is a cgroup name [`service_name`] gives for a directory with those `dev` and
+/// `ino`, whatever its basename: what svscan checks before removing a cgroup a supervise
+/// recorded, so that a planted record names no other service's cgroup.
+pub fn names_directory(name: &[u8], dev: u64, ino: u64) -> bool {
+    let suffix = format!(".{dev}.{ino}");
+    name.strip_suffix(suffix.as_bytes()).is_some_and(|base| {
+        !base.is_empty()
+            && base.len() <= NAME_BASE_MAX
+            && base
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    })
+}
+
 /// `populated` from the text of `cgroup.events`; `None` when the line is missing or garbled.
 pub fn parse_populated(text: &[u8]) -> Option<bool> {
     text.split(|&b| b == b'\n').find_map(|line| {
@@ -154,6 +168,18 @@ mod tests {
     #[test]
     fn names_are_stable_safe_and_bounded() {
         assert_eq!(service_name(b"web", 803, 123456), "web.803.123456");
+        for (base, dev, ino) in [(&b"web"[..], 803, 123456), (b"a b/c", 1, 2), (b"", 1, 2)] {
+            assert!(names_directory(
+                service_name(base, dev, ino).as_bytes(),
+                dev,
+                ino
+            ));
+        }
+        assert!(!names_directory(b"web.803.123457", 803, 123456));
+        assert!(!names_directory(b"web.1803.123456", 803, 123456));
+        assert!(!names_directory(b".803.123456", 803, 123456));
+        assert!(!names_directory(b"../x.803.123456", 803, 123456));
+        assert!(!names_directory(b"web.803.123456/..", 803, 123456));
         assert_eq!(
             service_name(b"web", 803, 123456),
             service_name(b"web", 803, 123456)

@@ -55,6 +55,14 @@ pub const SETTLE_RECHECK: Duration = Duration::from_millis(5);
 /// `./down`. supervise removes it from its own environment, so no child sees it.
 pub const HANDOVER_ENV: &str = "VIGIL_HANDOVER";
 
+/// Set by svscan in its own environment to its pid, so every supervise it starts knows it: a
+/// supervise whose parent is still that svscan when it exits leaves its (empty) cgroup for
+/// svscan to remove once it has reaped it, before it tells the machine (which may forget the
+/// service, and the directory svscan holds for it, at once). One process removing them one
+/// after the other is quick; a thousand supervise removing theirs at once at a shutdown queue
+/// on the kernel's cgroup lock. supervise removes the variable from its environment.
+pub const SCANNER_ENV: &str = "VIGIL_SVSCAN";
+
 /// Identity of a service directory: device and inode of what the entry names (links followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {

@@ -113,6 +113,9 @@ struct Supervisor {
     adopted: Option<(u32, OwnedFd)>,
     /// The last status or info write failed (and that was said).
     write_failing: bool,
+    /// The svscan that started us ([`vigil_core::scan::SCANNER_ENV`]), which removes our
+    /// cgroup after reaping us while it is still our parent.
+    scanner: Option<u32>,
 }
 
 impl Supervisor {
@@ -262,8 +265,12 @@ impl Supervisor {
                 Action::History(event) => self.append_history(event, now),
                 Action::Exit => {
                     self.exiting = true;
-                    if let Some(c) = &self.cgroup {
-                        // Down means empty: the cgroup can go (EBUSY if not, then it stays).
+                    // Down means empty: the cgroup can go (EBUSY if not, then it stays). Left
+                    // to svscan when it started us and is still there to reap us, unless our
+                    // directory was deleted (svscan finds the cgroup through our info file).
+                    let scanner_removes = self.scanner == Some(process::parent_pid())
+                        && !files::deleted(Path::new("."));
+                    if let Some(c) = self.cgroup.as_ref().filter(|_| !scanner_removes) {
                         let _ = c.cg.remove();
                     }
                 }

@@ -15,6 +15,9 @@ impl Supervisor {
         // Taken out of the environment at once: no child of ours sees it.
         let handover = process::take_env(vigil_core::scan::HANDOVER_ENV).is_some();
         let cgroup_root = process::take_env(vigil_core::cgroup::ROOT_ENV);
+        let scanner = process::take_env(vigil_core::scan::SCANNER_ENV)
+            .and_then(|v| v.to_str()?.parse::<u32>().ok())
+            .filter(|&pid| pid == process::parent_pid());
         // `supervise -d`: the caller's pipe, told once the lock is ours and supervise/ is set up.
         let caller_pipe = process::take_env(detach::READY_FD_ENV)
             .and_then(|v| vigil_sys::detach::take_ready_pipe(&v));
@@ -85,6 +88,7 @@ impl Supervisor {
             limit_told: [false; 2],
             adopted: None,
             write_failing: false,
+            scanner,
         };
         s.cgroup = Cgroup::set_up(&s.name, cgroup_root.as_deref());
         s.watch_deadman(&knob_value(layout::KNOB_DEADMAN).ok().flatten());

@@ -44,7 +44,8 @@ impl Svscan {
         // Said once here rather than by each supervise: without a writable cgroup2 hierarchy,
         // the supervise processes run without cgroups, quietly.
         let root = vigil_core::cgroup::ROOT_ENV;
-        if std::env::var_os(root).is_none() && vigil_sys::cgroup::Hierarchy::find().is_none() {
+        self.cgroups = vigil_sys::cgroup::Hierarchy::find();
+        if std::env::var_os(root).is_none() && self.cgroups.is_none() {
             diag::warn(
                 PROG,
                 "no writable cgroup2 hierarchy: each service's processes are tracked as \
@@ -52,6 +53,11 @@ impl Svscan {
             );
             process::put_env(root, vigil_core::cgroup::ROOT_OFF);
         }
+        // Every supervise we start leaves its cgroup to us to remove once reaped.
+        process::put_env(
+            vigil_core::scan::SCANNER_ENV,
+            &process::own_pid().to_string(),
+        );
         let watched = Watcher::new().and_then(|w| {
             let wd = w.watch_scan_dir(Path::new("."))?;
             Ok((w, wd))

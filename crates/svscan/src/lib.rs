@@ -45,7 +45,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use vigil_core::getopt::{self, Opt};
-use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, FALLBACK_RESCAN, Input, Scan};
+use vigil_core::scan::{Action, DEFAULT_KILL_TIMEOUT, FALLBACK_RESCAN, Input, Reaped, Scan};
 use vigil_sys::diag::{self, EXIT_TEMP};
 use vigil_sys::signals::{self, Signals};
 use vigil_sys::watch::Watcher;
@@ -101,6 +101,10 @@ struct Svscan {
     dir_lock: Result<OwnedFd, std::io::Error>,
     /// systemd's `$NOTIFY_SOCKET`, for `READY=1`.
     notify: Option<OsString>,
+    /// The cgroup2 hierarchy our supervise processes use, whose cgroups they leave to us.
+    cgroups: Option<vigil_sys::cgroup::Hierarchy>,
+    /// Cgroups of supervise processes reaped during a shutdown, removed at its end.
+    cgroups_left: Vec<std::path::PathBuf>,
 }
 
 impl Svscan {
@@ -135,6 +139,8 @@ impl Svscan {
             unstattable: HashSet::new(),
             dir_lock: Err(std::io::Error::from_raw_os_error(libc::EAGAIN)),
             notify: vigil_sys::notify::take_notify_socket(),
+            cgroups: None,
+            cgroups_left: Vec::new(),
         })
     }
 
@@ -205,7 +211,10 @@ impl Svscan {
                         diag::unable(PROG, "notify", &"$NOTIFY_SOCKET", &e);
                     }
                 }
-                Action::Exit => code = Some(ExitCode::SUCCESS),
+                Action::Exit => {
+                    self.remove_cgroups_left();
+                    code = Some(ExitCode::SUCCESS);
+                }
             }
         }
         // Not kept between batches: it is stale by the next one, and may be large.
@@ -269,6 +278,11 @@ impl Svscan {
             match s {
                 libc::SIGCHLD => {
                     while let Some((pid, _)) = process::reap() {
+                        // Its cgroup first (left to us: SCANNER_ENV), while the service's
+                        // record, with the directory we hold, still exists.
+                        if let Reaped::Supervise { key, side, .. } = self.scan.identify(pid) {
+                            self.remove_cgroup(key, side);
+                        }
                         self.handle(Input::Reaped { pid });
                     }
                 }

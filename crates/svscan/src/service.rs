@@ -330,6 +330,50 @@ impl Svscan {
         }
     }
 
+    /// Removes the cgroup that `side`'s supervise, just reaped, recorded in its
+    /// `supervise/info` (found through the directory we hold, or by name); during a shutdown,
+    /// once every supervise is gone ([`Svscan::remove_cgroups_left`]): removing a cgroup waits
+    /// on the kernel's lock of the cgroup file system, which every supervise still stopping
+    /// takes to read its cgroup's files. Quiet: what cannot be removed (a run its successor
+    /// adopts) stays, and a record that cannot be read (the directory is gone) leaves it to that
+    /// supervise, which removes its cgroup itself when its directory was deleted.
+    pub(crate) fn remove_cgroup(&mut self, key: Key, side: Side) {
+        let Some(h) = &self.cgroups else { return };
+        let opened;
+        let dir = match self.scan.extra(key).and_then(|h| h.dir.as_ref()) {
+            Some(d) => d.as_fd(),
+            None => match fifo::open_dir(Path::new(&self.name(key))) {
+                Ok(d) => {
+                    opened = d;
+                    opened.as_fd()
+                }
+                Err(_) => return,
+            },
+        };
+        let service = match side {
+            Side::Main => ".",
+            Side::Log => layout::LOG,
+        };
+        let Ok(path) = h.recorded(dir, service, &rel(side, layout::INFO)) else {
+            return;
+        };
+        if self.scan.shutting_down() {
+            self.cgroups_left.push(path);
+        } else {
+            let _ = vigil_sys::cgroup::remove_dir(&path);
+        }
+    }
+
+    /// At exit: the cgroups kept for the end of a shutdown, then `vigil/` if it is left empty.
+    pub(crate) fn remove_cgroups_left(&mut self) {
+        for path in self.cgroups_left.drain(..) {
+            let _ = vigil_sys::cgroup::remove_dir(&path);
+        }
+        if let Some(h) = &self.cgroups {
+            h.remove_subtree();
+        }
+    }
+
     /// [`vigil_core::scan::Action::Control`]: writes control bytes to `side`'s supervise. If
     /// its FIFO is gone (the directory was removed), the supervise is told by the signal that
     /// means those bytes; `+k` by a kill.

@@ -85,6 +85,33 @@ impl Hierarchy {
         self.root.join(names::SUBTREE)
     }
 
+    /// The cgroup that a supervise which has exited recorded in `info` (its `supervise/info`,
+    /// relative to `dir`) for the service directory `service` (relative to `dir`; `.` for `dir`
+    /// itself), for svscan to remove with [`remove_dir`]: svscan's half of
+    /// [`vigil_core::scan::SCANNER_ENV`]. The recorded path is believed only if it is a cgroup
+    /// of this hierarchy's `vigil/` named for that very directory (its device and inode
+    /// numbers), so a planted record names no other service's cgroup.
+    pub fn recorded(&self, dir: BorrowedFd<'_>, service: &str, info: &str) -> io::Result<PathBuf> {
+        let invalid = || io::Error::from(io::ErrorKind::InvalidData);
+        let recorded = crate::service::read_info_in(dir, info)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let path = PathBuf::from(recorded.cgroup);
+        let st = rustix::fs::statat(dir, service, AtFlags::empty())?;
+        let name = path.file_name().ok_or_else(invalid)?;
+        if path.parent() != Some(self.subtree().as_path())
+            || !names::names_directory(name.as_bytes(), st.st_dev, st.st_ino)
+        {
+            return Err(invalid());
+        }
+        Ok(path)
+    }
+
+    /// Removes `<root>/vigil` if it is empty (svscan at its exit); quiet when it is not, or
+    /// gone.
+    pub fn remove_subtree(&self) {
+        let _ = rustix::fs::unlinkat(rustix::fs::CWD, self.subtree(), AtFlags::REMOVEDIR);
+    }
+
     /// Makes `<root>/vigil` (there already: fine) and enables in it the controllers vigil wants
     /// among those it offers; returns it opened. A failure to enable is not an error: the
     /// limits then report [`NOT_AVAILABLE`].
@@ -275,7 +302,8 @@ impl ServiceCgroup {
 
     /// Removes the cgroup (ENOENT: already gone, fine), then `vigil/` itself when it is left
     /// empty (EBUSY, ENOTEMPTY, ENOENT there are ignored: other services, or another
-    /// supervise was first). EBUSY while a process is still in the cgroup.
+    /// supervise was first). EBUSY while a process is still in the cgroup. A supervise started
+    /// by svscan leaves this to svscan ([`Hierarchy::recorded`]).
     pub fn remove(&self) -> io::Result<()> {
         match rustix::fs::unlinkat(&self.parent, self.name.as_str(), AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => {}
@@ -285,6 +313,15 @@ impl ServiceCgroup {
             Ok(()) | Err(Errno::BUSY | Errno::NOTEMPTY | Errno::NOENT) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Removes the (empty) cgroup directory `path` ([`Hierarchy::recorded`]). Already gone: fine;
+/// EBUSY: a process is still in it (a run a successor adopts), and it stays.
+pub fn remove_dir(path: &Path) -> io::Result<()> {
+    match rustix::fs::unlinkat(rustix::fs::CWD, path, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

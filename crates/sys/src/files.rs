@@ -40,6 +40,12 @@ pub fn list_names(dir: &str, mut each: impl FnMut(&[u8])) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the directory `path` names has been removed (a removed directory still open, or
+/// our working directory, has no links left).
+pub fn deleted(path: &Path) -> bool {
+    rustix::fs::stat(path).is_ok_and(|st| st.st_nlink == 0)
+}
+
 /// The change time (seconds, nanoseconds) of `path` itself (a symlink is not followed).
 pub fn change_time(path: &str) -> io::Result<(i64, i64)> {
     use rustix::fs::{AtFlags, CWD};

@@ -90,6 +90,11 @@ pub fn cloexec_inherited() {
     }
 }
 
+/// Our parent's pid (0 when it is outside our pid namespace).
+pub fn parent_pid() -> u32 {
+    rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get().unsigned_abs())
+}
+
 /// Our pid.
 pub fn own_pid() -> u32 {
     rustix::process::getpid()
