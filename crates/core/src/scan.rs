@@ -63,6 +63,10 @@ pub const HANDOVER_ENV: &str = "VIGIL_HANDOVER";
 /// on the kernel's cgroup lock. supervise removes the variable from its environment.
 pub const SCANNER_ENV: &str = "VIGIL_SVSCAN";
 
+/// The most services new to a listing that [`Scan::listed_some`] lets gather before starting
+/// them (it starts the first at once, then batches doubling up to this).
+pub const LISTING_BATCH: usize = 64;
+
 /// Identity of a service directory: device and inode of what the entry names (links followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
@@ -448,6 +452,12 @@ pub struct Scan<X = ()> {
     settle_asked: bool,
     /// An [`Action::Rescan`] is queued.
     rescan_queued: bool,
+    /// A listing is under way ([`Scan::begin_scan`] to its end): a rescan asked for meanwhile
+    /// is queued once it is over (`rescan_deferred`).
+    listing: bool,
+    rescan_deferred: bool,
+    /// How many services new to the listing make [`Scan::listed_some`] start them.
+    flush_at: usize,
     shutdown: bool,
     kill_timeout: Tick,
     /// Rescan every [`FALLBACK_RESCAN`] (no inotify).
@@ -485,6 +495,9 @@ impl<X: Default> Scan<X> {
             actions: VecDeque::from([Action::LockDir]),
             asked: 0,
             cursor: 0,
+            listing: false,
+            rescan_deferred: false,
+            flush_at: 1,
             phase: Phase::Locking {
                 until: NEVER,
                 retry: NEVER,
@@ -648,6 +661,10 @@ impl<X: Default> Scan<X> {
     }
 
     fn ask_rescan(&mut self) {
+        if self.listing {
+            self.rescan_deferred = true;
+            return;
+        }
         if self.phase == Phase::Running && !self.shutdown && !self.rescan_queued {
             self.rescan_queued = true;
             self.actions.push_back(Action::Rescan);
@@ -716,6 +733,8 @@ impl<X: Default> Scan<X> {
     /// rather than by doubling, each larger copy leaving the last behind.
     pub fn begin_scan(&mut self, expected: usize, now: Duration) {
         self.rescan_queued = false;
+        self.listing = true;
+        self.flush_at = 1;
         if !self.shutdown {
             self.services
                 .reserve_exact(expected.saturating_sub(self.services.len()));
@@ -788,10 +807,43 @@ impl<X: Default> Scan<X> {
         Some(&mut svc.extra)
     }
 
+    /// Call after each [`Scan::seen`]: once enough services new to this listing are in (the
+    /// first at once, then batches doubling up to [`LISTING_BATCH`]), they are sorted in and
+    /// their probes and starts handed out, so the first services of a long listing start while
+    /// the rest is read. What was not listed is still judged only at [`Scan::end_scan`]. True
+    /// when actions wait: the driver performs them, answering as usual, before it lists on (a
+    /// rescan asked for meanwhile waits for the end of this one).
+    pub fn listed_some(&mut self, now: Duration) -> bool {
+        let new = self.services.len().saturating_sub(self.sorted_len);
+        if !self.listing || self.shutdown || self.phase != Phase::Running || new < self.flush_at {
+            return false;
+        }
+        self.flush_at = (self.flush_at * 2).min(LISTING_BATCH);
+        let keys: Vec<Key> = self
+            .services
+            .get(self.sorted_len..)
+            .unwrap_or_default()
+            .iter()
+            .map(|svc| self.key_of(svc))
+            .collect();
+        self.sort_in();
+        let t = tick(now);
+        for key in keys {
+            if let Some(i) = self.index(key) {
+                self.reconcile_at(i, t);
+            }
+        }
+        // Probes and starts wait as marks on their slots (`asked`), the rest in the queue.
+        self.asked > 0 || !self.actions.is_empty()
+    }
+
     /// The listing begun by [`Scan::begin_scan`] could not be finished: nothing of it counts
-    /// (a log seen added stays added).
+    /// (a log seen added stays added, and services [`Scan::listed_some`] started stay).
     fn abort_scan(&mut self) {
         self.rescan_queued = false;
+        self.listing = false;
+        // The retry after a failed listing stands for it.
+        self.rescan_deferred = false;
         let tail: usize = self
             .services
             .iter()
@@ -808,9 +860,32 @@ impl<X: Default> Scan<X> {
 
     /// The listing is complete: services not seen in it are stopped, new ones started.
     pub fn end_scan(&mut self, now: Duration) {
-        if !self.shutdown && self.sorted_len < self.services.len() {
-            // Stable: of one directory listed under two names, the later name wins, as a
-            // rename seen at the next scan would.
+        self.listing = false;
+        if !self.shutdown {
+            self.sort_in();
+        }
+        self.sorted_len = self.services.len();
+        if !self.shutdown {
+            for svc in &mut self.services {
+                let present = if svc.marks & LISTED != 0 { PRESENT } else { 0 };
+                svc.marks = (svc.marks & !(LISTED | PRESENT)) | present;
+            }
+        }
+        self.compact();
+        if self.ready == 0 && self.phase == Phase::Running {
+            self.ready = 1;
+        }
+        self.reconcile(tick(now));
+        if std::mem::take(&mut self.rescan_deferred) {
+            self.ask_rescan();
+        }
+    }
+
+    /// Sorts the services added by the listing under way in with the others. Stable: of one
+    /// directory listed under two names, the later name wins, as a rename seen at the next
+    /// scan would.
+    fn sort_in(&mut self) {
+        if self.sorted_len < self.services.len() {
             self.services.sort_by_key(Service::ikey);
             let mut garbage = 0;
             self.services.dedup_by(|later, kept| {
@@ -828,17 +903,6 @@ impl<X: Default> Scan<X> {
             self.garbage += garbage;
         }
         self.sorted_len = self.services.len();
-        if !self.shutdown {
-            for svc in &mut self.services {
-                let present = if svc.marks & LISTED != 0 { PRESENT } else { 0 };
-                svc.marks = (svc.marks & !(LISTED | PRESENT)) | present;
-            }
-        }
-        self.compact();
-        if self.ready == 0 && self.phase == Phase::Running {
-            self.ready = 1;
-        }
-        self.reconcile(tick(now));
     }
 
     pub fn shutting_down(&self) -> bool {

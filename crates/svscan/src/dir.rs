@@ -9,7 +9,7 @@ use std::path::Path;
 
 use vigil_core::scan::{DirLock, Input};
 use vigil_sys::diag;
-use vigil_sys::files;
+use vigil_sys::files::{self, Listed};
 use vigil_sys::watch::Watcher;
 use vigil_sys::{lock, pidfd, process, procfs};
 
@@ -80,39 +80,48 @@ impl Svscan {
     }
 
     /// Lists the scan directory into the machine, one entry at a time (a listing of thousands
-    /// is never held).
+    /// is never held), performing the starts the machine hands out meanwhile, so the first
+    /// services of a long listing start before the rest is read.
     pub(crate) fn rescan(&mut self) {
         let now = self.now();
         let mut unstattable = HashSet::new();
-        let warned = &self.unstattable;
-        let scan = &mut self.scan;
         // Services are mostly directories: the scan directory's link count tells how many.
         let expected = std::fs::metadata(".").map_or(0, |m| {
             usize::try_from(m.nlink().saturating_sub(2)).unwrap_or(0)
         });
-        scan.begin_scan(expected, now);
-        let listed = files::each_service(
-            Path::new("."),
-            |name, e| {
-                if !warned.contains(name) {
-                    let name = String::from_utf8_lossy(name.as_bytes());
-                    diag::unable(PROG, "stat", &name, e);
+        self.scan.begin_scan(expected, now);
+        let entries = match files::ServiceEntries::new(Path::new(".")) {
+            Ok(entries) => entries,
+            Err(e) => return self.scan_failed(&e),
+        };
+        for listed in entries {
+            match listed {
+                Ok(Listed::Service(seen)) => {
+                    if let Some(held) = self.scan.seen(&seen, now) {
+                        held.set(LOG_PENDING, seen.log_pending);
+                    }
+                    if self.scan.listed_some(self.now()) {
+                        // Probes and starts only: nothing else is queued during a listing.
+                        let _ = self.perform();
+                    }
                 }
-                unstattable.insert(name.to_owned());
-            },
-            |seen| {
-                if let Some(held) = scan.seen(&seen, now) {
-                    held.set(LOG_PENDING, seen.log_pending);
+                Ok(Listed::Unstattable(name, e)) => {
+                    if !self.unstattable.contains(&name) {
+                        let name = String::from_utf8_lossy(name.as_bytes());
+                        diag::unable(PROG, "stat", &name, &e);
+                    }
+                    unstattable.insert(name);
                 }
-            },
-        );
-        if let Err(e) = listed {
-            diag::unable(PROG, "read", &"directory", &e);
-            self.handle(Input::ScanFailed);
-            return;
+                Err(e) => return self.scan_failed(&e),
+            }
         }
         self.unstattable = unstattable;
         self.scan.end_scan(now);
         self.hold_and_watch();
+    }
+
+    fn scan_failed(&mut self, e: &std::io::Error) {
+        diag::unable(PROG, "read", &"directory", e);
+        self.handle(Input::ScanFailed);
     }
 }

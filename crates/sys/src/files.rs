@@ -1,13 +1,13 @@
 //! Files of a directory looked at through paths: existence, listings (svscan's list of
 //! services among them), change times, and knob files read safely. supervise's `supervise/` goes through [`crate::statedir`] instead.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use vigil_core::layout;
 use vigil_core::scan::{self, Key, Seen};
@@ -130,40 +130,84 @@ pub fn each_service(
     mut warn: impl FnMut(&OsStr, &io::Error),
     mut each: impl FnMut(Seen),
 ) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !scan::may_be_service(name.as_bytes()) {
-            continue;
+    for listed in ServiceEntries::new(dir)? {
+        match listed? {
+            Listed::Service(seen) => each(seen),
+            Listed::Unstattable(name, e) => warn(&name, &e),
         }
-        let path = dir.join(&name);
-        let meta = match std::fs::metadata(&path) {
+    }
+    Ok(())
+}
+
+/// One entry of [`ServiceEntries`].
+#[derive(Debug)]
+pub enum Listed {
+    Service(Seen),
+    /// An entry that could not be examined (a dangling link among them: daemontools compat,
+    /// svscan.c warns `unable to stat` for it too).
+    Unstattable(OsString, io::Error),
+}
+
+/// The services of a directory as an iterator, for a caller that acts between entries (svscan
+/// starts the first services of a long listing before reading the rest).
+#[derive(Debug)]
+pub struct ServiceEntries {
+    dir: PathBuf,
+    entries: fs::ReadDir,
+}
+
+impl ServiceEntries {
+    pub fn new(dir: &Path) -> io::Result<ServiceEntries> {
+        Ok(ServiceEntries {
+            dir: dir.to_owned(),
+            entries: fs::read_dir(dir)?,
+        })
+    }
+
+    /// What the entry `name` is: a service, not one (`None`), or unstattable.
+    fn examine(&self, name: OsString) -> Option<Listed> {
+        if !scan::may_be_service(name.as_bytes()) {
+            return None;
+        }
+        let path = self.dir.join(&name);
+        let meta = match fs::metadata(&path) {
             Ok(m) => m,
-            // Gone between readdir and stat: not a service. A dangling link is reported
-            // (daemontools compat: svscan.c warns `unable to stat` for it too).
+            // Gone between readdir and stat: not a service. A dangling link is reported.
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
-                    && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) =>
+                    && !fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) =>
             {
-                continue;
+                return None;
             }
-            Err(e) => {
-                warn(&name, &e);
-                continue;
-            }
+            Err(e) => return Some(Listed::Unstattable(name, e)),
         };
         if !meta.is_dir() {
-            continue;
+            return None;
         }
         let log = path.join(layout::LOG);
-        let log_dir = std::fs::metadata(&log).is_ok();
-        let log_run = log_dir
-            && std::fs::metadata(log.join(layout::RUN)).is_ok_and(|m| m.mode() & 0o111 != 0);
+        let log_dir = fs::metadata(&log).is_ok();
+        let log_run =
+            log_dir && fs::metadata(log.join(layout::RUN)).is_ok_and(|m| m.mode() & 0o111 != 0);
         let key = Key {
             dev: meta.dev(),
             ino: meta.ino(),
         };
-        each(Seen::new(name, key, log_dir, log_run));
+        Some(Listed::Service(Seen::new(name, key, log_dir, log_run)))
     }
-    Ok(())
+}
+
+impl Iterator for ServiceEntries {
+    type Item = io::Result<Listed>;
+
+    fn next(&mut self) -> Option<io::Result<Listed>> {
+        loop {
+            let name = match self.entries.next()? {
+                Ok(entry) => entry.file_name(),
+                Err(e) => return Some(Err(e)),
+            };
+            if let Some(listed) = self.examine(name) {
+                return Some(Ok(listed));
+            }
+        }
+    }
 }

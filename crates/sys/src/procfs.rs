@@ -26,24 +26,31 @@ pub fn all_pids() -> Vec<u32> {
 /// hold no lock at all: supervise processes forked by a killed svscan that have not yet taken
 /// their lock (they run in the scan directory or a service directory until they do).
 pub fn unlocked_supervisors(program: &std::ffi::OsStr, dir: &Path) -> Vec<u32> {
-    // Sorted: every process is looked up in it, and a busy machine has thousands of each.
-    let holders = procfs::lock_holders(&read_locks());
     let own = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    entries
+    let mut found: Vec<u32> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|&pid| pid != own && holders.binary_search(&pid).is_err())
         .filter(|&pid| {
-            std::fs::read_link(format!("/proc/{pid}/exe"))
-                .is_ok_and(|exe| exe.as_os_str() == program)
+            pid != own
+                && std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|exe| exe.as_os_str() == program)
                 && runs_as_supervise(pid)
                 && std::fs::read_link(format!("/proc/{pid}/cwd"))
                     .is_ok_and(|cwd| cwd.starts_with(dir))
         })
-        .collect()
+        .collect();
+    // `/proc/locks` only when there is someone to look up: reading it can wait for an RCU
+    // grace period (the kernel freezes every lock list to print them), 8-26 ms measured here,
+    // which every start of svscan paid before its first service could start.
+    if !found.is_empty() {
+        // Sorted: every process is looked up in it, and a busy machine has thousands.
+        let holders = procfs::lock_holders(&read_locks());
+        found.retain(|pid| holders.binary_search(pid).is_err());
+    }
+    found
 }
 
 /// Whether `pid`'s argv[0] is `supervise` (a path or the bare name): the multi-call executable

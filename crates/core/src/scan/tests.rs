@@ -111,6 +111,57 @@ fn start_all(s: &mut Scan, acts: &[Action], next_pid: &mut u32, now: Duration) {
 
 // ---- the start-up phases ----
 
+/// The services of a long listing start while it is read: the first at once, then in batches
+/// doubling up to `LISTING_BATCH`; a second name for a started directory starts nothing; a
+/// rescan asked for meanwhile waits for the end; what was not listed stops only at the end.
+#[test]
+fn a_long_listing_starts_its_first_services_before_it_ends() {
+    let mut s = running(DEFAULT_KILL_TIMEOUT);
+    s.scanned(vec![seen(1000, false)], Z);
+    let mut pid = 0;
+    let acts = settle(&mut s, Z);
+    start_all(&mut s, &acts, &mut pid, Z);
+    assert!(drain(&mut s).is_empty());
+
+    let t = Duration::from_millis(10);
+    s.begin_scan(300, t);
+    let mut flushed_at = Vec::new();
+    let mut probed = Vec::new();
+    for n in 1..=200 {
+        s.seen(&seen(n, false), t);
+        if n == 2 {
+            // A second name for service 1, started already: nothing new.
+            let mut again = seen(1, false);
+            again.name = OsString::from("other-name");
+            s.seen(&again, t);
+        }
+        if n == 5 {
+            s.handle(Input::Changed, t);
+        }
+        if s.listed_some(t) {
+            flushed_at.push(n);
+            for a in drain(&mut s) {
+                match a {
+                    Action::Probe { key, side } => probed.push((key.ino, side)),
+                    other => panic!("during a listing: {other:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(flushed_at, [1, 3, 7, 15, 31, 63, 127, 191]);
+    let want: Vec<(u64, Side)> = (1..=191).map(|n| (n, Side::Main)).collect();
+    assert_eq!(probed, want);
+    // Service 1000, not listed, is told to stop only now; then the rescan asked for meanwhile.
+    s.end_scan(t);
+    let acts = drain(&mut s);
+    assert!(acts.contains(&control(1000, Side::Main, b"dx")), "{acts:?}");
+    assert!(acts.contains(&Action::Probe {
+        key: key(200),
+        side: Side::Main
+    }));
+    assert_eq!(acts.iter().filter(|a| **a == Action::Rescan).count(), 1);
+}
+
 #[test]
 fn lock_then_orphans_then_first_scan_then_ready_once() {
     let mut s = Scan::new(DEFAULT_KILL_TIMEOUT);
@@ -966,6 +1017,8 @@ struct World {
     /// when its directory is removed (`Probe::Unknown`, then never probed again) is left
     /// running, as by daemontools (which never looks).
     known: Vec<(u64, Side)>,
+    /// A listing is under way, performing what `listed_some` hands out between entries.
+    in_listing: bool,
 }
 
 impl World {
@@ -984,6 +1037,7 @@ impl World {
             ready: 0,
             exited: false,
             gave_up: false,
+            in_listing: false,
             forgotten: Vec::new(),
             known: Vec::new(),
         };
@@ -1077,9 +1131,24 @@ impl World {
                     s.handle(Input::Orphans { left }, now);
                 }
                 Action::Rescan => {
+                    assert!(!self.in_listing, "a rescan handed out during a listing");
                     if self.rng.chance(5) {
                         s.begin_scan(self.dir.len(), now);
                         s.handle(Input::ScanFailed, now);
+                    } else if self.rng.chance(50) {
+                        // As svscan lists: what is handed out between entries is performed
+                        // before the next entry.
+                        let listing = self.listing();
+                        self.in_listing = true;
+                        s.begin_scan(listing.len(), now);
+                        for entry in &listing {
+                            s.seen(entry, now);
+                            if s.listed_some(now) {
+                                self.perform(s);
+                            }
+                        }
+                        self.in_listing = false;
+                        s.end_scan(now);
                     } else {
                         s.scanned(self.listing(), now);
                     }
