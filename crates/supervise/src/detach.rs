@@ -35,6 +35,9 @@ use crate::PROG;
 const SETUP_LIMIT: Duration = Duration::from_secs(10);
 
 /// `supervise -d DIR`.
+// Rare: out of line, so its buffers are not in the loop's frame for good (supervise's stack
+// pages, once touched, are part of its memory).
+#[inline(never)]
 pub fn start(dir: &OsStr) -> ExitCode {
     let path = Path::new(dir);
     let name = dir.to_string_lossy().into_owned();

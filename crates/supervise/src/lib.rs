@@ -60,9 +60,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         [opt, dir] if opt == "-d" => return detach::start(dir),
         _ => return diag::usage(PROG, "supervise dir"),
     };
-    match Supervisor::setup(dir) {
-        Ok(mut s) => s.run(),
-        Err(code) => code,
+    // Run in place, not moved out of the result: one copy of the supervisor in main's frame,
+    // which stays under the whole loop.
+    match &mut Supervisor::setup(dir) {
+        Ok(s) => s.run(),
+        Err(code) => *code,
     }
 }
 

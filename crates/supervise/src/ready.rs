@@ -28,6 +28,9 @@ impl Supervisor {
     }
 
     /// s6 readiness: a newline on the notification pipe. End of file closes it.
+    // Rare: out of line, so its buffers are not in the loop's frame for good (supervise's stack
+    // pages, once touched, are part of its memory).
+    #[inline(never)]
     pub(crate) fn handle_ready_pipe(&mut self, buf: &mut [u8], now: Now) {
         let Some(pipe) = &self.ready_pipe else { return };
         match read_ready(pipe, buf) {
@@ -55,6 +58,9 @@ impl Supervisor {
     /// systemd's sd_notify: `READY=1` marks readiness, `STATUS=…` is kept for svstat; other
     /// assignments (`STOPPING=1`, `MAINPID=…`) are accepted and ignored (supervise tracks its own
     /// child only).
+    // Rare: out of line, so its buffers are not in the loop's frame for good (supervise's stack
+    // pages, once touched, are part of its memory).
+    #[inline(never)]
     pub(crate) fn handle_notify(&mut self, buf: &mut [u8], now: Now) {
         let Some(sock) = &self.notify else { return };
         let mut ready = false;

@@ -4,6 +4,8 @@
 use super::*;
 
 impl Supervisor {
+    // Not inlined into main: its locals would stay in the frame under the whole loop.
+    #[inline(never)]
     pub(crate) fn setup(dir: &OsStr) -> Result<Supervisor, ExitCode> {
         let name = dir.to_string_lossy().into_owned();
         let fatal = |what: String, e: std::io::Error| {

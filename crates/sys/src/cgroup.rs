@@ -433,19 +433,13 @@ fn open_at(dir: &OwnedFd, name: &str, mode: OFlags) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// The most read of a cgroup file (`cgroup.procs` of a service with a million processes).
+const READ_MAX: usize = 16 << 20;
+
 /// The whole of a (small, kernel-generated) file in `dir`.
 fn read_at(dir: &OwnedFd, name: &str) -> io::Result<Vec<u8>> {
     let fd = open_at(dir, name, OFlags::RDONLY)?;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match rustix::io::read(&fd, &mut buf) {
-            Ok(0) => return Ok(out),
-            Ok(n) => out.extend_from_slice(buf.get(..n).unwrap_or_default()),
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    crate::fifo::read_to_vec(&fd, 64, READ_MAX)
 }
 
 /// Writes `bytes` to the file `name` in `dir` in one write (cgroup files take one value per

@@ -131,6 +131,27 @@ pub fn read_full(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(total)
 }
 
+/// Everything `fd` has to read, up to `limit` bytes (more is cut off), read into a vector that
+/// starts at `first` bytes and doubles: no stack buffer, so the callers' frames stay small
+/// (supervise's stack pages are part of its memory for good once touched).
+pub fn read_to_vec(fd: impl AsFd, first: usize, limit: usize) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(first.min(limit));
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() >= limit {
+                return Ok(out);
+            }
+            out.reserve_exact(out.len().max(1).min(limit - out.len()));
+        }
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut out)) {
+            Ok(0) => return Ok(out),
+            Ok(_) => {}
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// (device, inode) of a file.
 pub type FileId = (u64, u64);
 
@@ -175,6 +196,22 @@ pub(crate) fn open_pipe_end(path: &str, read: bool) -> io::Result<OwnedFd> {
 mod pipe_tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    #[test]
+    fn read_to_vec_reads_all_up_to_the_limit() {
+        use std::io::Write;
+        let text: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        for (first, limit, want) in [(16, 10_000, 5000), (64, 4096, 4096), (1, 5000, 5000)] {
+            let (r, mut w) = std::io::pipe().unwrap();
+            w.write_all(&text).unwrap();
+            drop(w);
+            let got = read_to_vec(&r, first, limit).unwrap();
+            assert_eq!(got, text[..want], "first {first}, limit {limit}");
+        }
+        let (r, w) = std::io::pipe().unwrap();
+        drop(w);
+        assert!(read_to_vec(&r, 64, 4096).unwrap().is_empty());
+    }
 
     #[test]
     fn the_other_end_of_a_pipe_and_a_descriptor_taken_through_a_pidfd() {

@@ -128,6 +128,9 @@ fn open_state_file(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// The most of `supervise/info` read (what supervise writes is far less).
+const INFO_MAX: usize = 4096;
+
 /// `supervise/info` when present and parseable.
 pub fn read_info(base: impl AsFd) -> Option<Info> {
     read_info_in(base, layout::INFO)
@@ -136,7 +139,6 @@ pub fn read_info(base: impl AsFd) -> Option<Info> {
 /// [`read_info`] of the file `name` under `dir` (supervise: its `supervise/` descriptor).
 pub fn read_info_in(dir: impl AsFd, name: &str) -> Option<Info> {
     let fd = open_state_file(dir, name).ok()?;
-    let mut buf = [0u8; 4096];
-    let n = fifo::read_full(&fd, &mut buf).ok()?;
-    Info::parse(std::str::from_utf8(buf.get(..n)?).ok()?)
+    let text = fifo::read_to_vec(&fd, 1024, INFO_MAX).ok()?;
+    Info::parse(std::str::from_utf8(&text).ok()?)
 }

@@ -175,6 +175,9 @@ impl FileWatch {
     }
 
     /// Reads every pending event; true when any may concern `name` (or the queue overflowed).
+    // Rare: out of line, so its buffers are not in the loop's frame for good (supervise's stack
+    // pages, once touched, are part of its memory).
+    #[inline(never)]
     pub fn drain(&self, name: &OsStr) -> bool {
         use std::os::unix::ffi::OsStrExt;
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
