@@ -30,7 +30,7 @@
 
 mod look;
 
-use look::{gather, last_history};
+use look::{gather, gather_quick, last_history};
 
 mod report;
 
@@ -78,9 +78,14 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     let dirs = args.get(first..).unwrap_or_default();
     let mut out = Vec::with_capacity(dirs.len() * 48);
+    // The paths of one directory's files, built in one buffer reused for all.
+    let mut path = String::new();
     for dir in dirs {
         let name = String::from_utf8_lossy(dir.as_bytes()).into_owned();
-        let r = gather(dir, name, format != Format::Daemontools);
+        let r = match format {
+            Format::Daemontools => gather_quick(dir, name, &mut path),
+            _ => gather(dir, name, true),
+        };
         let now = clock::tai_now();
         let text = match format {
             Format::Daemontools => r.line(now),

@@ -30,6 +30,12 @@ pub fn liveness(base: impl AsFd) -> io::Result<Liveness> {
     open_fifo(base, layout::OK)
 }
 
+/// [`liveness`] of the `ok` FIFO at `rel` under `base` (svstat: `DIR/supervise/ok` from the
+/// working directory).
+pub fn liveness_at(base: impl AsFd, rel: &str) -> io::Result<Liveness> {
+    open_fifo(base, rel)
+}
+
 /// Opens `supervise/control` for writing, as [`liveness`] does `supervise/ok`.
 pub fn open_control(base: impl AsFd) -> io::Result<Liveness> {
     open_fifo(base, layout::CONTROL)
@@ -92,7 +98,24 @@ pub fn read_status(base: impl AsFd) -> Result<Status, StatusError> {
 /// [`read_status`] of the file `name` under `dir`: supervise reads its own `status` through
 /// its `supervise/` descriptor.
 pub fn read_status_in(dir: impl AsFd, name: &str) -> Result<Status, StatusError> {
+    use rustix::fs::{Mode, OFlags};
     let mut buf = [0u8; 64];
+    // The usual case in three calls (open, one read, close): a regular file gives all of a
+    // record this short in one read, and what it gives is checked. Only what does not decode
+    // takes the careful way: refused unless a regular file, then read to its end.
+    let fd = rustix::fs::openat(
+        &dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| StatusError::Open(e.into()))?;
+    if let Ok(n) = rustix::io::read(&fd, &mut buf)
+        && let Ok(st) = Status::unpack(buf.get(..n).unwrap_or_default())
+    {
+        return Ok(st);
+    }
+    drop(fd);
     let n = read_into(dir, name, &mut buf)?;
     Status::unpack(buf.get(..n).unwrap_or_default()).map_err(|_| StatusError::BadFormat)
 }
