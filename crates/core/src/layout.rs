@@ -134,9 +134,30 @@ impl KnobSet {
 pub struct KnobListing {
     key: Option<(i64, i64)>,
     knobs: KnobSet,
+    /// A listing taken while supervise sets up, for the first start that follows at once
+    /// ([`KnobListing::take_fresh`]); dropped after that start ([`KnobListing::forget_fresh`]).
+    fresh: Option<KnobSet>,
 }
 
 impl KnobListing {
+    /// Keeps `knobs`, listed a moment ago while setting up, for the start that follows in the
+    /// same batch: the change time of a directory just given its `supervise/` is too recent
+    /// to be trusted ([`KnobListing::keep`]), but nothing could have changed in between that a
+    /// listing a moment later would have seen for sure.
+    pub fn keep_fresh(&mut self, knobs: KnobSet) {
+        self.fresh = Some(knobs);
+    }
+
+    /// The listing kept by [`KnobListing::keep_fresh`], once.
+    pub fn take_fresh(&mut self) -> Option<KnobSet> {
+        self.fresh.take()
+    }
+
+    /// The first batch is over: a start later lists anew.
+    pub fn forget_fresh(&mut self) {
+        self.fresh = None;
+    }
+
     /// The kept listing, when the directory's change time is still `ctime`.
     pub fn reuse(&self, ctime: (i64, i64)) -> Option<KnobSet> {
         (self.key == Some(ctime)).then_some(self.knobs)
@@ -383,6 +404,20 @@ mod tests {
         // Changed a moment ago: not kept.
         l.keep((999, 0), 1000, k);
         assert_eq!(l.reuse((999, 0)), None);
+    }
+
+    #[test]
+    fn a_fresh_listing_serves_the_first_start_once_and_no_later_one() {
+        let mut l = KnobListing::default();
+        let mut k = KnobSet::default();
+        k.add_name(b"timeout-kill");
+        l.keep_fresh(k);
+        assert_eq!(l.take_fresh(), Some(k));
+        assert_eq!(l.take_fresh(), None);
+        // Set up, but the service started down: the listing is gone after the first batch.
+        l.keep_fresh(k);
+        l.forget_fresh();
+        assert_eq!(l.take_fresh(), None);
     }
 
     #[test]

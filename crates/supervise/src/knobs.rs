@@ -95,6 +95,9 @@ impl Supervisor {
     /// The knobs the service directory holds: the last listing while the directory's change
     /// time says no name was added or removed since, else a new listing.
     pub(crate) fn knobs_present(&mut self, now: Now) -> KnobSet {
+        if let Some(knobs) = self.listing.take_fresh() {
+            return knobs;
+        }
         let Ok(ctime) = files::change_time(".") else {
             return listed_knobs();
         };

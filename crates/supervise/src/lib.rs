@@ -124,6 +124,7 @@ impl Supervisor {
     fn run(&mut self) -> ExitCode {
         let now = self.clock.now();
         self.handle(Input::Start, now);
+        self.listing.forget_fresh();
         vigil_sys::event::run(self)
     }
 
@@ -238,6 +239,9 @@ impl Supervisor {
 
     /// Carries out every pending action and writes the status if it changed.
     fn perform(&mut self) {
+        // Both files were written in this batch: a forced rewrite right after (the one at exit)
+        // would write the same bytes again.
+        let mut wrote = false;
         while let Some(action) = self.machine.next_action() {
             let now = self.clock.now();
             match action {
@@ -248,7 +252,8 @@ impl Supervisor {
                 }
                 Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
                 Action::WriteStatus { force } => {
-                    let written = self.write_status(force);
+                    let written = self.write_status(force && !wrote);
+                    wrote |= written;
                     self.machine.handle(Input::Written(written), now);
                 }
                 Action::Signal { pid, sig, group } => {

@@ -50,7 +50,9 @@ impl Supervisor {
         let clock = Clock::new();
         let now = clock.now();
         // Quietly: every start reads the knobs again and reports what is wrong then.
-        let (cfg, _) = layout::read_config(listed_knobs(), |k| knob_value(k).ok().flatten());
+        // One listing for all of setting up and the first start (`KnobListing::keep_fresh`).
+        let present = listed_knobs();
+        let (cfg, _) = layout::read_config(present, |k| knob_value(k).ok().flatten());
         // A supervise svscan starts in place of an earlier one keeps the want that one recorded
         // (`svc -d` or `-o` survives the handover); only a fresh start applies `./down`.
         let kept = handover
@@ -77,7 +79,11 @@ impl Supervisor {
             last_info: String::with_capacity(INFO_CAPACITY),
             text_buf: String::with_capacity(INFO_CAPACITY),
             history: None,
-            listing: KnobListing::default(),
+            listing: {
+                let mut l = KnobListing::default();
+                l.keep_fresh(present);
+                l
+            },
             exiting: false,
             ready_pipe: None,
             notify: None,
@@ -101,12 +107,7 @@ impl Supervisor {
         let ok = make_fifo(&s.state, &s.name, state::OK)
             .and_then(|()| s.state.open_fifo(state::OK, false))
             .map_err(|e| fatal(format!("read {}/{}", s.name, layout::OK), e))?;
-        access::apply(
-            &s.state,
-            &s.name,
-            listed_knobs(),
-            &[s.control.as_fd(), ok.as_fd()],
-        );
+        access::apply(&s.state, &s.name, present, &[s.control.as_fd(), ok.as_fd()]);
         s._ok = Some(ok);
         if let Some(pipe) = caller_pipe
             && let Err(e) = vigil_sys::detach::report_ready(pipe)
