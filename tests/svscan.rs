@@ -1259,3 +1259,34 @@ fn twenty_four_logged_services_under_nofile_32() {
     }
     drop(svscan);
 }
+
+/// svscan started by a parent that ignores signals: its services get every signal at its
+/// default action all the same (svscan resets them, and the supervise it starts relies on that
+/// rather than resetting 64 dispositions again).
+#[test]
+fn services_get_default_signals_when_svscan_was_started_ignoring_some() {
+    let sb = Sandbox::new("svscan-sigign");
+    let scan = sb.path("scan");
+    let dir = prepare(&sb, "scan/s", "exec sleep 1000");
+    let mut cmd = sb.command("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "trap '' HUP USR1 USR2; exec {} {}",
+            bin("svscan").display(),
+            scan.display()
+        ))
+        .stderr(std::process::Stdio::null());
+    let _svscan = spawn(&mut cmd);
+    let pid = wait_up(&dir);
+    wait_until(Duration::from_secs(5), "run execs sleep", || {
+        fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
+    });
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ignored = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(ignored, "0000000000000000", "{status}");
+}
