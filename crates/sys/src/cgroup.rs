@@ -154,9 +154,9 @@ pub struct ServiceCgroup {
     /// `<root>/vigil`, to remove our directory from.
     parent: OwnedFd,
     dir: OwnedFd,
-    name: String,
+    /// `<root>/vigil/<name>`: the one string kept (name and sub-tree are parts of it), since
+    /// every allocation a supervise keeps is part of its memory for good.
     path: PathBuf,
-    subtree: PathBuf,
 }
 
 impl ServiceCgroup {
@@ -198,18 +198,17 @@ impl ServiceCgroup {
     }
 
     fn new(h: &Hierarchy, parent: OwnedFd, dir: OwnedFd, name: &str) -> ServiceCgroup {
-        ServiceCgroup {
-            parent,
-            dir,
-            name: name.to_owned(),
-            path: h.subtree().join(name),
-            subtree: h.subtree(),
-        }
+        let mut path = h.subtree();
+        path.push(name);
+        ServiceCgroup { parent, dir, path }
     }
 
     /// The cgroup's name under `vigil/`.
     pub fn name(&self) -> &str {
-        &self.name
+        self.path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
     }
 
     /// The cgroup's directory, for messages.
@@ -305,11 +304,14 @@ impl ServiceCgroup {
     /// supervise was first). EBUSY while a process is still in the cgroup. A supervise started
     /// by svscan leaves this to svscan ([`Hierarchy::recorded`]).
     pub fn remove(&self) -> io::Result<()> {
-        match rustix::fs::unlinkat(&self.parent, self.name.as_str(), AtFlags::REMOVEDIR) {
+        match rustix::fs::unlinkat(&self.parent, self.name(), AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(e.into()),
         }
-        match rustix::fs::unlinkat(rustix::fs::CWD, &self.subtree, AtFlags::REMOVEDIR) {
+        let Some(subtree) = self.path.parent() else {
+            return Ok(());
+        };
+        match rustix::fs::unlinkat(rustix::fs::CWD, subtree, AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::BUSY | Errno::NOTEMPTY | Errno::NOENT) => Ok(()),
             Err(e) => Err(e.into()),
         }
