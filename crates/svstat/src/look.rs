@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// The report when `supervise/ok` cannot be opened. No `ok` at all: no supervise ever ran
+/// here. Access denied and the like: unknown.
+fn no_ok(mut r: Report, e: &std::io::Error) -> Report {
+    if service::is_missing(e) {
+        r.supervised = Some(false);
+    }
+    r.error = Some(diag::unable_text("open", &layout::OK, e));
+    r
+}
+
 /// The newest `n` intact records of `DIR/supervise/history`, oldest first.
 pub(crate) fn last_history(dir: &OsString, n: usize) -> Vec<String> {
     let path = std::path::Path::new(dir).join(layout::HISTORY);
@@ -44,13 +54,7 @@ pub(crate) fn gather_quick(dir: &OsString, name: String, path: &mut String) -> R
         }
         // `dir` itself may be what is missing.
         Err(e) if service::is_missing(&e) && !down_file => return gather(dir, r.name, false),
-        Err(e) => {
-            if service::is_missing(&e) {
-                r.supervised = Some(false);
-            }
-            r.error = Some(diag::unable_text("open", &layout::OK, &e));
-            return r;
-        }
+        Err(e) => return no_ok(r, &e),
     }
     match service::read_status_in(here, at(path, d, layout::STATUS)) {
         Ok(st) => r.status = Some(st),
@@ -91,14 +95,7 @@ pub(crate) fn gather(dir: &OsString, name: String, rich: bool) -> Report {
             r.supervised = Some(false);
             return r;
         }
-        Err(e) => {
-            // No `ok` at all: no supervise ever ran here. Access denied and the like: unknown.
-            if service::is_missing(&e) {
-                r.supervised = Some(false);
-            }
-            r.error = Some(diag::unable_text("open", &layout::OK, &e));
-            return r;
-        }
+        Err(e) => return no_ok(r, &e),
     }
     match service::read_status(&base) {
         Ok(st) => r.status = Some(st),

@@ -98,18 +98,11 @@ pub fn read_status(base: impl AsFd) -> Result<Status, StatusError> {
 /// [`read_status`] of the file `name` under `dir`: supervise reads its own `status` through
 /// its `supervise/` descriptor.
 pub fn read_status_in(dir: impl AsFd, name: &str) -> Result<Status, StatusError> {
-    use rustix::fs::{Mode, OFlags};
     let mut buf = [0u8; 64];
     // The usual case in three calls (open, one read, close): a regular file gives all of a
     // record this short in one read, and what it gives is checked. Only what does not decode
     // takes the careful way: refused unless a regular file, then read to its end.
-    let fd = rustix::fs::openat(
-        &dir,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| StatusError::Open(e.into()))?;
+    let fd = open_as_it_is(&dir, name).map_err(StatusError::Open)?;
     if let Ok(n) = rustix::io::read(&fd, &mut buf)
         && let Ok(st) = Status::unpack(buf.get(..n).unwrap_or_default())
     {
@@ -134,17 +127,24 @@ fn read_into(dir: impl AsFd, name: &str, buf: &mut [u8]) -> Result<usize, Status
     fifo::read_full(&fd, buf).map_err(StatusError::Read)
 }
 
-/// Opens a state file (`status`, `info`) for reading as it is: a symbolic link in its place is
-/// not followed and anything but a regular file is refused (a FIFO planted there would block
-/// the reader, and a link could make a root reader show another file).
-fn open_state_file(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
-    use rustix::fs::{FileType, Mode, OFlags};
-    let fd = rustix::fs::openat(
+/// Opens `name` under `dir` for reading without following a link in its place, and without
+/// blocking on a FIFO.
+fn open_as_it_is(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    Ok(rustix::fs::openat(
         dir,
         name,
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
+    )?)
+}
+
+/// Opens a state file (`status`, `info`) for reading as it is: a symbolic link in its place is
+/// not followed and anything but a regular file is refused (a FIFO planted there would block
+/// the reader, and a link could make a root reader show another file).
+fn open_state_file(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
+    use rustix::fs::FileType;
+    let fd = open_as_it_is(dir, name)?;
     if !FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode).is_file() {
         return Err(diag::refused("not a regular file"));
     }
