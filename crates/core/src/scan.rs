@@ -789,6 +789,13 @@ impl<X: Default> Scan<X> {
         svc.marks |= LISTED;
         if s.has_log && svc.log.is_none() {
             svc.log = Some(Slot::new(now));
+            // A probe or start not handed out yet waits for the pipe, as a reconciliation
+            // would decide; until the listing ends, starts of listed services are handed out.
+            if svc.main.has(ASKED) {
+                svc.main.set(ASKED, false);
+                svc.main.state = State::Idle;
+                self.asked = self.asked.saturating_sub(1);
+            }
             // The running supervise's stdout is not the new pipe: it exits (`x`) at the
             // service's next stop, or at once if the service is down, and its replacement (a
             // handover: the want is kept) runs the service with the pipe as stdout. A start
@@ -819,6 +826,7 @@ impl<X: Default> Scan<X> {
             return false;
         }
         self.flush_at = (self.flush_at * 2).min(LISTING_BATCH);
+        let before = (self.asked, self.actions.len());
         let keys: Vec<Key> = self
             .services
             .get(self.sorted_len..)
@@ -834,7 +842,7 @@ impl<X: Default> Scan<X> {
             }
         }
         // Probes and starts wait as marks on their slots (`asked`), the rest in the queue.
-        self.asked > 0 || !self.actions.is_empty()
+        (self.asked, self.actions.len()) != before
     }
 
     /// The listing begun by [`Scan::begin_scan`] could not be finished: nothing of it counts
@@ -1020,11 +1028,19 @@ impl<X: Default> Scan<X> {
             self.asked = 0;
             return None;
         }
+        // During a listing only services listed so far are handed out ([`Scan::listed_some`]):
+        // what the listing has not reached yet may be gone, or have a log now, which only its
+        // end can tell.
+        let mut held_back = false;
         for step in 0..n {
             let i = (self.cursor + step) % n;
             let Some(svc) = self.services.get_mut(i) else {
                 break;
             };
+            if self.listing && svc.marks & LISTED == 0 {
+                held_back |= svc.main.has(ASKED) || svc.log.as_ref().is_some_and(|l| l.has(ASKED));
+                continue;
+            }
             for (side, slot) in [
                 (Side::Main, Some(&mut svc.main)),
                 (Side::Log, svc.log.as_mut()),
@@ -1051,7 +1067,9 @@ impl<X: Default> Scan<X> {
                 });
             }
         }
-        self.asked = 0;
+        if !held_back {
+            self.asked = 0;
+        }
         self.cursor = 0;
         None
     }

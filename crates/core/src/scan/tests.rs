@@ -3,7 +3,7 @@
 //! processes, checking the invariants after every step.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::*;
 
@@ -1000,14 +1000,14 @@ struct World {
     /// Present service directories: ino → has a log.
     dir: BTreeMap<u64, bool>,
     next_ino: u64,
-    holders: HashMap<(u64, Side), Holder>,
+    holders: BTreeMap<(u64, Side), Holder>,
     /// Supervise processes told to exit (they do, a little later).
     told: Vec<(u64, Side)>,
     /// The pipe the driver holds per service.
-    pipes: HashMap<u64, u32>,
+    pipes: BTreeMap<u64, u32>,
     next_pipe: u32,
     next_pid: u32,
-    pids: HashMap<u32, (u64, Side)>,
+    pids: BTreeMap<u32, (u64, Side)>,
     ready: u32,
     exited: bool,
     gave_up: bool,
@@ -1028,12 +1028,12 @@ impl World {
             now: Z,
             dir: BTreeMap::new(),
             next_ino: 1,
-            holders: HashMap::new(),
+            holders: BTreeMap::new(),
             told: Vec::new(),
-            pipes: HashMap::new(),
+            pipes: BTreeMap::new(),
             next_pipe: 1,
             next_pid: 100,
-            pids: HashMap::new(),
+            pids: BTreeMap::new(),
             ready: 0,
             exited: false,
             gave_up: false,
@@ -1370,7 +1370,9 @@ impl World {
 #[test]
 fn random_sequences_keep_the_invariants() {
     let mut totals = (0u64, 0u64);
-    for seed in 1..=400u64 {
+    // 4464: a start handed out in the middle of a listing for a service whose log that listing
+    // had just found, before its pipe was held (fixed; found with 30000 seeds).
+    for seed in (1..=400u64).chain([4464]) {
         let mut w = World::new(seed);
         let mut s = Scan::new(Duration::from_secs(1 + seed % 5));
         // Start-up, as svscan after a crash.
