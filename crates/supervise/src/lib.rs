@@ -244,20 +244,12 @@ impl Supervisor {
         while let Some(action) = self.machine.next_action() {
             let now = self.clock.now();
             match action {
-                // What a wake-up changed is shown before a process starts: a `./finish` or
-                // `./run` never acts before the status does.
-                Action::SpawnRun => {
-                    self.write_pending(now);
-                    self.spawn_run(now);
-                }
+                Action::SpawnRun => self.spawn_run(now),
                 Action::ProbeFinish => {
                     let exists = Path::new(layout::FINISH).exists();
                     self.machine.handle(Input::FinishExists(exists), now);
                 }
-                Action::SpawnFinish { code, signal } => {
-                    self.write_pending(now);
-                    self.spawn_finish(code, signal, now);
-                }
+                Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
                 // Written once what one wake-up brought is handled ([`Self::flush_write`]):
                 // a run reaped, its cgroup found empty and `./finish` looked for make one
                 // write, not three.
@@ -298,18 +290,10 @@ impl Supervisor {
     /// Writes `status` and `info` if an action asked for it since the last write, and tells
     /// the machine how it went (which may ask for more).
     fn flush_write(&mut self) {
-        while self.pending_write.is_some() {
-            let now = self.clock.now();
-            self.write_pending(now);
-            self.perform();
-        }
-    }
-
-    /// The write [`Self::flush_write`] does, its answer queued for the machine's next actions.
-    fn write_pending(&mut self, now: Now) {
-        if let Some(force) = self.pending_write.take() {
+        while let Some(force) = self.pending_write.take() {
             let written = self.write_status(force);
-            self.machine.handle(Input::Written(written), now);
+            let now = self.clock.now();
+            self.handle(Input::Written(written), now);
         }
     }
 }
