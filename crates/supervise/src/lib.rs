@@ -118,8 +118,6 @@ struct Supervisor {
     /// The svscan that started us ([`vigil_core::scan::SCANNER_ENV`]), which removes our
     /// cgroup after reaping us while it is still our parent.
     scanner: Option<u32>,
-    /// A write of the status files is due (`Some(force)`), done by [`Self::flush_write`].
-    pending_write: Option<bool>,
 }
 
 impl Supervisor {
@@ -241,6 +239,9 @@ impl Supervisor {
 
     /// Carries out every pending action and writes the status if it changed.
     fn perform(&mut self) {
+        // Both files were written in this batch: a forced rewrite right after (the one at exit)
+        // would write the same bytes again.
+        let mut wrote = false;
         while let Some(action) = self.machine.next_action() {
             let now = self.clock.now();
             match action {
@@ -250,11 +251,10 @@ impl Supervisor {
                     self.machine.handle(Input::FinishExists(exists), now);
                 }
                 Action::SpawnFinish { code, signal } => self.spawn_finish(code, signal, now),
-                // Written once what one wake-up brought is handled ([`Self::flush_write`]):
-                // a run reaped, its cgroup found empty and `./finish` looked for make one
-                // write, not three.
                 Action::WriteStatus { force } => {
-                    self.pending_write = Some(self.pending_write.unwrap_or(false) || force);
+                    let written = self.write_status(force && !wrote);
+                    wrote |= written;
+                    self.machine.handle(Input::Written(written), now);
                 }
                 Action::Signal { pid, sig, group } => {
                     // ESRCH: it died a moment ago; its SIGCHLD is on the way. An adopted run is
@@ -286,22 +286,9 @@ impl Supervisor {
     }
 }
 
-impl Supervisor {
-    /// Writes `status` and `info` if an action asked for it since the last write, and tells
-    /// the machine how it went (which may ask for more).
-    fn flush_write(&mut self) {
-        while let Some(force) = self.pending_write.take() {
-            let written = self.write_status(force);
-            let now = self.clock.now();
-            self.handle(Input::Written(written), now);
-        }
-    }
-}
-
 impl vigil_sys::event::Daemon for Supervisor {
     fn act(&mut self) -> Option<ExitCode> {
         self.perform();
-        self.flush_write();
         self.exiting.then_some(ExitCode::SUCCESS)
     }
 

@@ -101,7 +101,6 @@ impl Supervisor {
             adopted: None,
             write_failing: false,
             scanner,
-            pending_write: None,
         };
         s.cgroup = Cgroup::set_up(&s.name, cgroup_root.as_deref());
         s.watch_deadman(&knob_value(layout::KNOB_DEADMAN).ok().flatten());
