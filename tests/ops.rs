@@ -339,6 +339,10 @@ fn deadman_takes_the_service_down_and_up_again() {
     // Stale again, then an admin says down: a touch brings nothing up.
     wait_status(&dir, "down again", |s| s.pid == 0);
     Svc::new(&sb).args(["-d"]).dir(&dir).expect_ok();
+    // The down taken before the touch: both in one wake-up of supervise would be a race.
+    wait_status(&dir, "want down", |s| {
+        s.want == vigil_core::status::Want::Down
+    });
     fs::write(&beat, "beat").unwrap();
     wait_until(Duration::from_secs(5), "touch seen", || {
         read_info(&dir).is_some_and(|i| i.deadman.as_deref() == Some("fresh"))
