@@ -319,6 +319,16 @@ const STARVED: u8 = 8;
 const ASKED: u8 = 16;
 
 impl Slot {
+    /// A probe or start marked but not handed out yet is taken back (the slot rests), and
+    /// `asked` counts one mark fewer. Nothing when none is marked.
+    fn withdraw(&mut self, asked: &mut usize) {
+        if self.has(ASKED) {
+            self.set(ASKED, false);
+            *asked = asked.saturating_sub(1);
+            self.state = State::Idle;
+        }
+    }
+
     fn new(now: Tick) -> Slot {
         Slot {
             at: now,
@@ -791,11 +801,7 @@ impl<X: Default> Scan<X> {
             svc.log = Some(Slot::new(now));
             // A probe or start not handed out yet waits for the pipe, as a reconciliation
             // would decide; until the listing ends, starts of listed services are handed out.
-            if svc.main.has(ASKED) {
-                svc.main.set(ASKED, false);
-                svc.main.state = State::Idle;
-                self.asked = self.asked.saturating_sub(1);
-            }
+            svc.main.withdraw(&mut self.asked);
             // The running supervise's stdout is not the new pipe: it exits (`x`) at the
             // service's next stop, or at once if the service is down, and its replacement (a
             // handover: the want is kept) runs the service with the pipe as stdout. A start
@@ -1375,9 +1381,7 @@ fn step(
 ) {
     if wanted && !start && slot.has(ASKED) {
         // Its pipe is not held (a log appeared): withdrawn until it is.
-        slot.set(ASKED, false);
-        *asked = asked.saturating_sub(1);
-        slot.state = State::Idle;
+        slot.withdraw(asked);
         return;
     }
     if wanted {
@@ -1392,9 +1396,7 @@ fn step(
     }
     if slot.has(ASKED) {
         // Not handed out yet: withdrawn.
-        slot.set(ASKED, false);
-        *asked = asked.saturating_sub(1);
-        slot.state = State::Idle;
+        slot.withdraw(asked);
         return;
     }
     if !slot.live() {

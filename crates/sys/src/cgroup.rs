@@ -109,7 +109,7 @@ impl Hierarchy {
     /// Removes `<root>/vigil` if it is empty (svscan at its exit); quiet when it is not, or
     /// gone.
     pub fn remove_subtree(&self) {
-        let _ = rustix::fs::unlinkat(rustix::fs::CWD, self.subtree(), AtFlags::REMOVEDIR);
+        remove_if_empty(&self.subtree());
     }
 
     /// Makes `<root>/vigil` (there already: fine) and enables in it the controllers vigil wants
@@ -300,21 +300,18 @@ impl ServiceCgroup {
     }
 
     /// Removes the cgroup (ENOENT: already gone, fine), then `vigil/` itself when it is left
-    /// empty (EBUSY, ENOTEMPTY, ENOENT there are ignored: other services, or another
-    /// supervise was first). EBUSY while a process is still in the cgroup. A supervise started
+    /// empty (quietly: other services, or another supervise was first). EBUSY while a process
+    /// is still in the cgroup. A supervise started
     /// by svscan leaves this to svscan ([`Hierarchy::recorded`]).
     pub fn remove(&self) -> io::Result<()> {
         match rustix::fs::unlinkat(&self.parent, self.name(), AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(e.into()),
         }
-        let Some(subtree) = self.path.parent() else {
-            return Ok(());
-        };
-        match rustix::fs::unlinkat(rustix::fs::CWD, subtree, AtFlags::REMOVEDIR) {
-            Ok(()) | Err(Errno::BUSY | Errno::NOTEMPTY | Errno::NOENT) => Ok(()),
-            Err(e) => Err(e.into()),
+        if let Some(subtree) = self.path.parent() {
+            remove_if_empty(subtree);
         }
+        Ok(())
     }
 }
 
@@ -325,6 +322,12 @@ pub fn remove_dir(path: &Path) -> io::Result<()> {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Removes `vigil/` (`path`) if nothing is left in it; quiet when something is (other
+/// services: EBUSY, ENOTEMPTY) or it is gone.
+fn remove_if_empty(path: &Path) {
+    let _ = rustix::fs::unlinkat(rustix::fs::CWD, path, AtFlags::REMOVEDIR);
 }
 
 /// How many processes the cgroup directory `path` holds and how much memory it uses (each

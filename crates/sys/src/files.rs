@@ -1,7 +1,7 @@
 //! Files of a directory looked at through paths: existence, listings (svscan's list of
 //! services among them), change times, and knob files read safely. supervise's `supervise/` goes through [`crate::statedir`] instead.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -112,31 +112,6 @@ pub fn read_knob_lines(name: &str) -> io::Result<Option<String>> {
 /// The current directory as a directory descriptor, for [`crate::lock::lock_state`] on a relative path.
 pub fn cwd() -> BorrowedFd<'static> {
     rustix::fs::CWD
-}
-
-/// Lists the entries of `dir` that are services: names [`vigil_core::scan::may_be_service`]
-/// accepts that are, or link to, directories, keyed by the device and inode of that directory.
-/// Entries that cannot be examined (a dangling link among them) are reported through
-/// `warn(name, error)` and skipped.
-pub fn list_services(dir: &Path, warn: impl FnMut(&OsStr, &io::Error)) -> io::Result<Vec<Seen>> {
-    let mut out = Vec::new();
-    each_service(dir, warn, |s| out.push(s))?;
-    Ok(out)
-}
-
-/// [`list_services`] one entry at a time, through `each`: nothing of the listing is kept.
-pub fn each_service(
-    dir: &Path,
-    mut warn: impl FnMut(&OsStr, &io::Error),
-    mut each: impl FnMut(Seen),
-) -> io::Result<()> {
-    for listed in ServiceEntries::new(dir)? {
-        match listed? {
-            Listed::Service(seen) => each(seen),
-            Listed::Unstattable(name, e) => warn(&name, &e),
-        }
-    }
-    Ok(())
 }
 
 /// One entry of [`ServiceEntries`].

@@ -2,7 +2,7 @@
 //! one file's modification time for the `deadman` knob ([`FileWatch`]).
 //!
 //! Every event is a reason to look again, never a delta to apply: the listing
-//! ([`crate::files::each_service`]) or the file's `stat` is the truth, inotify only says when to
+//! ([`crate::files::ServiceEntries`]) or the file's `stat` is the truth, inotify only says when to
 //! look. The scan directory is watched for entries coming and going; each service directory only
 //! for a `log` appearing in it; a `deadman` file through its directory, so it may be created,
 //! replaced by a rename, touched or removed.
